@@ -1,0 +1,44 @@
+# edgecnn — the README's commands. Everything runs inside .venv, created on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS ?= train,tflite,onnx,dev
+PYTEST_ARGS ?=
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install demo test test-edge bench lint clean constraints
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/edgecnn demo
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) test-edge
+
+# Installs the built wheel with only the edge extras in fresh venvs and runs an exported model there (no TensorFlow).
+test-edge: install
+	$(BIN)/python tests/edge_install_check.py --python $(PYTHON)
+
+bench: install
+	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+lint: install
+	$(BIN)/ruff check edgecnn converters tests benchmarks
+
+constraints: install
+	$(BIN)/python -m pip freeze --exclude-editable | sed '/^-e /d' > constraints.txt
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

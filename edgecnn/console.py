@@ -1,0 +1,47 @@
+"""Terminal output shared by every command: one rich Console on stderr for messages, stdout for results."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+log = logging.getLogger("edgecnn")
+
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def info(msg: str) -> None:
+    """Progress/status line on stderr (silenced by --quiet)."""
+    if not _quiet:
+        err_console.print(escape(msg))
+
+
+def warn(msg: str) -> None:
+    """One yellow warning line on stderr (never silenced)."""
+    err_console.print(f"[yellow]WARNING[/yellow] {escape(msg)}", markup=True)
+    log.warning(msg)
+
+
+def error_line(msg: str) -> None:
+    """One red error line on stderr."""
+    err_console.print(f"[red]Error:[/red] {escape(msg)}", markup=True)
+
+
+def interactive() -> bool:
+    return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")

@@ -1,0 +1,208 @@
+"""The one definition of host-side image preprocessing, shared by training and every runtime.
+
+Rule 4 of ARCHITECTURE.md: the model graph holds rescaling; decoding, colour conversion and resizing
+happen here, with the same function and interpolation at training and at run time. Pipeline:
+
+    file  --decode_image-->  RGB uint8 HxWx3  --preprocess-->  uint8 HxWxC (C = 1 or 3)
+    frame (BGR, from OpenCV) --bgr_to_rgb--^
+
+Only numpy, Pillow and OpenCV: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageFile
+
+from edgecnn.errors import DataError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+#: Interpolation names accepted in model cards and ``--interpolation``; values are OpenCV flags.
+INTERPOLATIONS: dict[str, int] = {
+    "area": cv2.INTER_AREA,
+    "bilinear": cv2.INTER_LINEAR,
+    "nearest": cv2.INTER_NEAREST,
+    "bicubic": cv2.INTER_CUBIC,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+COLORS = ("rgb", "grayscale")
+
+# A truncated JPEG must be an error (skipped with a warning), never a silently half-grey image.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class UnreadableImageError(DataError):
+    """An image file that cannot be decoded (zero bytes, truncated, not really an image)."""
+
+
+def color_for_channels(channels: int) -> str:
+    """``1 -> "grayscale"``, ``3 -> "rgb"``."""
+    if channels == 1:
+        return "grayscale"
+    if channels == 3:
+        return "rgb"
+    raise DataError(f"Expected --channels 1 or 3; received {channels}.")
+
+
+def is_hidden(path: Path, root: Path | None = None) -> bool:
+    """True if any path component (below ``root``) starts with a dot."""
+    parts = path.relative_to(root).parts if root is not None else (path.name,)
+    return any(p.startswith(".") for p in parts)
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def list_images(folder: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+    """Image files under ``folder``, sorted, hidden files/folders and non-image files ignored."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"Expected a folder of images; {root} does not exist or is not a folder.")
+    it = root.rglob("*") if recursive else root.iterdir()
+    files = [p for p in it if p.is_file() and is_image_file(p) and not is_hidden(p, root)]
+    return sorted(files, key=lambda p: str(p.relative_to(root)))
+
+
+def list_class_folders(folder: str | os.PathLike[str]) -> list[Path]:
+    """Class sub-folders of a dataset root, sorted by name (labels = folder names, kept exactly)."""
+    root = Path(folder)
+    if not root.exists():
+        raise DataError(f"Data folder not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"Expected a folder with one sub-folder per class; {root} is a file.")
+    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+
+
+@dataclass
+class LabelledFiles:
+    """Files of a class-folder dataset: ``files[i]`` has label index ``targets[i]``."""
+
+    labels: list[str]
+    files: list[Path]
+    targets: list[int]
+    per_class: dict[str, int] = field(default_factory=dict)
+
+
+def scan_labelled_folder(folder: str | os.PathLike[str], labels: list[str] | None = None) -> LabelledFiles:
+    """List a class-folder dataset.
+
+    Args:
+        folder: Root with one sub-folder per class.
+        labels: Expected labels (e.g. a model's); every sub-folder must be one of them.
+
+    Raises:
+        DataError: missing folder, no class sub-folders, or a sub-folder that is not a known label.
+    """
+    root = Path(folder)
+    classes = list_class_folders(root)
+    if not classes:
+        raise DataError(f"Expected one sub-folder per class in {root}; found none.")
+    names = [c.name for c in classes]
+    if labels is None:
+        labels = names
+    else:
+        unknown = [n for n in names if n not in labels]
+        if unknown:
+            raise DataError(
+                f"Folder {root} has classes {unknown} that the model does not know; expected a subset of {labels}."
+            )
+    files: list[Path] = []
+    targets: list[int] = []
+    per_class: dict[str, int] = {}
+    for cls in classes:
+        imgs = list_images(cls)
+        per_class[cls.name] = len(imgs)
+        files += imgs
+        targets += [labels.index(cls.name)] * len(imgs)
+    return LabelledFiles(labels=list(labels), files=files, targets=targets, per_class=per_class)
+
+
+def decode_image(source: str | os.PathLike[str] | bytes) -> np.ndarray:
+    """Decode an image file (any of PNG/JPEG/BMP/GIF/WebP/TIFF, any mode) to RGB uint8 HxWx3.
+
+    Alpha is dropped (as Keras' ``load_img`` does); palette, 16-bit and CMYK images are converted;
+    an animated GIF gives its first frame.
+
+    Raises:
+        UnreadableImageError: zero-byte, truncated or undecodable file.
+    """
+    import io
+
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    try:
+        fh = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+        with fh, Image.open(fh) as im:
+            im.seek(0)
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float32)
+                top = 65535.0 if arr.max() > 255 else 255.0
+                gray = np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+                return np.repeat(gray[:, :, None], 3, axis=2)
+            if im.mode == "F":
+                gray = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
+                return np.repeat(gray[:, :, None], 3, axis=2)
+            rgb = im.convert("RGB")
+            return np.asarray(rgb, dtype=np.uint8).copy()
+    except FileNotFoundError as exc:
+        raise UnreadableImageError(f"Image not found: {name}") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UnreadableImageError(f"Cannot decode image {name}: {exc}") from exc
+
+
+def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
+    """An OpenCV frame (BGR, BGRA or gray) as RGB uint8 HxWx3."""
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def preprocess(rgb: np.ndarray, height: int, width: int, color: str = "rgb", interpolation: str = "area") -> np.ndarray:
+    """Colour-convert and resize an RGB uint8 image to the model's input: uint8 HxWxC.
+
+    This is the only place where images are resized or converted to grayscale, for training and for
+    every runtime, so ``edgecnn run`` sees exactly the pixels training saw.
+    """
+    if interpolation not in INTERPOLATIONS:
+        raise DataError(f"Expected interpolation in {sorted(INTERPOLATIONS)}; received {interpolation!r}.")
+    if color not in COLORS:
+        raise DataError(f"Expected color in {COLORS}; received {color!r}.")
+    img = rgb if color == "rgb" else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if img.shape[0] != height or img.shape[1] != width:
+        img = cv2.resize(img, (width, height), interpolation=INTERPOLATIONS[interpolation])
+    if img.ndim == 2:
+        img = img[:, :, None]
+    return np.ascontiguousarray(img, dtype=np.uint8)
+
+
+def load_image(
+    path: str | os.PathLike[str], height: int, width: int, color: str = "rgb", interpolation: str = "area"
+) -> np.ndarray:
+    """Decode and preprocess one image file: uint8 HxWxC."""
+    return preprocess(decode_image(path), height, width, color, interpolation)
+
+
+def parse_img_size(value: str | int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``"64"``, ``64``, ``"48x64"`` or ``(48, 64)`` as (height, width), both positive."""
+    try:
+        if isinstance(value, (tuple, list)):
+            h, w = (int(v) for v in value)
+        elif isinstance(value, int):
+            h = w = value
+        else:
+            text = str(value).lower().replace("×", "x").strip()
+            h, w = (int(v) for v in text.split("x")) if "x" in text else (int(text), int(text))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"Expected --img-size N or HxW (e.g. 64 or 48x64); received {value!r}.") from exc
+    if h <= 0 or w <= 0:
+        raise DataError(f"Expected a positive --img-size; received {value!r}.")
+    return h, w
