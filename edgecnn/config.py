@@ -10,9 +10,10 @@ import dataclasses
 import difflib
 import math
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from edgecnn.errors import ConfigError
 

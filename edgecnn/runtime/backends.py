@@ -1,0 +1,457 @@
+"""Inference backends, chosen by file type or by name: TFLite (LiteRT), ONNX Runtime, Keras (reference).
+
+Each backend owns the model's input contract, read from the model card embedded in the artifact:
+host preprocessing (:func:`edgecnn.imaging.preprocess` with the card's size, colour and interpolation),
+dtype, quantize/dequantize with the tensor's own scale and zero-point, and the batch dimension.
+
+Nothing here imports TensorFlow at module level; the Keras backend imports Keras only when a ``.keras``
+model is run, and the TFLite backend falls back to ``tf.lite`` only when neither LiteRT nor
+tflite-runtime is installed and TensorFlow happens to be.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgecnn.console import warn
+from edgecnn.errors import MissingDependencyError, ModelError
+from edgecnn.imaging import color_for_channels, preprocess
+from edgecnn.modelcard import (
+    LABELS_FILENAME,
+    InputSpec,
+    ModelCard,
+    OutputSpec,
+    Preprocessing,
+    Quantization,
+    load_card,
+    read_labels_txt,
+)
+
+#: ONNX Runtime providers tried in this order when ``--providers`` is not given (those not installed are skipped).
+DEFAULT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+@dataclass
+class TensorInfo:
+    """Shape, dtype and quantization of a model's input or output tensor."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: np.dtype
+    quantization: Quantization | None = None
+
+
+class Backend:
+    """A loaded model ready for inference on uint8 NHWC batches.
+
+    Subclasses implement :meth:`_load`, :meth:`infer` and (optionally) :meth:`_resize_batch`.
+    """
+
+    name: ClassVar[str] = ""
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        threads: int | None = None,
+        delegate: str | None = None,
+        delegate_options: dict[str, str] | None = None,
+        providers: list[str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise ModelError(f"Model not found: {self.path}")
+        self.threads = threads
+        self.delegate = delegate
+        self.delegate_options = delegate_options or {}
+        self.requested_providers = providers
+        t0 = time.perf_counter()
+        self._load()
+        self.init_seconds = time.perf_counter() - t0
+        self.card = self._resolve_card()
+        self.output.quantization = self.output.quantization or self.card.output.quantization
+        if self.input.quantization is None and self.input.dtype.kind in "iu":
+            self.input.quantization = self.card.input.quantization
+        if self.input.dtype.kind in "iu" and self.input.quantization is None:
+            raise ModelError(f"{self.path.name}: integer input without quantization parameters; re-export the model.")
+
+    # ------------------------------------------------------------------ subclass hooks
+    input: TensorInfo
+    output: TensorInfo
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def infer(self, prepared: np.ndarray) -> np.ndarray:
+        """Run the model on an already prepared input tensor; returns the raw output tensor."""
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        """What actually runs: runtime library and version, provider/delegate, threads."""
+        return {"backend": self.name, "threads": self.threads}
+
+    def close(self) -> None:
+        """Release the runtime's resources."""
+
+    # ------------------------------------------------------------------ common behaviour
+    @property
+    def max_batch(self) -> int | None:
+        """Largest batch the model accepts (None: any)."""
+        b = self.input.shape[0] if self.input.shape else None
+        return b if isinstance(b, int) and b > 0 and not self._dynamic_batch else None
+
+    _dynamic_batch = True
+
+    @property
+    def labels(self) -> list[str]:
+        return self.card.labels
+
+    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
+        """RGB uint8 HxWx3 image (any size) → model-sized uint8 HxWxC, the same function training used."""
+        spec = self.card.input
+        return preprocess(rgb, spec.height, spec.width, self.card.preprocessing.color, self.card.preprocessing.resize)
+
+    def prepare(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 NHWC pixels (0..255) → the input tensor's dtype, quantized with its scale/zero-point."""
+        batch = np.asarray(batch)
+        if batch.ndim == 3:
+            batch = batch[None]
+        q = self.input.quantization
+        if self.input.dtype.kind in "iu" and q is not None:
+            if self.input.dtype == np.uint8 and q.scale == 1.0 and q.zero_point == 0:
+                return np.ascontiguousarray(batch, dtype=np.uint8)
+            return q.quantize(batch, self.input.dtype)
+        return np.ascontiguousarray(batch, dtype=self.input.dtype)
+
+    def postprocess(self, raw: np.ndarray) -> np.ndarray:
+        """Raw output → float32 probabilities (N, num_classes); a sigmoid head gives two columns [1-p, p]."""
+        out = raw
+        if self.output.dtype.kind in "iu" and self.output.quantization is not None:
+            out = self.output.quantization.dequantize(raw)
+        out = np.asarray(out, dtype=np.float32).reshape(len(raw), -1)
+        if out.shape[1] == 1 and self.card.num_classes == 2:
+            out = np.concatenate([1.0 - out, out], axis=1)
+        return out
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for a uint8 NHWC batch (split into chunks when the model's batch is fixed)."""
+        batch = np.asarray(batch)
+        if batch.ndim == 3:
+            batch = batch[None]
+        limit = self.max_batch
+        if limit is None or len(batch) <= limit:
+            return self.postprocess(self.infer(self.prepare(batch)))
+        return np.concatenate([self.predict(batch[i : i + limit]) for i in range(0, len(batch), limit)])
+
+    # ------------------------------------------------------------------ model card
+    def _resolve_card(self) -> ModelCard:
+        card = load_card(self.path)
+        if card is not None:
+            return card
+        h, w, c = (int(v) if isinstance(v, int) else 0 for v in self.input.shape[1:4])
+        units = int(self.output.shape[-1] or 0)
+        labels_txt = self.path.parent / LABELS_FILENAME
+        if labels_txt.exists():
+            labels = read_labels_txt(labels_txt)
+            warn(f"{self.path.name} carries no model card; using labels from {labels_txt}.")
+        else:
+            n = 2 if units == 1 else units
+            labels = [f"class_{i}" for i in range(n)]
+            warn(f"{self.path.name} carries no model card and no labels.txt is beside it; using numeric labels.")
+        if not (h and w and c in (1, 3)):
+            raise ModelError(f"{self.path.name}: cannot infer the input size (shape {self.input.shape}) without a model card.")
+        return ModelCard(
+            labels=labels,
+            input=InputSpec(height=h, width=w, channels=c, dtype=str(self.input.dtype), quantization=self.input.quantization),
+            output=OutputSpec(activation="sigmoid" if units == 1 else "softmax", units=units),
+            preprocessing=Preprocessing(color=color_for_channels(c)),
+            name=self.path.stem,
+        )
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path.name}>"
+
+
+# ====================================================================== TFLite / LiteRT
+def tflite_runtime() -> tuple[Any, Any, str, str]:
+    """(Interpreter class, load_delegate, library name, version): LiteRT, else tflite-runtime, else tf.lite."""
+    try:
+        from ai_edge_litert import interpreter as mod
+
+        return mod.Interpreter, mod.load_delegate, "ai-edge-litert", _dist_version("ai-edge-litert")
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter as mod  # type: ignore[import-not-found]
+
+        return mod.Interpreter, mod.load_delegate, "tflite-runtime", _dist_version("tflite-runtime")
+    except ImportError:
+        pass
+    if importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow as tf  # noqa: PLC0415  (only when no TF-free runtime is installed)
+
+        return tf.lite.Interpreter, tf.lite.experimental.load_delegate, "tensorflow.lite", tf.__version__
+    raise MissingDependencyError("No TFLite runtime is installed (LiteRT): pip install 'edgecnn[tflite]'")
+
+
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _tflite_quant(detail: dict[str, Any]) -> Quantization | None:
+    scale, zp = detail.get("quantization", (0.0, 0))
+    if scale:
+        return Quantization(scale=float(scale), zero_point=int(zp))
+    return None
+
+
+class TFLiteBackend(Backend):
+    """LiteRT interpreter (XNNPACK on by default), optional external delegate such as the Edge TPU."""
+
+    name = "tflite"
+    suffixes = (".tflite",)
+    extra = "tflite"
+
+    def _load(self) -> None:
+        interpreter_cls, load_delegate, self.library, self.library_version = tflite_runtime()
+        delegates = []
+        if self.delegate:
+            try:
+                delegates.append(load_delegate(self.delegate, self.delegate_options))
+            except (ValueError, OSError, RuntimeError) as exc:
+                raise ModelError(f"Cannot load TFLite delegate {self.delegate!r}: {exc}") from exc
+        try:
+            self.interpreter = interpreter_cls(
+                model_path=str(self.path), num_threads=self.threads, experimental_delegates=delegates or None
+            )
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.path.name} is not a valid TFLite model: {str(exc).splitlines()[0]}") from exc
+        inp = self.interpreter.get_input_details()[0]
+        out = self.interpreter.get_output_details()[0]
+        self._in_index, self._out_index = inp["index"], out["index"]
+        sig = tuple(int(v) for v in inp.get("shape_signature", inp["shape"]))
+        self._dynamic_batch = sig[0] == -1 and not delegates
+        self._batch = int(inp["shape"][0])
+        self.input = TensorInfo(inp["name"], (None,) + tuple(int(v) for v in inp["shape"][1:]), np.dtype(inp["dtype"]), _tflite_quant(inp))
+        if not self._dynamic_batch:
+            self.input.shape = (self._batch,) + self.input.shape[1:]
+        self.output = TensorInfo(out["name"], tuple(int(v) for v in out["shape"]), np.dtype(out["dtype"]), _tflite_quant(out))
+
+    def infer(self, prepared: np.ndarray) -> np.ndarray:
+        n = len(prepared)
+        if n != self._batch:
+            self.interpreter.resize_tensor_input(self._in_index, [n, *prepared.shape[1:]], strict=False)
+            self.interpreter.allocate_tensors()
+            self._batch = n
+        self.interpreter.set_tensor(self._in_index, prepared)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out_index)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "runtime": self.library,
+            "runtime_version": self.library_version,
+            "threads": self.threads,
+            "delegate": self.delegate or ("xnnpack" if self.input.dtype.kind == "f" or self.input.dtype.kind in "iu" else None),
+            "provider": None,
+        }
+
+    def close(self) -> None:
+        self.interpreter = None
+
+
+# ====================================================================== ONNX Runtime
+_ORT_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(uint8)": np.uint8,
+    "tensor(int8)": np.int8,
+    "tensor(double)": np.float64,
+}
+
+
+class ONNXBackend(Backend):
+    """onnxruntime (or onnxruntime-gpu) session with providers in order; thread spinning off on CPU."""
+
+    name = "onnx"
+    suffixes = (".onnx",)
+    extra = "onnx"
+
+    def _load(self) -> None:
+        from edgecnn.errors import require
+
+        ort = require("onnxruntime", "onnx", "to run .onnx models")
+        self._ort = ort
+        available = ort.get_available_providers()
+        if self.requested_providers:
+            wanted = [_provider_name(p) for p in self.requested_providers]
+            missing = [p for p in wanted if p not in available]
+            if missing:
+                raise ModelError(f"ONNX Runtime providers {missing} are not available here; available: {available}.")
+        else:
+            wanted = [p for p in DEFAULT_PROVIDERS if p in available] or ["CPUExecutionProvider"]
+        so = ort.SessionOptions()
+        if self.threads:
+            so.intra_op_num_threads = int(self.threads)
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        if wanted == ["CPUExecutionProvider"]:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = None
+        errors = []
+        while wanted:
+            try:
+                self.session = ort.InferenceSession(str(self.path), so, providers=wanted)
+                break
+            except Exception as exc:  # noqa: BLE001  (onnxruntime raises its own Fail/InvalidGraph types)
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if "INVALID_PROTOBUF" in msg or "INVALID_GRAPH" in msg or "Protobuf parsing failed" in msg or len(wanted) == 1:
+                    raise ModelError(f"{self.path.name} cannot be loaded by onnxruntime: {msg}") from exc
+                errors.append(f"{wanted[0]}: {msg}")
+                wanted = wanted[1:]
+        if errors:
+            warn("ONNX Runtime fell back from " + "; ".join(errors))
+        inp = self.session.get_inputs()[0]
+        out = self.session.get_outputs()[0]
+        shape = tuple(d if isinstance(d, int) else None for d in inp.shape)
+        self._dynamic_batch = shape[0] is None
+        self.input = TensorInfo(inp.name, shape, np.dtype(_ORT_DTYPES.get(inp.type, np.float32)))
+        self.output = TensorInfo(out.name, tuple(d if isinstance(d, int) else None for d in out.shape), np.dtype(_ORT_DTYPES.get(out.type, np.float32)))
+        self._out_name = out.name
+
+    def infer(self, prepared: np.ndarray) -> np.ndarray:
+        return self.session.run([self._out_name], {self.input.name: prepared})[0]
+
+    @property
+    def provider(self) -> str:
+        return self.session.get_providers()[0]
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "runtime": "onnxruntime",
+            "runtime_version": self._ort.__version__,
+            "threads": self.threads,
+            "delegate": None,
+            "provider": self.provider,
+            "providers": self.session.get_providers(),
+        }
+
+    def close(self) -> None:
+        self.session = None
+
+
+def _provider_name(p: str) -> str:
+    short = {"tensorrt": "TensorrtExecutionProvider", "trt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
+             "cpu": "CPUExecutionProvider", "openvino": "OpenVINOExecutionProvider", "coreml": "CoreMLExecutionProvider"}
+    return short.get(p.lower(), p)
+
+
+# ====================================================================== Keras (reference)
+class KerasBackend(Backend):
+    """The original Keras model, imported lazily: the reference for parity and debugging."""
+
+    name = "keras"
+    suffixes = (".keras", ".h5")
+    extra = "train"
+
+    def __init__(self, path: str | os.PathLike[str], *args: Any, unsafe: bool = False, **kwargs: Any) -> None:
+        self.unsafe = unsafe
+        super().__init__(path, *args, **kwargs)
+
+    def _load(self) -> None:
+        from edgecnn.errors import require
+
+        require("tensorflow", "train", "to run .keras models")
+        import keras
+
+        try:
+            self.model = keras.models.load_model(self.path, compile=False, safe_mode=not self.unsafe)
+        except ValueError as exc:
+            msg = str(exc)
+            if "safe_mode" in msg or "Lambda" in msg:
+                raise ModelError(
+                    f"{self.path.name} contains a Lambda layer (arbitrary code); refusing to load it. "
+                    "Pass --unsafe only if you trust this file."
+                ) from exc
+            raise ModelError(f"Cannot load Keras model {self.path.name}: {msg.splitlines()[0]}") from exc
+        except (OSError, TypeError, KeyError) as exc:
+            raise ModelError(f"{self.path.name} is not a Keras model: {str(exc).splitlines()[0]}") from exc
+        shape = tuple(self.model.inputs[0].shape)
+        self.input = TensorInfo("image", (None,) + tuple(int(v) for v in shape[1:]), np.dtype("float32"))
+        self.output = TensorInfo("output", tuple(self.model.outputs[0].shape), np.dtype("float32"))
+        self._keras = keras
+
+    def infer(self, prepared: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(prepared, training=False))
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "runtime": "keras", "runtime_version": self._keras.__version__,
+                "threads": self.threads, "delegate": None, "provider": None}
+
+
+# ====================================================================== registry
+BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (TFLiteBackend, ONNXBackend, KerasBackend)}
+
+
+def backend_for(path: str | os.PathLike[str], backend: str = "auto") -> type[Backend]:
+    """The backend class for a model file (by suffix) or by name."""
+    p = Path(path)
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise ModelError(f"Unknown backend {backend!r}; expected auto or one of {sorted(BACKENDS)}.")
+        return BACKENDS[backend]
+    suffix = p.suffix.lower()
+    for cls in BACKENDS.values():
+        if suffix in cls.suffixes:
+            return cls
+    known = sorted(s for cls in BACKENDS.values() for s in cls.suffixes)
+    raise ModelError(f"Unknown model type {p.name!r}; expected one of {known} (or a run folder).")
+
+
+def load_backend(
+    model: str | os.PathLike[str],
+    backend: str = "auto",
+    threads: int | None = None,
+    delegate: str | None = None,
+    delegate_options: dict[str, str] | None = None,
+    providers: list[str] | None = None,
+    unsafe: bool = False,
+) -> Backend:
+    """Load a model file (or a run folder's ``model.keras``) with the right backend."""
+    path = Path(model)
+    if not path.exists():
+        raise ModelError(f"Model not found: {path}")
+    if path.is_dir():
+        if not (path / "model.keras").exists():
+            raise ModelError(f"Expected a model file or a run folder with model.keras; {path} has none.")
+        path = path / "model.keras"
+    cls = backend_for(path, backend)
+    if path.suffix.lower() not in cls.suffixes:
+        raise ModelError(f"Backend {cls.name!r} cannot run {path.name}; it runs {list(cls.suffixes)} files.")
+    kwargs: dict[str, Any] = {"threads": threads, "delegate": delegate, "delegate_options": delegate_options,
+                              "providers": providers}
+    if cls is KerasBackend:
+        kwargs["unsafe"] = unsafe
+    return cls(path, **kwargs)
