@@ -44,7 +44,7 @@ def mixed_dir(tmp_path_factory) -> Path:
         vary_size=True,
     )
     (root / "ok" / "empty.png").write_bytes(b"")
-    good = (root / "ng" / "ng_0000.png").read_bytes()
+    good = sorted((root / "ng").glob("*.png"))[0].read_bytes()
     (root / "ng" / "truncated.png").write_bytes(good[: len(good) // 2])
     (root / "ok" / "notes.txt").write_text("not an image")
     (root / "ok" / ".hidden.png").write_bytes(good)

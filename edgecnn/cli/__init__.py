@@ -14,7 +14,6 @@ import sys
 import traceback
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
@@ -42,7 +41,7 @@ def _handle(exc: BaseException) -> None:
 class EdgeCommand(TyperCommand):
     """A Typer command whose user errors become one red line and a non-zero exit."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (EdgeCNNError, KeyboardInterrupt) as exc:
@@ -52,7 +51,7 @@ class EdgeCommand(TyperCommand):
 class EdgeGroup(TyperGroup):
     """A Typer group (``devices``, ``bench``) with the same error handling as :class:`EdgeCommand`."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (EdgeCNNError, KeyboardInterrupt) as exc:
