@@ -1,0 +1,204 @@
+"""Keras → TFLite / ONNX / SavedModel conversion, quantization and metadata embedding.
+
+This package knows nothing of edgecnn (rule 1): it takes a Keras model, calibration arrays (NHWC pixels
+0..255, uint8 or float), a metadata dict (the model card as JSON-able dict) and labels, and writes files
+atomically. The registry (:mod:`converters.registry`) is the one table of formats × precisions.
+
+Example:
+    >>> import converters
+    >>> result = converters.convert(model, "tflite", "int8", "model-int8.tflite",
+    ...                             calibration=x_train[:300], metadata=card_dict, labels=labels)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converters.errors import CalibrationError, ConversionError
+from converters.registry import (
+    ALIASES,
+    FORMATS,
+    IO_DTYPES,
+    PRECISIONS,
+    artifact_name,
+    export_formats,
+    fits,
+    precision_name,
+    targets,
+)
+
+__all__ = [
+    "ALIASES",
+    "FORMATS",
+    "IO_DTYPES",
+    "PRECISIONS",
+    "CalibrationError",
+    "ConversionError",
+    "ConvertOptions",
+    "Converted",
+    "artifact_name",
+    "convert",
+    "export_formats",
+    "fits",
+    "precision_name",
+    "targets",
+]
+
+
+@dataclass
+class ConvertOptions:
+    """Options shared by the converters.
+
+    Attributes:
+        io_dtype: Input/output tensor type of a full-int8 TFLite model (``int8`` default, ``uint8``, ``float32``).
+        opset: ONNX opset.
+        dynamic_batch: ONNX with a symbolic batch dimension (TFLite models are always resizable).
+    """
+
+    io_dtype: str | None = None
+    opset: int = 17
+    dynamic_batch: bool = False
+
+
+@dataclass
+class Converted:
+    """What :func:`convert` wrote."""
+
+    path: Path
+    format: str
+    precision: str
+    seconds: float
+    size_bytes: int
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_calibration(model: Any, calibration: Any) -> np.ndarray:
+    if calibration is None:
+        raise CalibrationError("int8 needs calibration images; received none.")
+    x = np.asarray(calibration)
+    expected = tuple(int(v) for v in model.inputs[0].shape[1:])
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected or len(x) == 0:
+        raise CalibrationError(f"Calibration data must be N×{'×'.join(map(str, expected))} pixels; received shape {x.shape}.")
+    if x.dtype.kind == "f" and (float(x.min()) < 0 or float(x.max()) > 255):
+        raise CalibrationError(f"Calibration pixels must be in 0..255; received {float(x.min()):.3g}..{float(x.max()):.3g}.")
+    return x.astype(np.float32)
+
+
+def convert(
+    model: Any,
+    fmt: str,
+    precision: str,
+    path: str | os.PathLike[str],
+    *,
+    calibration: Any = None,
+    metadata: dict[str, Any] | None = None,
+    labels: list[str] | None = None,
+    options: ConvertOptions | None = None,
+) -> Converted:
+    """Convert ``model`` to one artifact and write it atomically with the card embedded.
+
+    The card's ``input``/``output`` dtype and quantization are read from the converted tensors and its
+    ``artifact`` section is filled (format, precision, io_dtype, opset, dynamic_batch, converter versions).
+
+    Args:
+        model: A Keras model taking float32 NHWC pixels 0..255.
+        fmt: A :data:`FORMATS` key.
+        precision: A :data:`PRECISIONS` key or ``--quantize`` alias.
+        path: Output file (or folder for SavedModel).
+        calibration: Representative images for int8 (NHWC, 0..255), from training data.
+        metadata: The model card as a dict.
+        labels: Class labels, embedded beside the card.
+        options: See :class:`ConvertOptions`.
+
+    Raises:
+        ValueError: unknown format/precision or a combination the registry does not allow.
+        CalibrationError: int8 without usable calibration data.
+        ConversionError: the converter rejected the model (the message names the layer when known).
+    """
+    options = options or ConvertOptions()
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown format {fmt!r}; expected one of {list(FORMATS)}.")
+    precision = precision_name(precision)
+    if not fits(fmt, precision):
+        raise ValueError(f"{fmt} cannot be written in {precision}; it supports {list(FORMATS[fmt].precisions)}.")
+    if options.io_dtype not in (None, *IO_DTYPES):
+        raise ValueError(f"io_dtype must be one of {IO_DTYPES}; received {options.io_dtype!r}.")
+    if options.io_dtype not in (None, "float32") and not (fmt == "tflite" and precision == "int8"):
+        raise ValueError(f"io_dtype={options.io_dtype} applies only to int8 TFLite; received {fmt} {precision}.")
+    calib = _check_calibration(model, calibration) if PRECISIONS[precision].calibration else None
+    labels = list(labels or (metadata or {}).get("labels") or [])
+    path = Path(path)
+    t0 = time.perf_counter()
+    artifact: dict[str, Any] = {"format": fmt, "precision": precision, "file": path.name}
+    if fmt == "tflite":
+        from converters import to_tflite
+        from converters._fileio import write_bytes_atomic
+        from converters.metadata import complete_card, embed_tflite
+
+        io_dtype = (options.io_dtype or "int8") if precision == "int8" else "float32"
+        flat = to_tflite.convert(model, precision, calib, io_dtype)
+        inputs, outputs = to_tflite.tensor_details(flat)
+        artifact |= {"io_dtype": io_dtype, "converter": _versions("tensorflow")}
+        card = complete_card(metadata, inputs, outputs, artifact)
+        write_bytes_atomic(path, embed_tflite(flat, card, labels))
+    elif fmt == "onnx":
+        from converters import to_onnx
+        from converters._fileio import write_bytes_atomic
+        from converters.metadata import complete_card, embed_onnx
+
+        proto = to_onnx.to_onnx(model, opset=options.opset, dynamic_batch=options.dynamic_batch)
+        if precision == "int8":
+            proto = to_onnx.quantize_int8(proto, calib)
+        inputs, outputs = to_onnx.tensor_details(proto)
+        artifact |= {"io_dtype": inputs[0]["dtype"], "opset": options.opset, "dynamic_batch": options.dynamic_batch,
+                     "quantization": "qdq-per-channel" if precision == "int8" else None,
+                     "converter": _versions("tf2onnx", "onnx", "onnxruntime")}
+        card = complete_card(metadata, inputs, outputs, artifact)
+        embed_onnx(proto, card, labels)
+        to_onnx.check(proto)
+        write_bytes_atomic(path, proto.SerializeToString())
+    else:  # saved_model
+        from converters import to_saved_model
+        from converters._fileio import atomic_dir
+        from converters.metadata import TFLITE_MEMBER, card_json, complete_card, labels_text
+
+        inputs, outputs = to_saved_model.tensor_details(model)
+        artifact |= {"io_dtype": "float32", "converter": _versions("tensorflow", "keras")}
+        card = complete_card(metadata, inputs, outputs, artifact)
+        with atomic_dir(path) as tmp:
+            target = tmp / "saved_model"
+            to_saved_model.export(model, target)
+            for child in target.iterdir():
+                child.rename(tmp / child.name)
+            target.rmdir()
+            (tmp / TFLITE_MEMBER).write_text(card_json(card), encoding="utf-8")
+            (tmp / "labels.txt").write_text(labels_text(labels), encoding="utf-8")
+    seconds = time.perf_counter() - t0
+    return Converted(path=path, format=fmt, precision=precision, seconds=seconds, size_bytes=_size(path),
+                     inputs=inputs, outputs=outputs, metadata=card)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _versions(*dists: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for d in dists:
+        try:
+            out[d] = version(d)
+        except PackageNotFoundError:
+            out[d] = "unknown"
+    return out

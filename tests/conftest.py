@@ -114,3 +114,19 @@ def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0)
 def tiny_run(tmp_path_factory, shapes_dir) -> Path:
     """A run folder holding a tiny trained Keras model (24×24×3, 3 classes), independent of the trainer."""
     return make_tiny_run(shapes_dir, tmp_path_factory.mktemp("runs") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def exported_artifacts(tiny_run, tmp_path_factory) -> dict[str, Path]:
+    """``tiny_run`` exported by ``edgecnn.export.export`` to a tmp folder, parity gates checked (raises if any fails).
+
+    Keys: ``tflite-float32``, ``tflite-float16``, ``tflite-dynamic``, ``tflite-int8`` (int8 I/O),
+    ``onnx-float32``, ``onnx-int8`` (QDQ), plus ``golden`` (golden.npz) and ``dir`` (the export folder,
+    which also holds export_report.json/.md).
+    """
+    from edgecnn.export import export
+
+    out = tmp_path_factory.mktemp("export") / "export"
+    report = export(tiny_run, formats=["tflite", "onnx"], quantize=["all"], out=out)
+    report.raise_for_gates()
+    return {**report.artifacts(), "golden": report.golden, "dir": out}

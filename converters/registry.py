@@ -1,0 +1,117 @@
+"""The one table of export formats × precisions (Ultralytics' ``export_formats()`` style).
+
+CLI choices, validation, file names and docs all come from :data:`FORMATS` and :data:`PRECISIONS`;
+adding a row here is how a new target is added (and tested: the round-trip tests are parametrized
+over :func:`targets`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A numeric precision an artifact can be written in.
+
+    Attributes:
+        name: Canonical name used in file names and model cards (``float32``...).
+        alias: The ``--quantize`` spelling (``none``, ``fp16``, ``dynamic``, ``int8``).
+        calibration: Whether converting needs a representative (calibration) dataset.
+        description: One line for ``--help`` and the docs.
+    """
+
+    name: str
+    alias: str
+    calibration: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class Format:
+    """An export format.
+
+    Attributes:
+        name: ``--format`` value.
+        suffix: File suffix of the artifact (empty for a directory artifact).
+        precisions: Precision names this format can be written in.
+        runtime: What runs it on the edge side.
+        directory: True when the artifact is a folder (SavedModel).
+        description: One line for ``--help`` and the docs.
+    """
+
+    name: str
+    suffix: str
+    precisions: tuple[str, ...]
+    runtime: str
+    directory: bool
+    description: str
+
+
+PRECISIONS: dict[str, Precision] = {
+    p.name: p
+    for p in (
+        Precision("float32", "none", False, "no quantization; bit-exact reference"),
+        Precision("float16", "fp16", False, "float16 weights (half the size; GPU delegates run it natively)"),
+        Precision("dynamic", "dynamic", False, "int8 weights, float activations (dynamic-range quantization)"),
+        Precision("int8", "int8", True, "full integer: int8 weights and activations, calibrated on training images"),
+    )
+}
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("tflite", ".tflite", ("float32", "float16", "dynamic", "int8"), "LiteRT / tflite-runtime", False,
+               "TensorFlow Lite flatbuffer (Raspberry Pi, Coral, Android)"),
+        Format("onnx", ".onnx", ("float32", "int8"), "onnxruntime", False,
+               "ONNX via tf2onnx; int8 via onnxruntime static QDQ quantization"),
+        Format("saved_model", "", ("float32",), "TensorFlow / TF Serving", True,
+               "TensorFlow SavedModel folder (model.export)"),
+    )
+}
+
+#: ``--quantize`` spelling → precision name.
+ALIASES: dict[str, str] = {p.alias: p.name for p in PRECISIONS.values()} | {p.name: p.name for p in PRECISIONS.values()}
+
+#: Input/output tensor dtypes a fully-quantized TFLite model may have.
+IO_DTYPES: tuple[str, ...] = ("float32", "int8", "uint8")
+
+
+def precision_name(value: str) -> str:
+    """Canonical precision for a ``--quantize`` value (``none``→``float32``, ``fp16``→``float16``...).
+
+    Raises:
+        ValueError: the value names no precision.
+    """
+    try:
+        return ALIASES[value.lower()]
+    except KeyError:
+        raise ValueError(f"Unknown precision {value!r}; expected one of {sorted(set(ALIASES))}.") from None
+
+
+def fits(fmt: str, precision: str) -> bool:
+    """Whether ``fmt`` can be written in ``precision``."""
+    return fmt in FORMATS and precision_name(precision) in FORMATS[fmt].precisions
+
+
+def artifact_name(fmt: str, precision: str, stem: str = "model") -> str:
+    """File (or folder) name of an artifact: ``model-int8.tflite``, ``model-float32.onnx``, ``saved_model``."""
+    spec = FORMATS[fmt]
+    precision = precision_name(precision)
+    if spec.directory:
+        return f"{stem}-{precision}_{spec.name}"
+    return f"{stem}-{precision}{spec.suffix}"
+
+
+def targets() -> list[tuple[str, str]]:
+    """Every (format, precision) pair the registry supports, in table order."""
+    return [(f.name, p) for f in FORMATS.values() for p in f.precisions]
+
+
+def export_formats() -> list[dict[str, object]]:
+    """The registry as rows, for ``--help`` and documentation tables."""
+    return [
+        {"format": f.name, "suffix": f.suffix or "(folder)", "precisions": ", ".join(f.precisions), "runtime": f.runtime,
+         "description": f.description}
+        for f in FORMATS.values()
+    ]

@@ -1,0 +1,107 @@
+"""Keras → ONNX with tf2onnx on a traced ``tf.function`` (``from_keras`` is broken on Keras 3);
+int8 with onnxruntime's static quantization (QDQ, per-channel) on the same calibration images."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converters.errors import CalibrationError
+from converters.to_tflite import conversion_error
+
+INPUT_NAME = "image"
+
+_ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 10: "float16", 11: "float64"}
+
+
+def to_onnx(model: Any, opset: int = 17, dynamic_batch: bool = False) -> Any:
+    """Trace the model and convert it to an ``onnx.ModelProto`` (batch 1 unless ``dynamic_batch``)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    shape = tuple(int(v) for v in model.inputs[0].shape[1:])
+    spec = (tf.TensorSpec((None if dynamic_batch else 1, *shape), tf.float32, name=INPUT_NAME),)
+    fn = tf.function(lambda x: model(x, training=False))
+    try:
+        proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=opset)
+    except Exception as exc:  # noqa: BLE001  (tf2onnx raises bare Exceptions/ValueErrors)
+        raise conversion_error(model, exc, "ONNX") from exc
+    if len(proto.graph.output) == 1:
+        _rename_output(proto, "probabilities")
+    return proto
+
+
+def _rename_output(proto: Any, new: str) -> None:
+    old = proto.graph.output[0].name
+    if old == new:
+        return
+    for node in proto.graph.node:
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+    proto.graph.output[0].name = new
+
+
+def quantize_int8(proto: Any, calibration: np.ndarray) -> Any:
+    """Static QDQ int8 quantization (per-channel weights, int8 activations) with onnxruntime."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if calibration is None or len(calibration) == 0:
+        raise CalibrationError("ONNX int8 quantization needs calibration images.")
+    fixed = _batch_dim(proto)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            x = np.asarray(calibration, dtype=np.float32)
+            step = 1 if fixed else 32
+            self._batches = iter([{INPUT_NAME: x[i : i + step]} for i in range(0, len(x), step)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._batches, None)
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as tmp:
+        src, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(proto, src)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+        )
+        return onnx.load(out)
+
+
+def _batch_dim(proto: Any) -> int | None:
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    return dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+
+
+def tensor_details(proto: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(inputs, outputs) of an ONNX graph: name, shape (None for symbolic dims), dtype."""
+
+    def describe(v: Any) -> dict[str, Any]:
+        t = v.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        return {"name": v.name, "shape": shape, "dtype": _ONNX_DTYPES.get(t.elem_type, str(t.elem_type)), "quantization": None}
+
+    inits = {i.name for i in proto.graph.initializer}
+    return [describe(v) for v in proto.graph.input if v.name not in inits], [describe(v) for v in proto.graph.output]
+
+
+def check(proto: Any) -> None:
+    """``onnx.checker.check_model`` (full check, shapes inferred)."""
+    import onnx
+
+    onnx.checker.check_model(proto, full_check=True)

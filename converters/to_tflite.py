@@ -1,0 +1,154 @@
+"""Keras → TFLite (float32, float16, dynamic-range, full int8) with ``TFLiteConverter.from_keras_model``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from converters.errors import CalibrationError, ConversionError
+
+_TF_DTYPES = ("float32", "int8", "uint8")
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def representative_dataset(calibration: np.ndarray):
+    """A generator factory yielding one float32 NHWC sample at a time (0..255 pixels), as TFLite wants."""
+
+    def gen() -> Iterator[list[np.ndarray]]:
+        for sample in calibration:
+            yield [np.asarray(sample, dtype=np.float32)[None]]
+
+    return gen
+
+
+def make_converter(model: Any, precision: str, calibration: np.ndarray | None = None, io_dtype: str | None = None):
+    """A configured ``tf.lite.TFLiteConverter`` for ``precision`` (per-channel weights are TFLite's default)."""
+    tf = _tf()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if precision == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision == "int8":
+        if calibration is None or len(calibration) == 0:
+            raise CalibrationError("Full int8 quantization needs calibration images (a representative dataset).")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset(calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io = io_dtype or "int8"
+        if io not in _TF_DTYPES:
+            raise ValueError(f"io_dtype must be one of {_TF_DTYPES}; received {io!r}.")
+        converter.inference_input_type = getattr(tf, io)
+        converter.inference_output_type = getattr(tf, io)
+    elif precision != "float32":
+        raise ValueError(f"TFLite cannot be written in precision {precision!r}.")
+    return converter
+
+
+def convert(model: Any, precision: str, calibration: np.ndarray | None = None, io_dtype: str | None = None) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer.
+
+    Raises:
+        ConversionError: the converter rejected the model; names the layer and ops when it can.
+    """
+    converter = make_converter(model, precision, calibration, io_dtype)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its SavedModel endpoint summary
+            return bytes(converter.convert())
+    except Exception as exc:  # noqa: BLE001  (TF raises ConverterError, RuntimeError, ValueError...)
+        raise conversion_error(model, exc, "TFLite") from exc
+
+
+def conversion_error(model: Any, exc: BaseException, target: str) -> ConversionError:
+    """A :class:`ConversionError` naming the offending layer and ops found in a converter's message."""
+    text = str(exc)
+    ops = sorted(set(re.findall(r"'(?:tf|tfl)\.(\w+)' op", text)) | set(re.findall(r"\btf\.(\w+)\b.*?not supported", text)))
+    ops += sorted(set(re.findall(r"No (?:conversion|converter) (?:function|handler) (?:registered )?for op(?:type)?:? ?(\w+)", text)))
+    layer = None
+    names = [layer.name for layer in _all_layers(model)]
+    # the deepest (longest) layer name mentioned in the op locations is the culprit
+    for name in sorted(names, key=len, reverse=True):
+        if re.search(rf"(?<![\w]){re.escape(name)}(?:_\d+)?/", text):
+            layer = name
+            break
+    first = next((ln.strip() for ln in text.splitlines() if "error" in ln.lower() and ln.strip()), "")
+    first = first or (text.strip().splitlines() or [type(exc).__name__])[0]
+    where = f"layer {layer!r}" if layer else "a layer"
+    what = f" uses ops {', '.join(dict.fromkeys(ops))} that {target} cannot express" if ops else f" cannot be converted to {target}"
+    return ConversionError(f"{where}{what} ({first[:200]})", layer=layer, ops=list(dict.fromkeys(ops)))
+
+
+def _all_layers(model: Any) -> list[Any]:
+    out: list[Any] = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        out.extend(_all_layers(layer))
+    return out
+
+
+def tensor_details(flatbuffer: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(inputs, outputs) of a flatbuffer: name, shape, dtype and quantization as the interpreter sees them."""
+    interpreter = _interpreter(flatbuffer)
+
+    def describe(d: dict[str, Any]) -> dict[str, Any]:
+        scale, zp = d.get("quantization", (0.0, 0))
+        return {
+            "name": d["name"],
+            "shape": [int(v) for v in d.get("shape_signature", d["shape"])],
+            "dtype": np.dtype(d["dtype"]).name,
+            "quantization": {"scale": float(scale), "zero_point": int(zp)} if scale else None,
+        }
+
+    return [describe(d) for d in interpreter.get_input_details()], [describe(d) for d in interpreter.get_output_details()]
+
+
+def _interpreter(flatbuffer: bytes):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - TF always present on the converting machine
+        Interpreter = _tf().lite.Interpreter  # noqa: N806
+    interpreter = Interpreter(model_content=flatbuffer)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def layer_errors(model: Any, calibration: np.ndarray, samples: np.ndarray, io_dtype: str | None = None,
+                 top: int = 5) -> list[dict[str, Any]]:
+    """The quantized layers with the largest error, from TFLite's ``QuantizationDebugger``.
+
+    Each row: tensor name, op name, RMSE divided by the tensor's quantization scale (how many quantization
+    steps the error spans; ≫ 1 means that layer lost the signal), the RMSE and the scale.
+    """
+    tf = _tf()
+    converter = make_converter(model, "int8", calibration, io_dtype="float32")
+    debug_data = representative_dataset(samples)
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=debug_data)
+    with contextlib.redirect_stdout(io.StringIO()):
+        debugger.run()
+    import csv
+
+    buf = io.StringIO()
+    debugger.layer_statistics_dump(buf)
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    out = []
+    for r in rows:
+        scale = float(r.get("scale") or 0.0)
+        mse = float(r.get("mean_squared_error") or 0.0)
+        rmse = float(np.sqrt(max(mse, 0.0)))
+        out.append({"tensor": r.get("tensor_name", ""), "op": r.get("op_name", ""), "rmse": rmse, "scale": scale,
+                    "rmse_per_scale": rmse / scale if scale else float("inf") if rmse else 0.0,
+                    "max_abs_error": float(r.get("max_abs_error") or 0.0)})
+    out.sort(key=lambda r: r["rmse_per_scale"], reverse=True)
+    return out[:top]

@@ -1,0 +1,393 @@
+"""Parity: does an exported artifact give the reference (Keras) model's answers?
+
+Each candidate is run with the real runtime (:func:`edgecnn.runtime.backends.load_backend`: LiteRT,
+onnxruntime) on the same uint8 NHWC inputs as the reference, and compared: max/mean absolute difference
+of probabilities, top-1 agreement, accuracy of both on the labelled data. Gates per precision decide
+pass/fail.
+
+TF-free at module level (rule 2): with a ``golden.npz`` (written by ``edgecnn export``) an edge box checks
+its copy of a model without TensorFlow. Only a ``.keras`` reference imports Keras, lazily, through the
+Keras backend.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.errors import ConfigError, DataError, ModelError
+from edgecnn.imaging import LabelledFiles, UnreadableImageError, load_image, scan_labelled_folder
+from edgecnn.modelcard import ModelCard
+
+GOLDEN_FILENAME = "golden.npz"
+GOLDEN_MAX = 64
+
+
+# ---------------------------------------------------------------------- gates
+@dataclass
+class Gates:
+    """Pass/fail thresholds per precision (configurable from the CLI).
+
+    Attributes:
+        fp32_max_abs: float32 artifacts: largest allowed absolute difference of any probability.
+        fp32_agreement: float32 artifacts: minimum top-1 agreement (fraction).
+        fp16_max_abs: float16 artifacts: largest allowed absolute difference.
+        fp16_agreement: float16 artifacts: minimum top-1 agreement.
+        quant_agreement: dynamic/int8 artifacts: minimum top-1 agreement.
+        quant_acc_drop: dynamic/int8 artifacts: largest allowed accuracy drop (fraction; 0.01 = 1 point).
+    """
+
+    fp32_max_abs: float = 1e-4
+    fp32_agreement: float = 1.0
+    fp16_max_abs: float = 1e-2
+    fp16_agreement: float = 0.995
+    quant_agreement: float = 0.98
+    quant_acc_drop: float = 0.01
+
+    def checks(self, precision: str) -> list[tuple[str, str, float]]:
+        """(metric, ``<=``/``>=``, threshold) that an artifact of ``precision`` must meet."""
+        if precision == "float32":
+            return [("max_abs", "<=", self.fp32_max_abs), ("agreement", ">=", self.fp32_agreement)]
+        if precision == "float16":
+            return [("max_abs", "<=", self.fp16_max_abs), ("agreement", ">=", self.fp16_agreement)]
+        return [("agreement", ">=", self.quant_agreement), ("accuracy_drop", "<=", self.quant_acc_drop)]
+
+    def describe(self, precision: str) -> str:
+        return ", ".join(f"{_METRIC_NAMES[m]} {op} {_fmt_metric(m, t)}" for m, op, t in self.checks(precision))
+
+
+_METRIC_NAMES = {"max_abs": "max |Δp|", "agreement": "top-1 agreement", "accuracy_drop": "accuracy drop"}
+
+
+def _fmt_metric(metric: str, value: float) -> str:
+    if metric == "max_abs":
+        return f"{value:.2e}"
+    if metric == "agreement":
+        return f"{100 * value:.1f}%"
+    return f"{100 * value:.2f} pts"
+
+
+# ---------------------------------------------------------------------- reference data
+@dataclass
+class Reference:
+    """Inputs and the reference model's outputs for them.
+
+    Attributes:
+        inputs: uint8 NHWC pixels, preprocessed with the card's spec (:func:`edgecnn.imaging.preprocess`).
+        probs: Reference probabilities (N, num_classes).
+        targets: True class indices, or None for unlabelled data.
+        labels: Class labels.
+        source: Where the reference came from (model file or golden file).
+    """
+
+    inputs: np.ndarray
+    probs: np.ndarray
+    targets: np.ndarray | None
+    labels: list[str]
+    source: str = ""
+
+
+def load_images(files: LabelledFiles, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
+    """Decode and preprocess labelled files as the model expects: (uint8 NHWC, targets). Unreadable files are skipped."""
+    spec, pre = card.input, card.preprocessing
+    xs, ys = [], []
+    for f, t in zip(files.files, files.targets):
+        try:
+            xs.append(load_image(f, spec.height, spec.width, pre.color, pre.resize))
+        except UnreadableImageError:
+            continue
+        ys.append(t)
+    if not xs:
+        raise DataError("No readable images in the data given for parity.")
+    return np.stack(xs).astype(np.uint8), np.asarray(ys, dtype=np.int64)
+
+
+def load_folder(folder: str | os.PathLike[str], card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
+    """A class-folder dataset (classes must be the model's labels) as (uint8 NHWC, targets)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"Expected a folder of class sub-folders for parity data; {folder} is not a folder.")
+    files = scan_labelled_folder(folder, labels=card.labels)
+    if not files.files:
+        raise DataError(f"Parity data folder {folder} holds no images.")
+    return load_images(files, card)
+
+
+def save_golden(path: str | os.PathLike[str], ref: Reference, limit: int = GOLDEN_MAX) -> Path:
+    """Write ``golden.npz``: up to ``limit`` inputs spread over the data, the reference outputs, targets and labels."""
+    from edgecnn.fileio import atomic_path
+
+    n = len(ref.inputs)
+    idx = np.unique(np.linspace(0, n - 1, num=min(n, limit)).round().astype(int)) if n else np.arange(0)
+    arrays = {
+        "inputs": ref.inputs[idx].astype(np.uint8),
+        "outputs": ref.probs[idx].astype(np.float32),
+        "labels": np.asarray(ref.labels, dtype=str),
+    }
+    if ref.targets is not None:
+        arrays["targets"] = ref.targets[idx].astype(np.int64)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    return Path(path)
+
+
+def load_golden(path: str | os.PathLike[str]) -> Reference:
+    """Read a ``golden.npz`` written by ``edgecnn export``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Golden file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            inputs, outputs = z["inputs"], z["outputs"]
+            targets = z["targets"] if "targets" in z.files else None
+            labels = [str(s) for s in z["labels"]] if "labels" in z.files else []
+    except (KeyError, ValueError, OSError) as exc:
+        raise DataError(f"{path.name} is not an edgecnn golden file (expected inputs/outputs arrays): {exc}") from exc
+    if inputs.ndim != 4 or inputs.dtype != np.uint8 or len(inputs) != len(outputs):
+        raise DataError(f"{path.name}: expected uint8 NHWC inputs and one output row per input; "
+                        f"received inputs {inputs.dtype}{inputs.shape}, outputs {outputs.shape}.")
+    return Reference(inputs=inputs, probs=outputs.astype(np.float32), targets=targets, labels=labels, source=str(path))
+
+
+def reference_from_model(model: str | os.PathLike[str], inputs: np.ndarray, targets: np.ndarray | None,
+                         unsafe: bool = False) -> Reference:
+    """Run a reference model (usually the ``.keras``) on ``inputs`` through its backend."""
+    from edgecnn.runtime.backends import load_backend
+
+    with load_backend(model, unsafe=unsafe) as backend:
+        probs = backend.predict(inputs)
+        labels = backend.labels
+    return Reference(inputs=inputs, probs=probs, targets=targets, labels=list(labels), source=str(model))
+
+
+# ---------------------------------------------------------------------- comparison
+@dataclass
+class ParityResult:
+    """One candidate compared with the reference."""
+
+    artifact: str
+    path: str
+    format: str
+    precision: str
+    samples: int
+    max_abs: float
+    mean_abs: float
+    agreement: float
+    accuracy_reference: float | None
+    accuracy: float | None
+    accuracy_drop: float | None
+    passed: bool
+    gate: str
+    failures: list[str] = field(default_factory=list)
+    runtime: dict[str, Any] = field(default_factory=dict)
+    size_bytes: int | None = None
+    size_ratio: float | None = None
+    conversion_seconds: float | None = None
+    checked: bool = True
+    layer_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare(ref: np.ndarray, cand: np.ndarray, targets: np.ndarray | None = None) -> dict[str, float | None]:
+    """Parity figures of candidate probabilities against reference probabilities."""
+    ref = np.asarray(ref, dtype=np.float32)
+    cand = np.asarray(cand, dtype=np.float32)
+    if ref.shape != cand.shape:
+        raise ModelError(f"Candidate outputs have shape {cand.shape}; the reference has {ref.shape}.")
+    diff = np.abs(ref - cand)
+    top_ref, top_cand = ref.argmax(1), cand.argmax(1)
+    out: dict[str, float | None] = {
+        "max_abs": float(diff.max()) if diff.size else 0.0,
+        "mean_abs": float(diff.mean()) if diff.size else 0.0,
+        "agreement": float((top_ref == top_cand).mean()) if len(ref) else 1.0,
+        "accuracy_reference": None,
+        "accuracy": None,
+        "accuracy_drop": None,
+    }
+    if targets is not None and len(targets):
+        acc_ref = float((top_ref == targets).mean())
+        acc = float((top_cand == targets).mean())
+        out |= {"accuracy_reference": acc_ref, "accuracy": acc, "accuracy_drop": acc_ref - acc}
+    return out
+
+
+def evaluate_gates(figures: dict[str, float | None], precision: str, gates: Gates) -> list[str]:
+    """Failure messages (empty when every gate passes), each saying by how much."""
+    failures = []
+    for metric, op, threshold in gates.checks(precision):
+        value = figures.get(metric)
+        if value is None:
+            continue
+        bad = value > threshold if op == "<=" else value < threshold
+        if bad:
+            if metric == "max_abs":
+                by = f"{value / threshold:.1f}× the limit" if threshold else "limit 0"
+            else:
+                by = f"off by {100 * abs(value - threshold):.2f} pts"
+            failures.append(f"{_METRIC_NAMES[metric]} {_fmt_metric(metric, value)} (gate {op} {_fmt_metric(metric, threshold)}, {by})")
+    return failures
+
+
+def check_artifact(path: str | os.PathLike[str], ref: Reference, gates: Gates | None = None,
+                   precision: str | None = None, fmt: str | None = None, **backend_kwargs: Any) -> ParityResult:
+    """Run ``path`` with its real runtime on the reference inputs and gate the figures."""
+    from edgecnn.runtime.backends import load_backend
+
+    gates = gates or Gates()
+    path = Path(path)
+    with load_backend(path, **backend_kwargs) as backend:
+        card = backend.card
+        if ref.labels and card.labels and len(card.labels) != len(ref.labels):
+            raise ModelError(f"{path.name} has {len(card.labels)} classes; the reference has {len(ref.labels)}.")
+        spec = card.input
+        if tuple(ref.inputs.shape[1:]) != (spec.height, spec.width, spec.channels):
+            raise ModelError(f"{path.name} takes {spec.height}×{spec.width}×{spec.channels} inputs; the reference data is "
+                             f"{'×'.join(map(str, ref.inputs.shape[1:]))}.")
+        probs = backend.predict(ref.inputs)
+        runtime = backend.info()
+    precision = precision or str(card.artifact.get("precision") or "float32")
+    fmt = fmt or str(card.artifact.get("format") or path.suffix.lstrip("."))
+    figures = compare(ref.probs, probs, ref.targets)
+    failures = evaluate_gates(figures, precision, gates)
+    return ParityResult(
+        artifact=path.name, path=str(path), format=fmt, precision=precision, samples=len(ref.inputs),
+        passed=not failures, gate=gates.describe(precision), failures=failures, runtime=runtime,
+        size_bytes=_size(path), **figures,  # type: ignore[arg-type]
+    )
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def fill_size_ratios(results: list[ParityResult]) -> None:
+    """Set ``size_ratio`` of each result to its size over the float32 artifact of the same format."""
+    base = {r.format: r.size_bytes for r in results if r.precision == "float32" and r.size_bytes}
+    for r in results:
+        if r.size_bytes and base.get(r.format):
+            r.size_ratio = r.size_bytes / base[r.format]
+
+
+# ---------------------------------------------------------------------- on demand
+def parity(
+    candidates: list[str | os.PathLike[str]],
+    reference: str | os.PathLike[str] | None = None,
+    data: str | os.PathLike[str] | None = None,
+    golden: str | os.PathLike[str] | None = None,
+    gates: Gates | None = None,
+    unsafe: bool = False,
+) -> list[ParityResult]:
+    """Compare artifacts with a reference model on a labelled folder, or with a golden file (TF-free).
+
+    Args:
+        candidates: ``.tflite``/``.onnx`` files (or anything :func:`load_backend` runs).
+        reference: The reference model (a ``.keras``); needed with ``data``.
+        data: A class-folder dataset; the classes must be the model's labels.
+        golden: A ``golden.npz`` from ``edgecnn export`` (no TensorFlow needed).
+        gates: Thresholds; defaults to :class:`Gates`.
+        unsafe: Allow a reference ``.keras`` with Lambda layers.
+
+    Raises:
+        ConfigError: neither or both of ``data`` and ``golden``; ``data`` without ``reference``.
+    """
+    if not candidates:
+        raise ConfigError("Expected at least one model to check; received none.")
+    for c in candidates:
+        if not Path(c).exists():
+            raise ModelError(f"Model not found: {c}")
+    if golden is not None and data is not None:
+        raise ConfigError("Give either --data DIR or --golden FILE, not both.")
+    if golden is None and data is None:
+        beside = Path(candidates[0]).parent / GOLDEN_FILENAME
+        if not beside.exists():
+            raise ConfigError(f"Expected --golden FILE or --data DIR (with --reference); no {GOLDEN_FILENAME} beside {candidates[0]}.")
+        golden = beside
+    if golden is not None:
+        ref = load_golden(golden)
+        if reference is not None:  # re-run the reference on the golden inputs instead of trusting stored outputs
+            ref = reference_from_model(reference, ref.inputs, ref.targets, unsafe=unsafe)
+    else:
+        if reference is None:
+            raise ConfigError("--data needs --reference MODEL (the .keras to compare with); or use --golden FILE.")
+        from edgecnn.modelcard import load_card
+
+        card = load_card(reference) or load_card(candidates[0])
+        if card is None:
+            raise ModelError(f"Neither {reference} nor {candidates[0]} carries a model card; cannot preprocess the data.")
+        x, y = load_folder(data, card)
+        ref = reference_from_model(reference, x, y, unsafe=unsafe)
+    results = [check_artifact(c, ref, gates) for c in candidates]
+    fill_size_ratios(results)
+    return results
+
+
+# ---------------------------------------------------------------------- rendering
+COLUMNS = ("artifact", "format", "precision", "size", "× fp32", "max |Δp|", "mean |Δp|", "top-1 agree",
+           "acc ref", "acc", "Δ acc", "convert s", "gate")
+
+
+def table_rows(results: list[ParityResult]) -> list[list[str]]:
+    """One row of strings per result, in :data:`COLUMNS` order."""
+    rows = []
+    for r in results:
+        rows.append([
+            r.artifact, r.format, r.precision,
+            _human(r.size_bytes) if r.size_bytes is not None else "—",
+            f"{r.size_ratio:.2f}" if r.size_ratio is not None else "—",
+            f"{r.max_abs:.2e}" if r.checked else "—",
+            f"{r.mean_abs:.2e}" if r.checked else "—",
+            _pct(r.agreement) if r.checked else "—",
+            _pct(r.accuracy_reference) if r.checked else "—",
+            _pct(r.accuracy) if r.checked else "—",
+            f"{-100 * r.accuracy_drop + 0.0:+.1f} pts" if r.checked and r.accuracy_drop is not None else "—",
+            f"{r.conversion_seconds:.1f}" if r.conversion_seconds is not None else "—",
+            ("PASS" if r.passed else "FAIL") if r.checked else "not checked",
+        ])
+    return rows
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.1f}%"
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def markdown_table(results: list[ParityResult]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(results: list[ParityResult], title: str = "Parity"):
+    """A :class:`rich.table.Table` of the results (for the CLI)."""
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("artifact", "format", "precision", "gate") else "right")
+    for r, row in zip(results, table_rows(results)):
+        style = None if not r.checked else ("green" if r.passed else "red")
+        row = row[:-1] + [f"[{style}]{row[-1]}[/{style}]" if style else row[-1]]
+        table.add_row(*row)
+    return table
+
+
+def failure_summary(results: list[ParityResult]) -> str:
+    """One line naming every failed artifact and by how much."""
+    parts = [f"{r.artifact}: {'; '.join(r.failures)}" for r in results if r.checked and not r.passed]
+    return "Parity gate failed — " + " | ".join(parts)
