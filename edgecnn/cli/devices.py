@@ -1,0 +1,79 @@
+"""``edgecnn devices list|show NAME|service``: board profiles and the systemd unit for running on boot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgecnn.cli import new_typer
+
+devices_app = new_typer(help="Device profiles (rpi4, rpi5, jetson-orin-nano, coral-devboard, x86-cpu, gpu-server).")
+
+
+@devices_app.command("list")
+def list_command() -> None:
+    """List the device profiles."""
+    from edgecnn.console import console
+    from edgecnn.devices import list_profiles, load_profile
+
+    for name in list_profiles():
+        p = load_profile(name)
+        extra = f"edgecnn[{p.install_extra}]" if p.install_extra else ""
+        console.print(f"{p.name:<18} {p.backend:<7} {p.precision:<8} {extra:<22} {p.description}", markup=False)
+
+
+@devices_app.command("show")
+def show_command(name: Annotated[str, typer.Argument(help="Profile name, e.g. rpi4.")]) -> None:
+    """Show one profile: runtime settings, camera settings and install notes."""
+    from edgecnn.console import console
+    from edgecnn.devices import load_profile
+
+    p = load_profile(name)
+    rows = [("description", p.description), ("backend", p.backend), ("precision", p.precision),
+            ("threads", p.threads), ("batch", p.batch), ("delegate", p.delegate),
+            ("delegate options", p.delegate_options or None), ("providers", ", ".join(p.providers) or None),
+            ("source", p.source),
+            ("camera", f"{p.camera_width}x{p.camera_height} @ {p.camera_fps:g} fps" if p.camera_width else None),
+            ("install", f"pip install 'edgecnn[{p.install_extra}]'" if p.install_extra else None), ("file", p.path)]
+    console.print(p.name, markup=False)
+    for key, value in rows:
+        if value not in (None, ""):
+            console.print(f"  {key:<17} {value}", markup=False)
+    if p.install_notes.strip():
+        console.print("  notes:", markup=False)
+        for line in p.install_notes.strip().splitlines():
+            console.print(f"    {line}", markup=False)
+
+
+@devices_app.command("service")
+def service_command(
+    model: Annotated[Path, typer.Argument(help="Model file the service runs.")],
+    device: Annotated[str | None, typer.Option("--device", "-d", help="Device profile to apply.")] = None,
+    source: Annotated[str | None, typer.Option(help="Source (default: the profile's, else --camera).")] = None,
+    camera: Annotated[int | None, typer.Option(help="Camera index (default 0).")] = None,
+    user: Annotated[str | None, typer.Option(help="Account running the service (default: you).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the unit here instead of stdout.")] = None,
+    run_args: Annotated[str | None, typer.Option("--args", help="More `edgecnn run` arguments, quoted as one "
+                                                 "string, e.g. \"--save-jsonl /var/log/edgecnn.jsonl\".")] = None,
+) -> None:
+    """Fill in devices/edgecnn.service: run MODEL on a camera at boot, restarting on failure."""
+    import shlex
+
+    from edgecnn.console import console, info
+    from edgecnn.devices import render_service
+    from edgecnn.fileio import write_text
+
+    text = render_service(model, device=device, source=source, camera=camera, user=user,
+                          extra_args=shlex.split(run_args) if run_args else None)
+    if output:
+        write_text(output, text)
+        info(f"Wrote {output}; install: sudo cp {output} /etc/systemd/system/ && sudo systemctl daemon-reload "
+             f"&& sudo systemctl enable --now {output.name}")
+    else:
+        console.print(text, markup=False, highlight=False, end="")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(devices_app, name="devices")

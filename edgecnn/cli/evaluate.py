@@ -1,0 +1,46 @@
+"""``edgecnn evaluate MODEL --data DIR``: accuracy, top-k, per-class figures and a confusion-matrix PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgecnn.cli import EdgeCommand
+
+
+def evaluate_command(
+    model: Annotated[Path, typer.Argument(help="Model file (.tflite, .onnx, .keras) or a run folder.")],
+    data: Annotated[Path | None, typer.Option(help="Labelled folder: one sub-folder per class.")] = None,
+    run: Annotated[Path | None, typer.Option(help="Evaluate on this training run's split instead of --data.")] = None,
+    split: Annotated[str, typer.Option(help="Split of --run: test, val or train.")] = "test",
+    out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and confusion_matrix.png "
+                                             "(default runs/evaluate/<model>).")] = None,
+    backend: Annotated[str, typer.Option(help="auto, tflite, onnx or keras.")] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="Interpreter / intra-op threads.")] = None,
+    providers: Annotated[str | None, typer.Option(help="ONNX Runtime providers, comma-separated.")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 32,
+    topk: Annotated[int, typer.Option(min=1, help="k of the top-k accuracy.")] = 5,
+) -> None:
+    """Measure a model on labelled images through the same pipeline as `edgecnn run`."""
+    from edgecnn.console import console
+    from edgecnn.evaluate import evaluate
+
+    r = evaluate(model, data=data, run=run, split=split, out_dir=out, backend=backend, threads=threads,
+                 providers=[p.strip() for p in providers.split(",")] if providers else None, batch=batch, topk=topk)
+    console.print(f"{r.model} on {r.data}: {r.count} images", markup=False)
+    console.print(f"accuracy {r.accuracy:.4f}  top-{r.topk} {r.topk_accuracy:.4f}  macro-F1 {r.macro_f1:.4f}",
+                  markup=False)
+    width = max(len(lbl) for lbl in r.labels) + 2
+    console.print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}", markup=False)
+    for lbl, m in r.per_class.items():
+        console.print(f"{lbl:<{width}}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>9d}",
+                      markup=False)
+    for src, err in r.skipped[:10]:
+        console.print(f"skipped {src}: {err}", markup=False)
+    console.print("Saved " + ", ".join(r.outputs), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate", cls=EdgeCommand)(evaluate_command)

@@ -1,0 +1,87 @@
+"""``edgecnn run MODEL --source X | --camera N``: TF-free inference on images, folders, videos, cameras, streams."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgecnn.cli import EdgeCommand
+
+
+class BackendChoice(str, Enum):
+    auto = "auto"
+    tflite = "tflite"
+    onnx = "onnx"
+    keras = "keras"
+
+
+def _parse_options(values: list[str] | None) -> dict[str, str] | None:
+    from edgecnn.errors import ConfigError
+
+    if not values:
+        return None
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"Expected --delegate-option KEY=VALUE (e.g. device=usb); received {item!r}.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def run_command(
+    model: Annotated[Path, typer.Argument(help="Model file (.tflite, .onnx, .keras) or a run folder.")],
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Image, folder, glob, video, rtsp/http URL, "
+                                               "GStreamer pipeline, picamera2[:N] or synthetic[:FPS[:WxH]].")] = None,
+    camera: Annotated[int | None, typer.Option("--camera", "-c", help="Camera index (V4L2 on Linux).")] = None,
+    device: Annotated[str | None, typer.Option("--device", "-d", help="Device profile (edgecnn devices list); "
+                                               "flags given here override it.")] = None,
+    backend: Annotated[BackendChoice | None, typer.Option(help="Runtime (default: by file type).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Interpreter / intra-op threads.")] = None,
+    delegate: Annotated[str | None, typer.Option(help="TFLite external delegate library, e.g. libedgetpu.so.1 "
+                                                 "(or 'edgetpu').")] = None,
+    delegate_option: Annotated[list[str] | None, typer.Option("--delegate-option", help="Delegate option KEY=VALUE "
+                                                              "(repeatable), e.g. device=usb.")] = None,
+    providers: Annotated[str | None, typer.Option(help="ONNX Runtime providers in order, comma-separated "
+                                                  "(tensorrt,cuda,cpu or full names).")] = None,
+    width: Annotated[int | None, typer.Option(min=1, help="Camera capture width.")] = None,
+    height: Annotated[int | None, typer.Option(min=1, help="Camera capture height.")] = None,
+    fps: Annotated[float | None, typer.Option(min=0.1, help="Camera capture frame rate.")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Images per inference call for folders/videos.")] = None,
+    topk: Annotated[int, typer.Option(min=1, help="Labels reported per input.")] = 5,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Top-1 below this is reported as 'unknown'.")] = 0.0,
+    save_csv: Annotated[Path | None, typer.Option(help="Write one CSV row per input (flushed as produced).")] = None,
+    save_jsonl: Annotated[Path | None, typer.Option(help="Write one JSON line per input (flushed as produced).")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="Folder for annotated images / annotated video.")] = None,
+    show: Annotated[bool, typer.Option(help="Show a preview window (q quits).")] = False,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many inputs.")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many seconds.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Decoding threads for folders (default: min(4, cores)).")] = None,
+    reconnect_tries: Annotated[int, typer.Option(min=0, help="Reopen attempts when a live source stops.")] = 5,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+    unsafe: Annotated[bool, typer.Option(help="Allow Keras models with Lambda layers (trusted files only).")] = False,
+) -> None:
+    """Classify images, folders, videos, cameras or streams with an exported model (no TensorFlow needed)."""
+    from edgecnn.console import console, set_quiet
+    from edgecnn.runtime.runner import RunOptions, run
+
+    set_quiet(quiet)
+    summary = run(RunOptions(
+        model=model, source=source, camera=camera, device=device, backend=backend.value if backend else None,
+        threads=threads, delegate=delegate, delegate_options=_parse_options(delegate_option),
+        providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
+        width=width, height=height, fps=fps, batch=batch, topk=topk, threshold=threshold, save_csv=save_csv,
+        save_jsonl=save_jsonl, save_dir=save, show=show, max_frames=max_frames, duration=duration, workers=workers,
+        reconnect_tries=reconnect_tries, unsafe=unsafe,
+    ))
+    for line in summary.lines():
+        console.print(line, markup=False, highlight=False)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run", cls=EdgeCommand)(run_command)

@@ -1,0 +1,276 @@
+"""The overlapped inference pipeline: capture → preprocess → infer → postprocess, each on its own thread.
+
+::
+
+    source (decode workers / capture thread) ─▶ preprocess thread ─q─▶ infer thread ─q─▶ caller's thread
+                                                                                         (postprocess, sinks)
+
+Queues are bounded, so memory stays flat and throughput is set by the slowest stage rather than the sum
+of all of them. Finite sources are batched (``batch``) and never drop; live sources are never batched
+beyond what is already waiting, and keep only their newest frame upstream.
+
+Signals: :meth:`Pipeline.stop` may be called from a signal handler or any thread; in-flight frames are
+finished and delivered, then iteration ends.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgecnn.runtime.backends import Backend
+from edgecnn.runtime.sinks import Result
+from edgecnn.runtime.sources import Frame, Source
+
+_END = object()
+
+#: Label reported when the top-1 score is below ``--threshold``.
+UNKNOWN_LABEL = "unknown"
+
+
+@dataclass
+class Stats:
+    """Running timing and counting figures of a pipeline."""
+
+    started: float = field(default_factory=time.perf_counter)
+    count: int = 0
+    ok: int = 0
+    skipped: int = 0
+    pre_ms: float = 0.0
+    infer_ms: float = 0.0
+    post_ms: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    window: list[float] = field(default_factory=list)
+
+    def add(self, r: Result) -> None:
+        self.count += 1
+        now = time.perf_counter()
+        self.window.append(now)
+        if len(self.window) > 120:
+            del self.window[:60]
+        if not r.ok:
+            self.skipped += 1
+            return
+        self.ok += 1
+        self.pre_ms += r.pre_ms
+        self.infer_ms += r.infer_ms
+        self.post_ms += r.post_ms
+        self.latencies_ms.append(r.latency_ms)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def mean(self, what: str) -> float:
+        return getattr(self, f"{what}_ms") / self.ok if self.ok else 0.0
+
+    def fps(self, recent: bool = True) -> float:
+        """Results per second: over the last ~2 s (recent) or the whole run."""
+        if recent:
+            now = time.perf_counter()
+            w = [t for t in self.window if now - t <= 2.0]
+            if len(w) >= 2:
+                return (len(w) - 1) / max(w[-1] - w[0], 1e-9)
+        return self.count / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def topk_of(probs: np.ndarray, labels: list[str], k: int) -> list[tuple[int, float]]:
+    """Indices and scores of the k highest probabilities, highest first."""
+    k = max(1, min(k, len(probs)))
+    idx = np.argpartition(-probs, k - 1)[:k] if k < len(probs) else np.arange(len(probs))
+    idx = idx[np.argsort(-probs[idx], kind="stable")]
+    return [(int(i), float(probs[i])) for i in idx]
+
+
+class Pipeline:
+    """Runs a backend over a source with overlapped stages and yields :class:`Result` objects in order.
+
+    Args:
+        backend: A loaded model.
+        source: Where frames come from.
+        batch: Frames per inference call for finite sources (clipped to what the model accepts).
+        topk: Labels kept per result.
+        threshold: Top-1 scores below it are reported as ``unknown``.
+        max_frames: Stop after this many inputs.
+        duration: Stop after this many seconds.
+        keep_images: Keep RGB images on results' frames (for saving/showing); otherwise they are freed early.
+    """
+
+    def __init__(self, backend: Backend, source: Source, batch: int = 1, topk: int = 5, threshold: float = 0.0,
+                 max_frames: int | None = None, duration: float | None = None, keep_images: bool = False) -> None:
+        self.backend = backend
+        self.source = source
+        limit = backend.max_batch
+        self.batch = max(1, min(batch, limit) if limit else batch)
+        self.topk = topk
+        self.threshold = threshold
+        self.max_frames = max_frames
+        self.duration = duration
+        self.keep_images = keep_images
+        self.stats = Stats()
+        self.stop_reason: str | None = None
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+        depth = 1 if source.live else max(4, 2 * self.batch)
+        self._q_pre: queue.Queue = queue.Queue(maxsize=depth)
+        self._q_out: queue.Queue = queue.Queue(maxsize=1 if source.live else 4)
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the pipeline to finish the frames in flight and end (safe from signal handlers)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+        self.source.stop()
+
+    # ------------------------------------------------------------------ stages
+    def _put(self, q: queue.Queue, item: object) -> bool:
+        while True:
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if self._errors:
+                    return False
+
+    def _produce(self) -> None:
+        deadline = time.perf_counter() + self.duration if self.duration else None
+        n = 0
+        try:
+            for frame in self.source:
+                if frame.error is None and frame.tensor is None and frame.image is not None:
+                    t0 = time.perf_counter()
+                    frame.tensor = self.backend.preprocess(frame.image)
+                    frame.pre_ms += (time.perf_counter() - t0) * 1000.0
+                if not self.keep_images:
+                    frame.image = None
+                if not self._put(self._q_pre, frame):
+                    return
+                n += 1
+                if self.max_frames is not None and n >= self.max_frames:
+                    self.stop("max-frames")
+                    break
+                if deadline is not None and time.perf_counter() >= deadline:
+                    self.stop("duration")
+                    break
+                if self._stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
+            self._errors.append(exc)
+        finally:
+            self._put(self._q_pre, _END)
+
+    def _gather(self) -> list[Frame] | None:
+        first = self._q_pre.get()
+        if first is _END:
+            return None
+        items = [first]
+        while len(items) < self.batch:
+            try:
+                item = self._q_pre.get_nowait() if self.source.live else self._q_pre.get()
+            except queue.Empty:
+                break
+            if item is _END:
+                self._q_pre.put(_END)
+                break
+            items.append(item)
+        return items
+
+    def _infer(self) -> None:
+        try:
+            while True:
+                items = self._gather()
+                if items is None:
+                    break
+                valid = [f for f in items if f.error is None]
+                raw, per_ms = None, 0.0
+                if valid:
+                    t0 = time.perf_counter()
+                    raw = self.backend.infer(self.backend.prepare(np.stack([f.tensor for f in valid])))
+                    per_ms = (time.perf_counter() - t0) * 1000.0 / len(valid)
+                if not self._put(self._q_out, (items, raw, per_ms)):
+                    return
+        except BaseException as exc:  # noqa: BLE001
+            self._errors.append(exc)
+        finally:
+            self._put(self._q_out, _END)
+
+    def _postprocess(self, items: list[Frame], raw: np.ndarray | None, per_ms: float) -> Iterator[tuple[Frame, Result]]:
+        labels = self.backend.labels
+        t0 = time.perf_counter()
+        probs = self.backend.postprocess(raw) if raw is not None else None
+        out: list[tuple[Frame, Result]] = []
+        j = 0
+        for frame in items:
+            if frame.error is not None:
+                out.append((frame, Result(source=frame.source, index=frame.index, error=frame.error, pre_ms=frame.pre_ms)))
+                continue
+            top = topk_of(probs[j], labels, self.topk)
+            j += 1
+            best, score = top[0]
+            label = labels[best] if score >= self.threshold else UNKNOWN_LABEL
+            kept = [(labels[i], s) for i, s in top if s >= self.threshold] if self.threshold > 0 else \
+                [(labels[i], s) for i, s in top]
+            out.append((frame, Result(source=frame.source, index=frame.index, label=label, score=score, topk=kept,
+                                      pre_ms=frame.pre_ms, infer_ms=per_ms, class_index=best,
+                                      probs=probs[j - 1])))
+        post_ms = (time.perf_counter() - t0) * 1000.0 / max(1, j)
+        done = time.perf_counter()
+        for frame, r in out:
+            if r.ok:
+                r.post_ms = post_ms
+            r.latency_ms = (done - frame.t_capture) * 1000.0
+            self.stats.add(r)
+        return iter(out)
+
+    # ------------------------------------------------------------------ driver
+    def __iter__(self) -> Iterator[tuple[Frame, Result]]:
+        """Yield (frame, result) in input order until the source ends or :meth:`stop` is called."""
+        threads = [threading.Thread(target=self._produce, name="edgecnn-preprocess", daemon=True),
+                   threading.Thread(target=self._infer, name="edgecnn-infer", daemon=True)]
+        self.stats = Stats()
+        for t in threads:
+            t.start()
+        try:
+            while True:
+                try:
+                    item = self._q_out.get(timeout=0.1)
+                except queue.Empty:
+                    if self._errors and not any(t.is_alive() for t in threads):
+                        break
+                    continue
+                if item is _END:
+                    break
+                yield from self._postprocess(*item)
+        finally:
+            self.stop(self.stop_reason or "end")
+            self._drain(threads)
+        if self._errors:
+            raise self._errors[0]
+        if self.stop_reason == "stopped":
+            self.stop_reason = "end"
+
+    def _drain(self, threads: list[threading.Thread]) -> None:
+        deadline = time.perf_counter() + 10
+        while any(t.is_alive() for t in threads) and time.perf_counter() < deadline:
+            for q in (self._q_out, self._q_pre):
+                try:
+                    while True:
+                        q.get_nowait()
+                except queue.Empty:
+                    pass
+            for t in threads:
+                t.join(timeout=0.05)
+        self.source.close()
+
+
+def run_pipeline(pipeline: Pipeline, on_result: Callable[[Frame, Result], bool | None]) -> Stats:
+    """Drive a pipeline, calling ``on_result`` for each result; a False return stops the run."""
+    for frame, result in pipeline:
+        if on_result(frame, result) is False:
+            pipeline.stop("user")
+    return pipeline.stats

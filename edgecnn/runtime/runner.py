@@ -1,0 +1,338 @@
+"""``edgecnn run`` as a library function: load a model, open a source, run the pipeline, write the sinks.
+
+>>> from edgecnn.runtime.runner import RunOptions, run
+>>> summary = run(RunOptions(model="model_int8.tflite", source="images/", save_csv="preds.csv"))
+>>> print(summary.speed_line())
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.console import console, err_console, info, interactive, is_quiet, warn
+from edgecnn.errors import ConfigError
+from edgecnn.runtime.backends import Backend, load_backend
+from edgecnn.runtime.pipeline import Pipeline, Stats
+from edgecnn.runtime.sinks import ImageSaver, Result, RowWriter, VideoSaver, Window, display_available
+from edgecnn.runtime.sources import Frame, ImageFilesSource, Source, VideoFileSource, open_source
+
+
+@dataclass
+class RunOptions:
+    """Everything ``edgecnn run`` takes (a device profile fills the ones left as None)."""
+
+    model: str | os.PathLike[str]
+    source: str | None = None
+    camera: int | None = None
+    device: str | None = None
+    backend: str | None = None
+    threads: int | None = None
+    delegate: str | None = None
+    delegate_options: dict[str, str] | None = None
+    providers: list[str] | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    batch: int | None = None
+    topk: int = 5
+    threshold: float = 0.0
+    save_csv: str | os.PathLike[str] | None = None
+    save_jsonl: str | os.PathLike[str] | None = None
+    save_dir: str | os.PathLike[str] | None = None
+    show: bool = False
+    max_frames: int | None = None
+    duration: float | None = None
+    workers: int | None = None
+    reconnect_tries: int = 5
+    print_results: bool | None = None
+    status_every: float = 1.0
+    unsafe: bool = False
+
+
+@dataclass
+class RunSummary:
+    """What a run did: counts, timings, skips, where results went and why it stopped."""
+
+    model: str
+    source: str
+    backend_info: dict[str, Any]
+    count: int = 0
+    ok: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    dropped: int = 0
+    reconnects: int = 0
+    elapsed_s: float = 0.0
+    pre_ms: float = 0.0
+    infer_ms: float = 0.0
+    post_ms: float = 0.0
+    latency_p50_ms: float = 0.0
+    latency_p90_ms: float = 0.0
+    input_shape: tuple[int, ...] = ()
+    stopped_by: str = "end"
+    class_counts: dict[str, int] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    init_ms: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return {"SIGTERM": 143, "SIGINT": 130}.get(self.stopped_by, 0)
+
+    def speed_line(self) -> str:
+        shape = f" at shape {self.input_shape}" if self.input_shape else ""
+        return (f"Speed: {self.pre_ms:.1f}ms preprocess, {self.infer_ms:.1f}ms inference, "
+                f"{self.post_ms:.1f}ms postprocess per image{shape}")
+
+    def lines(self) -> list[str]:
+        b = self.backend_info
+        runtime = f"{b.get('runtime')} {b.get('runtime_version', '')}".strip()
+        where = b.get("provider") or b.get("delegate") or "cpu"
+        out = [
+            f"Model {self.model} on {runtime} ({where}, threads={b.get('threads') or 'default'}); source {self.source}",
+            f"Processed {self.count} inputs ({self.ok} classified, {len(self.skipped)} skipped) in {self.elapsed_s:.2f}s: "
+            f"{self.throughput:.1f}/s; latency p50 {self.latency_p50_ms:.1f}ms p90 {self.latency_p90_ms:.1f}ms",
+            self.speed_line(),
+        ]
+        if self.dropped or self.reconnects:
+            out.append(f"Live source: {self.dropped} frames dropped (kept the newest), {self.reconnects} reconnects")
+        for src, err in self.skipped[:10]:
+            out.append(f"Skipped {src}: {err}")
+        if len(self.skipped) > 10:
+            out.append(f"... and {len(self.skipped) - 10} more skipped (see the CSV/JSONL)")
+        if self.stopped_by not in ("end",):
+            out.append(f"Stopped by {self.stopped_by}.")
+        if self.outputs:
+            out.append("Results saved to " + ", ".join(self.outputs))
+        return out
+
+
+def apply_device(opts: RunOptions) -> RunOptions:
+    """Fill options left unset from ``opts.device``'s profile (explicit flags win)."""
+    if not opts.device:
+        return opts
+    from edgecnn.devices import load_profile
+
+    profile = load_profile(opts.device)
+    for key, value in profile.run_options().items():
+        if getattr(opts, key) is None and value is not None:
+            setattr(opts, key, value)
+    if opts.source is None and opts.camera is None and profile.source:
+        opts.source = profile.source
+    info(f"Device profile {profile.name}: {profile.description}")
+    return opts
+
+
+class _Reporter:
+    """Per-result lines, a progress bar (finite sources) or a status line (live sources)."""
+
+    def __init__(self, source: Source, stats: Stats, print_results: bool) -> None:
+        self.source = source
+        self.stats = stats
+        self.print_results = print_results
+        self.progress = None
+        self.task = None
+        self.last = 0.0
+        self.tty = interactive() and not is_quiet()
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            if source.live:
+                self.progress = Progress(TextColumn("{task.description}"), console=err_console, transient=False)
+            else:
+                self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                         TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                                         console=err_console)
+            self.task = self.progress.add_task(source.name if not source.live else "starting", total=source.total,
+                                               status="")
+            self.progress.start()
+
+    def status(self, last: Result | None = None) -> str:
+        s = self.stats
+        text = (f"{s.fps():.1f} FPS | pre {s.mean('pre'):.1f}ms infer {s.mean('infer'):.1f}ms "
+                f"post {s.mean('post'):.1f}ms")
+        if self.source.live:
+            text += f" | dropped {self.source.dropped}"
+        if last is not None and last.ok:
+            text += f" | {last.label} {last.score:.2f}"
+        return text
+
+    def update(self, r: Result, position: int) -> None:
+        if self.print_results and not is_quiet():
+            total = f"/{self.source.total}" if self.source.total else ""
+            if r.ok:
+                tops = ", ".join(f"{lbl} {s:.2f}" for lbl, s in r.topk)
+                line = f"{position}{total} {r.source}: {tops}, {r.infer_ms:.1f}ms"
+            else:
+                line = f"{position}{total} {r.source}: skipped ({r.error})"
+            (self.progress.console if self.progress else console).print(line, markup=False, highlight=False)
+        now = time.perf_counter()
+        if self.progress is not None:
+            if self.source.live:
+                if now - self.last >= 0.5:
+                    self.progress.update(self.task, description=self.status(r))
+                    self.last = now
+            else:
+                if now - self.last >= 0.5:
+                    self.progress.update(self.task, advance=1, status=self.status())
+                    self.last = now
+                else:
+                    self.progress.update(self.task, advance=1)
+        elif self.source.live and not is_quiet() and now - self.last >= 5.0:
+            info(self.status(r))
+            self.last = now
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def run(opts: RunOptions) -> RunSummary:
+    """Classify every frame of a source with a model; results go to the console and the requested sinks.
+
+    Raises:
+        EdgeCNNError: bad model, source or options (see :func:`load_backend` and :func:`open_source`).
+    """
+    opts = apply_device(opts)
+    if opts.topk < 1:
+        raise ConfigError(f"Expected --topk >= 1; received {opts.topk}.")
+    if not 0.0 <= opts.threshold <= 1.0:
+        raise ConfigError(f"Expected --threshold between 0 and 1; received {opts.threshold}.")
+    if opts.batch is not None and opts.batch < 1:
+        raise ConfigError(f"Expected --batch >= 1; received {opts.batch}.")
+    if opts.max_frames is not None and opts.max_frames < 1:
+        raise ConfigError(f"Expected --max-frames >= 1; received {opts.max_frames}.")
+    if opts.source is not None and opts.camera is not None:
+        from edgecnn.errors import SourceError
+
+        raise SourceError("Expected --camera or --source, not both; received both.")
+    backend = load_backend(opts.model, backend=opts.backend or "auto", threads=opts.threads, delegate=opts.delegate,
+                           delegate_options=opts.delegate_options, providers=opts.providers, unsafe=opts.unsafe)
+    try:
+        return _run_with(backend, opts)
+    finally:
+        backend.close()
+
+
+def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
+    keep = bool(opts.save_dir or opts.show)
+    workers = opts.workers or max(1, min(4, os.cpu_count() or 1))
+    source = open_source(opts.source, opts.camera, opts.width, opts.height, opts.fps, workers=workers,
+                         transform=backend.preprocess, keep_image=keep, reconnect_tries=opts.reconnect_tries)
+    bi = backend.info()
+    info(f"Running {Path(opts.model).name} with {bi.get('runtime')} "
+         f"({bi.get('provider') or bi.get('delegate') or 'cpu'}) on {source.describe()}")
+    pipeline = Pipeline(backend, source, batch=opts.batch or 1, topk=min(opts.topk, len(backend.labels)),
+                        threshold=opts.threshold, max_frames=opts.max_frames, duration=opts.duration,
+                        keep_images=keep)
+    sinks: list[Any] = []
+    outputs: list[str] = []
+    for path, fmt in ((opts.save_csv, "csv"), (opts.save_jsonl, "jsonl")):
+        if path:
+            sinks.append(RowWriter(path, fmt))
+            outputs.append(str(path))
+    saver: ImageSaver | VideoSaver | None = None
+    if opts.save_dir:
+        if isinstance(source, ImageFilesSource):
+            saver = ImageSaver(opts.save_dir, source.name)
+            outputs.append(str(opts.save_dir))
+        else:
+            saver = VideoSaver(opts.save_dir, source.name if isinstance(source, VideoFileSource) else "stream",
+                               source.fps or 30.0)
+            outputs.append(str(saver.path))
+    window: Window | None = None
+    if opts.show:
+        ok, why = display_available()
+        if ok:
+            window = Window()
+        else:
+            warn(f"--show: {why}; continuing without a window.")
+    print_results = opts.print_results if opts.print_results is not None else isinstance(source, ImageFilesSource)
+    reporter = _Reporter(source, pipeline.stats, print_results)
+    skipped: list[tuple[str, str]] = []
+    counts: Counter[str] = Counter()
+    previous = _install_sigterm(pipeline)
+    t_start = time.perf_counter()
+    position = 0
+    results = iter(pipeline)
+    try:
+        for frame, result in results:
+            position += 1
+            reporter.stats = pipeline.stats
+            if not result.ok:
+                skipped.append((result.source, result.error or ""))
+            else:
+                counts[result.label] += 1
+            for sink in sinks:
+                sink.write(result)
+            if result.ok and frame.image is not None:
+                if saver is not None:
+                    saver.write(frame.image, result)
+                if window is not None and not window.show(frame.image, result):
+                    pipeline.stop("user (q pressed)")
+            reporter.update(result, position)
+    except KeyboardInterrupt:
+        pipeline.stop("SIGINT")
+    finally:
+        results.close()
+        reporter.close()
+        for sink in sinks:
+            sink.close()
+        if saver is not None:
+            saver.close()
+        if window is not None:
+            window.close()
+        _restore_sigterm(previous)
+    stats = pipeline.stats
+    lat = np.asarray(stats.latencies_ms) if stats.latencies_ms else np.zeros(1)
+    spec = backend.card.input
+    return RunSummary(
+        model=str(opts.model),
+        source=source.name,
+        backend_info=bi,
+        count=stats.count,
+        ok=stats.ok,
+        skipped=skipped,
+        dropped=source.dropped,
+        reconnects=source.reconnects,
+        elapsed_s=time.perf_counter() - t_start,
+        pre_ms=stats.mean("pre"),
+        infer_ms=stats.mean("infer"),
+        post_ms=stats.mean("post"),
+        latency_p50_ms=float(np.percentile(lat, 50)),
+        latency_p90_ms=float(np.percentile(lat, 90)),
+        input_shape=(pipeline.batch, spec.height, spec.width, spec.channels),
+        stopped_by=pipeline.stop_reason or "end",
+        class_counts=dict(counts),
+        outputs=outputs,
+        init_ms=backend.init_seconds * 1000.0,
+    )
+
+
+def _install_sigterm(pipeline: Pipeline) -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, _frame: Any) -> None:
+        pipeline.stop("SIGTERM")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
+
+
+__all__ = ["Frame", "Result", "RunOptions", "RunSummary", "apply_device", "run"]

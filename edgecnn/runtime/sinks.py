@@ -1,0 +1,219 @@
+"""Where ``edgecnn run`` results go: CSV/JSONL rows, annotated images or video, a preview window.
+
+CSV and JSONL rows are written and flushed one at a time as results are produced, so a run stopped by
+Ctrl-C, SIGTERM or a power cut leaves a file of complete rows (each row is a single ``write``).
+Annotated images and videos are written atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgecnn.fileio import atomic_path
+
+CSV_FIELDS = ("source", "index", "label", "score", "topk", "status", "error", "preprocess_ms", "inference_ms",
+              "postprocess_ms", "latency_ms")
+
+
+@dataclass
+class Result:
+    """The classification of one input."""
+
+    source: str
+    index: int
+    label: str = ""
+    score: float = float("nan")
+    topk: list[tuple[str, float]] = field(default_factory=list)
+    error: str | None = None
+    pre_ms: float = 0.0
+    infer_ms: float = 0.0
+    post_ms: float = 0.0
+    latency_ms: float = 0.0
+    class_index: int = -1
+    probs: np.ndarray | None = field(default=None, repr=False)  # all class probabilities (not written to rows)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "index": self.index,
+            "label": self.label,
+            "score": None if self.error else round(float(self.score), 6),
+            "topk": [[lbl, round(float(s), 6)] for lbl, s in self.topk],
+            "status": "ok" if self.ok else "skipped",
+            "error": self.error or "",
+            "preprocess_ms": round(self.pre_ms, 3),
+            "inference_ms": round(self.infer_ms, 3),
+            "postprocess_ms": round(self.post_ms, 3),
+            "latency_ms": round(self.latency_ms, 3),
+        }
+
+
+class RowWriter:
+    """Appends one CSV or JSONL row per result, flushed (and fsynced every ``sync_every`` rows)."""
+
+    def __init__(self, path: str | os.PathLike[str], fmt: str, sync_every: int = 50) -> None:
+        self.path = Path(path)
+        self.fmt = fmt
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "w", encoding="utf-8", newline="")
+        self.sync_every = sync_every
+        self.rows = 0
+        if fmt == "csv":
+            self._emit(self._csv_line(CSV_FIELDS))
+
+    @staticmethod
+    def _csv_line(values: Any) -> str:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(values)
+        return buf.getvalue()
+
+    def _emit(self, text: str) -> None:
+        self.fh.write(text)
+        self.fh.flush()
+
+    def write(self, result: Result) -> None:
+        row = result.row()
+        if self.fmt == "csv":
+            row["topk"] = ";".join(f"{lbl}:{s:.4f}" for lbl, s in row["topk"])
+            row["score"] = "" if row["score"] is None else f"{row['score']:.6f}"
+            self._emit(self._csv_line([row[k] for k in CSV_FIELDS]))
+        else:
+            self._emit(json.dumps(row, ensure_ascii=False) + "\n")
+        self.rows += 1
+        if self.rows % self.sync_every == 0:
+            os.fsync(self.fh.fileno())
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+
+
+def annotate(rgb: np.ndarray, result: Result, min_side: int = 256) -> np.ndarray:
+    """A BGR copy of the image with the top-k labels drawn on it (small images are upscaled first)."""
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    h, w = img.shape[:2]
+    if min(h, w) < min_side:
+        f = min_side / min(h, w)
+        img = cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_NEAREST)
+        h, w = img.shape[:2]
+    scale = max(0.4, min(h, w) / 500)
+    thick = max(1, round(scale * 2))
+    lines = [f"{lbl} {s:.2f}" for lbl, s in result.topk] or [result.label or "?"]
+    y = 0
+    for i, text in enumerate(lines):
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        y += th + base + 4
+        cv2.rectangle(img, (0, y - th - base - 4), (tw + 8, y + 2), (0, 0, 0), -1)
+        color = (0, 255, 0) if i == 0 else (200, 200, 200)
+        cv2.putText(img, text, (4, y - base), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
+    return img
+
+
+class ImageSaver:
+    """Writes annotated images under a folder, mirroring the input folder's layout."""
+
+    def __init__(self, folder: str | os.PathLike[str], root: str | None = None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root) if root and Path(root).is_dir() else None
+        self.count = 0
+
+    def write(self, rgb: np.ndarray, result: Result) -> None:
+        src = Path(result.source)
+        rel = src.relative_to(self.root) if self.root and src.is_relative_to(self.root) else Path(src.name)
+        suffix = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
+        out = self.folder / rel.with_suffix(suffix)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            if not cv2.imwrite(str(tmp), annotate(rgb, result)):
+                raise OSError(f"cannot write {out}")
+        self.count += 1
+
+    def close(self) -> None:
+        pass
+
+
+class VideoSaver:
+    """Writes an annotated video (MJPG .avi, readable everywhere); renamed into place when the run ends."""
+
+    def __init__(self, folder: str | os.PathLike[str], name: str, fps: float) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = Path(name).stem if Path(name).suffix else "stream"
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "stream"
+        self.path = self.folder / f"{stem}_annotated.avi"
+        self.fps = fps or 30.0
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self.writer: cv2.VideoWriter | None = None
+        self.count = 0
+
+    def write(self, rgb: np.ndarray, result: Result) -> None:
+        img = annotate(rgb, result, min_side=0)
+        if self.writer is None:
+            h, w = img.shape[:2]
+            self.writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"MJPG"), float(self.fps), (w, h))
+            self.size = (w, h)
+        if (img.shape[1], img.shape[0]) != self.size:
+            img = cv2.resize(img, self.size)
+        self.writer.write(img)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+            self._ctx.__exit__(None, None, None)
+        elif self._ctx is not None:
+            try:
+                self._ctx.__exit__(RuntimeError, RuntimeError("no frames"), None)
+            except RuntimeError:
+                pass
+        self._ctx = None
+
+
+def display_available() -> tuple[bool, str]:
+    """(whether a window can be opened, why not)."""
+    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False, "no display (DISPLAY/WAYLAND_DISPLAY is not set)"
+    try:
+        cv2.namedWindow("edgecnn", cv2.WINDOW_NORMAL)
+    except cv2.error:
+        return False, "this OpenCV build has no GUI support (opencv-python-headless); pip install opencv-python"
+    return True, ""
+
+
+class Window:
+    """A preview window; ``q`` or Esc asks the run to stop."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def show(self, rgb: np.ndarray, result: Result) -> bool:
+        """Show a frame; returns False when the user asked to quit."""
+        cv2.imshow("edgecnn", annotate(rgb, result, min_side=320))
+        key = cv2.waitKey(1) & 0xFF
+        return key not in (ord("q"), 27)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                cv2.destroyAllWindows()
+            except cv2.error:
+                pass
