@@ -1,0 +1,169 @@
+"""Keras callbacks of a training run: run-state tracking (history, best-only and last checkpoints, early
+stopping, resume state), the learning-rate schedule, and the progress display.
+
+Imports Keras at module level: import it only from the trainer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from edgecnn.console import info
+from edgecnn.fileio import atomic_path, write_json, write_text
+
+WEIGHTS_DIR = "weights"
+BEST_FILENAME = "best.keras"
+LAST_FILENAME = "last.keras"
+STATE_FILENAME = "state.json"
+HISTORY_FILENAME = "history.csv"
+
+
+def lr_at(epoch: int, lr: float, schedule: str, epochs: int, step: int = 10, gamma: float = 0.5) -> float:
+    """Learning rate of (0-based) ``epoch``: ``constant``, ``step`` (×gamma every ``step`` epochs) or ``cosine``
+    (from ``lr`` down to ``lr/100`` at the last epoch)."""
+    if schedule == "step":
+        return lr * gamma ** (epoch // step)
+    if schedule == "cosine":
+        floor = lr * 0.01
+        return floor + 0.5 * (lr - floor) * (1.0 + math.cos(math.pi * min(epoch, epochs - 1) / max(1, epochs - 1)))
+    return lr
+
+
+class LRSchedule(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate at the start of every epoch (epoch-indexed, so resume-safe)."""
+
+    def __init__(self, lr: float, schedule: str, epochs: int, step: int, gamma: float) -> None:
+        super().__init__()
+        self.args = (lr, schedule, epochs, step, gamma)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        lr, schedule, epochs, step, gamma = self.args
+        self.model.optimizer.learning_rate.assign(lr_at(epoch, lr, schedule, epochs, step, gamma))
+
+
+def write_history_csv(path: Path, history: list[dict[str, Any]]) -> Path:
+    """History rows (one per epoch) as CSV, columns in first-seen order."""
+    columns: list[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return write_text(path, buf.getvalue())
+
+
+class RunTracker(keras.callbacks.Callback):
+    """History, best-only checkpoint (val loss), last checkpoint + resume state, and early stopping.
+
+    After each epoch it atomically writes ``weights/best.keras`` (when val loss improved),
+    ``weights/last.keras``, ``weights/state.json`` and ``history.csv``. With ``patience > 0`` training stops
+    after ``patience`` epochs without improvement. The best weights are kept in memory for restoring.
+    """
+
+    def __init__(self, run_dir: Path, patience: int, state: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.weights_dir = run_dir / WEIGHTS_DIR
+        self.patience = patience
+        state = state or {}
+        self.history: list[dict[str, Any]] = list(state.get("history", []))
+        self.best = float(state.get("best_val_loss", math.inf))
+        self.best_epoch = int(state.get("best_epoch", 0))
+        self.wait = int(state.get("wait", 0))
+        self.best_weights: list[Any] | None = None
+        self.stopped_early = False
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = dict(logs or {})
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in logs.items() if k != "learning_rate"})
+        row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["time_s"] = time.perf_counter() - self._t0
+        self.history.append(row)
+        val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
+        self.weights_dir.mkdir(parents=True, exist_ok=True)
+        if val_loss < self.best:
+            self.best, self.best_epoch, self.wait = val_loss, epoch + 1, 0
+            self.best_weights = self.model.get_weights()
+            with atomic_path(self.weights_dir / BEST_FILENAME) as tmp:
+                self.model.save(tmp)
+        else:
+            self.wait += 1
+            if self.patience and self.wait >= self.patience:
+                self.model.stop_training = True
+                self.stopped_early = True
+        with atomic_path(self.weights_dir / LAST_FILENAME) as tmp:
+            self.model.save(tmp)
+        write_json(self.weights_dir / STATE_FILENAME, self.state())
+        write_history_csv(self.run_dir / HISTORY_FILENAME, self.history)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.history[-1]["epoch"] if self.history else 0,
+            "best_val_loss": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_early": self.stopped_early,
+            "history": self.history,
+        }
+
+
+def load_state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / WEIGHTS_DIR / STATE_FILENAME
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+class Progress(keras.callbacks.Callback):
+    """One line per epoch with the metrics, the epoch time and the ETA (stderr; silenced by ``--quiet``)."""
+
+    def __init__(self, epochs: int, tracker: RunTracker) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.tracker = tracker
+        self.times: list[float] = []
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        dt = time.perf_counter() - self._t0
+        self.times.append(dt)
+        recent = self.times[-5:]
+        eta = sum(recent) / len(recent) * (self.epochs - epoch - 1)
+        parts = [f"epoch {epoch + 1:>{len(str(self.epochs))}}/{self.epochs}"]
+        for key, short in (("loss", "loss"), ("accuracy", "acc"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
+            if key in logs:
+                parts.append(f"{short} {float(logs[key]):.4f}")
+        for key in logs:
+            if key.startswith("val_top"):
+                parts.append(f"{key[4:].replace('_accuracy', '')} {float(logs[key]):.4f}")
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        parts.append(f"lr {lr:.2e}")
+        parts.append(f"{dt:.1f}s")
+        parts.append(f"ETA {_fmt_time(eta)}")
+        if self.tracker.best_epoch == epoch + 1:
+            parts.append("*best")
+        elif self.tracker.stopped_early:
+            parts.append(f"early stop (best epoch {self.tracker.best_epoch})")
+        info("  ".join(parts))
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

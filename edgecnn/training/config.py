@@ -1,0 +1,269 @@
+"""``TrainConfig``: every option of ``edgecnn train``, its validation, and the preset < file < flags layering.
+
+Layers, lowest first: dataclass defaults < preset TOML (``--preset``) < ``--config`` TOML < CLI flags.
+TOML files may group keys in the tables ``[data]``, ``[model]``, ``[augment]``, ``[train]`` and ``[output]``
+or write them flat; unknown keys are an error that suggests the closest valid key.
+
+Pure Python: importing this module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgecnn import config as cfgmod
+from edgecnn.errors import ConfigError, DataError
+from edgecnn.imaging import INTERPOLATIONS, color_for_channels, parse_img_size
+
+SECTIONS = ("data", "model", "augment", "train", "output")
+LR_SCHEDULES = ("constant", "step", "cosine")
+HEADS = ("auto", "softmax", "sigmoid")
+
+
+@dataclass
+class TrainConfig:
+    """All options of a training run (the resolved copy is written to the run's ``config.toml``).
+
+    Attributes:
+        data: Folder with one sub-folder per class.
+        test_data: Optional separate test folder (same class names); else a held-out split is made.
+        dataset: Built-in dataset name instead of ``data`` (``digits``).
+        preset: Name of the preset the run started from (informational once resolved).
+        img_size: ``"N"`` or ``"HxW"``.
+        channels: 1 (grayscale) or 3 (RGB).
+        interpolation: Resize interpolation, shared with every runtime (see ``edgecnn.imaging``).
+        arch: Architecture name from :data:`edgecnn.training.architectures.ARCHITECTURES`.
+        head: ``auto`` (sigmoid for two classes, softmax otherwise), ``softmax`` or ``sigmoid``.
+        filters, kernel_size, strides, pool_size, dropout, l2, dense_units, depth: Architecture knobs.
+        epochs, batch, lr, lr_schedule, lr_step, lr_gamma, patience: Optimisation (Adam).
+        val_split, test_split, seed: Shuffled, stratified splits.
+        class_weights: Weight classes inversely to their frequency ("balanced").
+        label_smoothing: Label smoothing of the softmax cross-entropy.
+        mixed_precision: float16 compute on GPU (ignored with a warning on CPU).
+        rotation, width_shift, height_shift, shear, zoom, hflip, vflip: Training-time augmentation with the
+            meaning of Keras' classic ``ImageDataGenerator`` (degrees, fractions of the size, flips).
+        top_k: k of the top-k accuracy metric.
+        strict: Unreadable images are an error instead of a warning.
+        workers: Decoding threads (0 = one per CPU core).
+        project, name, exist_ok, resume: Where the run folder goes and what to do if it exists.
+        plots: Write the PNG plots.
+        quiet: Silence the progress display.
+    """
+
+    data: str | None = None
+    test_data: str | None = None
+    dataset: str | None = None
+    preset: str | None = None
+    img_size: str = "64"
+    channels: int = 3
+    interpolation: str = "area"
+    arch: str = "simple"
+    head: str = "auto"
+    filters: int = 32
+    kernel_size: int = 3
+    strides: int = 1
+    pool_size: int = 2
+    dropout: float = 0.25
+    l2: float = 0.0
+    dense_units: int = 128
+    depth: int = 3
+    epochs: int = 25
+    batch: int = 32
+    lr: float = 0.001
+    lr_schedule: str = "constant"
+    lr_step: int = 10
+    lr_gamma: float = 0.5
+    patience: int = 5
+    val_split: float = 0.2
+    test_split: float = 0.1
+    seed: int = 0
+    class_weights: bool = False
+    label_smoothing: float = 0.0
+    mixed_precision: bool = False
+    rotation: float = 0.0
+    width_shift: float = 0.0
+    height_shift: float = 0.0
+    shear: float = 0.0
+    zoom: float = 0.0
+    hflip: bool = False
+    vflip: bool = False
+    top_k: int = 3
+    strict: bool = False
+    workers: int = 0
+    project: str = "runs/train"
+    name: str | None = None
+    exist_ok: bool = False
+    resume: bool = False
+    plots: bool = True
+    quiet: bool = False
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the model input."""
+        return parse_img_size(self.img_size)
+
+    @property
+    def color(self) -> str:
+        """``rgb`` or ``grayscale``."""
+        return color_for_channels(self.channels)
+
+    @property
+    def augmenting(self) -> bool:
+        return any((self.rotation, self.width_shift, self.height_shift, self.shear, self.zoom, self.hflip, self.vflip))
+
+    def to_dict(self) -> dict[str, Any]:
+        return cfgmod.to_dict(self)
+
+    def to_toml(self) -> str:
+        """The resolved configuration as TOML (loadable again with ``--config``)."""
+        return cfgmod.dumps({k: v for k, v in self.to_dict().items() if v is not None})
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+# ---------------------------------------------------------------------------- presets
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``edgecnn/training/presets/``."""
+    folder = resources.files("edgecnn.training") / "presets"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The flat key/value layer of preset ``name`` (validated against :class:`TrainConfig`)."""
+    names = preset_names()
+    if name not in names:
+        raise ConfigError(f"Unknown preset {name!r}; expected one of {names}.{cfgmod.suggest(name, names)}")
+    path = resources.files("edgecnn.training") / "presets" / f"{name}.toml"
+    import tomllib
+
+    layer = cfgmod.flatten(tomllib.loads(path.read_text(encoding="utf-8")), SECTIONS)
+    layer.pop("description", None)
+    cfgmod.check_keys(layer, TrainConfig, f"preset {name!r}")
+    layer.pop("preset", None)
+    return layer
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The flat key/value layer of a ``--config`` TOML file (validated against :class:`TrainConfig`)."""
+    layer = cfgmod.flatten(cfgmod.load_toml(path), SECTIONS)
+    cfgmod.check_keys(layer, TrainConfig, str(path))
+    return layer
+
+
+def build_config(
+    preset: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Merge defaults < preset < config file < overrides into a validated :class:`TrainConfig`.
+
+    Args:
+        preset: Preset name (``--preset``); a ``preset`` key in the config file is used when this is None.
+        config_file: A TOML file (``--config``).
+        overrides: CLI flags; None values mean "not given" and do not override.
+
+    Raises:
+        ConfigError: unknown preset, unknown key (with a suggestion) or invalid value.
+    """
+    overrides = {k.replace("-", "_"): v for k, v in (overrides or {}).items() if v is not None}
+    cfgmod.check_keys(overrides, TrainConfig, "the command line")
+    if overrides.get("resume"):
+        return validate(cfgmod.build(TrainConfig, _resume_layer(overrides), overrides))
+    file_layer = load_config_file(config_file) if config_file is not None else {}
+    preset = overrides.get("preset") or preset or file_layer.get("preset")
+    preset_layer = load_preset(preset) if preset else {}
+    layers = [preset_layer, file_layer, overrides]
+    for i, layer in enumerate(layers):  # a higher layer's data source replaces a lower layer's other one
+        for key, other in (("data", "dataset"), ("dataset", "data")):
+            if layer.get(key):
+                for lower in layers[:i]:
+                    lower.pop(other, None)
+    cfg: TrainConfig = cfgmod.build(TrainConfig, *layers)
+    if preset:
+        cfg.preset = preset
+    return validate(cfg)
+
+
+def _resume_layer(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The resolved ``config.toml`` of the run being resumed (flags still override it, e.g. ``--epochs``)."""
+    from edgecnn.training.trainer import latest_run
+
+    project = Path(overrides.get("project") or TrainConfig.project)
+    name = overrides.get("name")
+    run_dir = project / name if name else latest_run(project)
+    if run_dir is None or not (run_dir / "config.toml").is_file():
+        where = run_dir if run_dir is not None else project
+        raise ConfigError(f"Nothing to resume in {where}: expected config.toml and weights/last.keras of an earlier run.")
+    layer = load_config_file(run_dir / "config.toml")
+    layer.update(name=run_dir.name, project=str(project), resume=True, exist_ok=False)
+    return layer
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Check every value; normalise ``img_size`` to ``"HxW"``-style text. Returns ``cfg``.
+
+    Raises:
+        ConfigError: a value out of range or not one of the choices (with a suggestion).
+        DataError: a bad ``img_size``/``channels``.
+    """
+    from edgecnn.training.architectures import ARCHITECTURES
+    from edgecnn.training.builtin import BUILTIN_DATASETS
+
+    h, w = parse_img_size(cfg.img_size)
+    cfg.img_size = str(h) if h == w else f"{h}x{w}"
+    color_for_channels(cfg.channels)
+    _choice("arch", cfg.arch, list(ARCHITECTURES))
+    _choice("head", cfg.head, HEADS)
+    _choice("lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
+    _choice("interpolation", cfg.interpolation, list(INTERPOLATIONS))
+    if cfg.data and cfg.dataset:
+        raise ConfigError(f"Expected --data or --dataset, not both; received data={cfg.data!r}, dataset={cfg.dataset!r}.")
+    if not cfg.data and not cfg.dataset and not cfg.resume:
+        raise ConfigError("Expected training data: --data DIR (one sub-folder per class) or --dataset digits.")
+    if cfg.dataset:
+        _choice("dataset", cfg.dataset, list(BUILTIN_DATASETS))
+    positive_ints = ("epochs", "batch", "filters", "kernel_size", "strides", "pool_size", "depth", "top_k", "lr_step")
+    for key in positive_ints:
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"Expected {key} >= 1; received {getattr(cfg, key)}.")
+    for key in ("dense_units", "workers", "patience"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"Expected {key} >= 0; received {getattr(cfg, key)}.")
+    if cfg.depth > 8:
+        raise ConfigError(f"Expected depth <= 8; received {cfg.depth}.")
+    if not cfg.lr > 0:
+        raise ConfigError(f"Expected lr > 0; received {cfg.lr}.")
+    if not 0 < cfg.lr_gamma <= 1:
+        raise ConfigError(f"Expected 0 < lr_gamma <= 1; received {cfg.lr_gamma}.")
+    if not 0 < cfg.val_split < 1:
+        raise ConfigError(f"Expected 0 < val_split < 1; received {cfg.val_split}.")
+    if not 0 <= cfg.test_split < 1 or cfg.val_split + cfg.test_split >= 0.9:
+        raise ConfigError(
+            f"Expected 0 <= test_split and val_split + test_split < 0.9; received {cfg.test_split} + {cfg.val_split}."
+        )
+    for key in ("dropout", "label_smoothing"):
+        if not 0 <= getattr(cfg, key) < 1:
+            raise ConfigError(f"Expected 0 <= {key} < 1; received {getattr(cfg, key)}.")
+    if cfg.l2 < 0:
+        raise ConfigError(f"Expected l2 >= 0; received {cfg.l2}.")
+    if not 0 <= cfg.rotation <= 180 or not 0 <= cfg.shear <= 89:
+        raise ConfigError(f"Expected rotation in 0..180 and shear in 0..89 degrees; received {cfg.rotation}, {cfg.shear}.")
+    for key in ("width_shift", "height_shift", "zoom"):
+        if not 0 <= getattr(cfg, key) < 1:
+            raise ConfigError(f"Expected 0 <= {key} < 1 (a fraction); received {getattr(cfg, key)}.")
+    if cfg.name is not None and (not cfg.name or Path(cfg.name).name != cfg.name or cfg.name in (".", "..")):
+        raise ConfigError(f"Expected --name to be a plain folder name; received {cfg.name!r}.")
+    return cfg
+
+
+def _choice(key: str, value: Any, valid: list[str] | tuple[str, ...]) -> None:
+    if value not in valid:
+        err = DataError if key == "dataset" else ConfigError
+        raise err(f"Unknown {key} {value!r}; expected one of {list(valid)}.{cfgmod.suggest(str(value), valid)}")

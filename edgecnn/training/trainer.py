@@ -1,0 +1,343 @@
+"""``train(cfg)``: a folder of class sub-folders (or a built-in dataset) to a complete run folder.
+
+Run folder ``{project}/{name}/`` (every file written atomically)::
+
+    model.keras  modelcard.json  labels.txt  config.toml  splits.json  history.csv  metrics.json
+    plots: curves.png  confusion_matrix.png  augmented_samples.png  model_summary.png
+    weights/best.keras  weights/last.keras  weights/state.json      (checkpoints; --resume reads them)
+
+TensorFlow is imported inside :func:`train` only, so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn import __version__
+from edgecnn.console import info, is_quiet, set_quiet, warn
+from edgecnn.errors import ArtifactExistsError, ConfigError
+from edgecnn.fileio import atomic_path, sha256_file, write_json, write_text
+from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec, Preprocessing, write_labels_txt
+from edgecnn.runs import MODEL_FILENAME, SPLITS_FILENAME
+from edgecnn.training.config import TrainConfig, validate
+
+METRICS_FILENAME = "metrics.json"
+CONFIG_FILENAME = "config.toml"
+PLOT_FILES = {
+    "curves": "curves.png",
+    "confusion": "confusion_matrix.png",
+    "samples": "augmented_samples.png",
+    "summary": "model_summary.png",
+}
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    run_dir: Path
+    model_path: Path
+    metrics: dict[str, Any]
+    card: ModelCard | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- run folders
+def next_run_dir(project: Path, base: str = "exp") -> Path:
+    """``project/exp``, else ``exp2``, ``exp3``… (first that does not exist)."""
+    candidate = project / base
+    i = 2
+    while candidate.exists():
+        candidate = project / f"{base}{i}"
+        i += 1
+    return candidate
+
+
+def latest_run(project: Path) -> Path | None:
+    """The most recently modified run in ``project`` that has a last checkpoint (for ``--resume`` without a name)."""
+    from edgecnn.training.callbacks import LAST_FILENAME, WEIGHTS_DIR
+
+    runs = [p for p in project.glob(f"*/{WEIGHTS_DIR}/{LAST_FILENAME}")] if project.is_dir() else []
+    return max(runs, key=lambda p: p.stat().st_mtime).parent.parent if runs else None
+
+
+def resolve_run_dir(cfg: TrainConfig) -> Path:
+    """Where the run goes; raises when it exists and neither ``exist_ok`` nor ``resume`` is set."""
+    project = Path(cfg.project)
+    if cfg.resume:
+        run_dir = project / cfg.name if cfg.name else latest_run(project)
+        if run_dir is None or not (run_dir / "weights" / "last.keras").exists():
+            where = run_dir if run_dir is not None else project
+            raise ConfigError(f"Nothing to resume in {where}: expected weights/last.keras from an earlier run.")
+        return run_dir
+    if cfg.name is None:
+        return next_run_dir(project)
+    run_dir = project / cfg.name
+    if run_dir.exists() and not cfg.exist_ok:
+        raise ArtifactExistsError(
+            f"Run folder {run_dir} already exists; pass --exist-ok to overwrite it, --resume to continue it, "
+            "or choose another --name."
+        )
+    return run_dir
+
+
+# ---------------------------------------------------------------------------- training
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train a classifier as ``cfg`` describes and write a complete run folder.
+
+    Raises:
+        DataError: unusable data (missing folder, < 2 classes, a class without readable images, ...).
+        ConfigError: invalid option values.
+        ArtifactExistsError: the run folder exists without ``exist_ok``/``resume``.
+    """
+    cfg = validate(cfg)
+    was_quiet = is_quiet()
+    set_quiet(cfg.quiet or was_quiet)
+    try:
+        return _train(cfg)
+    finally:
+        set_quiet(was_quiet)
+
+
+def _train(cfg: TrainConfig) -> TrainResult:
+    from edgecnn.training import datasets as ds
+    from edgecnn.training.architectures import ArchKnobs, build_model, resolve_head
+    from edgecnn.training.augmentation import AugmentSpec, make_augmenter
+    from edgecnn.training.builtin import materialize_builtin
+
+    run_dir = resolve_run_dir(cfg)
+    cfg.name = run_dir.name
+    h, w = cfg.size
+    t_start = time.perf_counter()
+
+    # ---- data (before anything is written: a data error leaves no run folder behind)
+    if cfg.resume:
+        info(f"Resuming {run_dir}")
+        data = ds.load_from_splits(run_dir / SPLITS_FILENAME, (h, w), cfg.color, cfg.interpolation, cfg.workers)
+    else:
+        root = cfg.data if cfg.data else materialize_builtin(cfg.dataset)  # type: ignore[arg-type]
+        info(f"Loading {root} at {h}x{w}x{cfg.channels} ({cfg.interpolation} resize)")
+        data = ds.load_training_data(
+            root, (h, w), cfg.color, cfg.interpolation, cfg.val_split, cfg.test_split, cfg.test_data, cfg.seed,
+            cfg.strict, cfg.workers,
+        )
+    labels = data.labels
+    head = resolve_head(cfg.head, len(labels))
+    t_data = time.perf_counter() - t_start
+    info(
+        f"{len(labels)} classes, {len(data.train)} train / {len(data.val)} val / "
+        f"{len(data.test) if data.test is not None else 0} test images (decoded in {t_data:.1f}s)"
+    )
+    if len(data.train) < cfg.batch:
+        warn(f"Only {len(data.train)} training images, fewer than one batch of {cfg.batch}; training anyway.")
+
+    # ---- TensorFlow
+    import keras
+    import tensorflow as tf
+
+    from edgecnn.training import callbacks as cb
+
+    keras.utils.set_random_seed(cfg.seed)
+    gpus = tf.config.list_physical_devices("GPU")
+    info(f"Training on GPU: {', '.join(g.name for g in gpus)}" if gpus else "Training on CPU (TensorFlow sees no GPU)")
+    mixed = bool(cfg.mixed_precision and gpus)
+    if cfg.mixed_precision and not gpus:
+        warn("--mixed-precision needs a GPU; training in float32 on CPU instead.")
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+    # ---- run folder
+    if not cfg.resume and run_dir.exists():  # --exist-ok: start clean, keep nothing stale
+        shutil.rmtree(run_dir / cb.WEIGHTS_DIR, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        ds.write_splits(run_dir, data)
+    write_labels_txt(run_dir / "labels.txt", labels)
+    write_text(run_dir / CONFIG_FILENAME, cfg.to_toml())
+
+    try:
+        knobs = ArchKnobs.from_config(cfg)
+        state: dict[str, Any] = {}
+        if cfg.resume:
+            state = cb.load_state(run_dir)
+            model = keras.models.load_model(run_dir / cb.WEIGHTS_DIR / cb.LAST_FILENAME)
+        else:
+            model = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
+            _compile(model, cfg, head, len(labels))
+        initial_epoch = int(state.get("epoch", 0))
+
+        one_hot = head == "softmax" and cfg.label_smoothing > 0
+        spec = AugmentSpec.from_config(cfg)
+        augment = make_augmenter(spec)
+        kw = dict(num_classes=len(labels), one_hot=one_hot, binary=head == "sigmoid")
+        train_ds = ds.make_dataset(data.train.x, data.train.y, cfg.batch, training=True, seed=cfg.seed,
+                                   augment=augment, **kw)
+        val_ds = ds.make_dataset(data.val.x, data.val.y, cfg.batch, training=False, **kw)
+
+        if cfg.plots:
+            from edgecnn.training import plots
+
+            sample_x = data.train.x[:16].astype(np.float32)
+            if augment is not None:
+                sample_x = np.asarray(augment(tf.constant(sample_x)))
+            plots.plot_samples(sample_x, data.train.y[:16], labels, run_dir / PLOT_FILES["samples"],
+                               "Augmented training samples" if augment is not None else "Training samples")
+            plots.plot_model_summary(model, run_dir / PLOT_FILES["summary"])
+
+        class_weight = _class_weights(data.train.y, len(labels)) if cfg.class_weights else None
+        tracker = cb.RunTracker(run_dir, cfg.patience, state)
+        callbacks = [
+            cb.LRSchedule(cfg.lr, cfg.lr_schedule, cfg.epochs, cfg.lr_step, cfg.lr_gamma),
+            tracker,
+            cb.Progress(cfg.epochs, tracker),
+        ]
+        params = model.count_params()
+        info(f"Model {cfg.arch} ({head} head, {params:,} parameters), {cfg.epochs} epochs, batch {cfg.batch}, "
+             f"lr {cfg.lr} {cfg.lr_schedule}{', augmentation on' if augment is not None else ''}")
+        t_fit = time.perf_counter()
+        if initial_epoch < cfg.epochs and not state.get("stopped_early"):
+            with warnings.catch_warnings():  # Keras warns that tf.data input is not re-shuffled: ours is
+                warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+                model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                          class_weight=class_weight, callbacks=callbacks, verbose=0)
+        fit_s = time.perf_counter() - t_fit
+
+        # ---- restore the best weights (from memory, else from the best-only checkpoint of an earlier session)
+        best_path = run_dir / cb.WEIGHTS_DIR / cb.BEST_FILENAME
+        if tracker.best_weights is not None:
+            model.set_weights(tracker.best_weights)
+        elif best_path.exists():
+            model.set_weights(keras.models.load_model(best_path, compile=False).get_weights())
+        if mixed:  # the saved model computes in float32 (exporters and CPUs want that)
+            keras.mixed_precision.set_global_policy("float32")
+            fp32 = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
+            fp32.set_weights(model.get_weights())
+            model = fp32
+
+        metrics = _evaluate(model, data, cfg, head, tracker, fit_s, time.perf_counter() - t_start)
+        history = tracker.history
+        model_path = run_dir / MODEL_FILENAME
+        with atomic_path(model_path) as tmp:
+            model.save(tmp)
+        card = _card(cfg, model, data, head, metrics, model_path)
+        card.save(run_dir / "modelcard.json")
+        write_json(run_dir / METRICS_FILENAME, metrics)
+        cb.write_history_csv(run_dir / cb.HISTORY_FILENAME, history)
+        if cfg.plots:
+            from edgecnn.training import plots
+
+            if history:
+                plots.plot_history(history, run_dir / PLOT_FILES["curves"])
+            cm_split = "test" if data.test is not None else "val"
+            plots.plot_confusion(np.asarray(metrics[cm_split]["confusion_matrix"]), labels,
+                                 run_dir / PLOT_FILES["confusion"], f"Confusion matrix ({cm_split})")
+    finally:
+        if mixed:
+            keras.mixed_precision.set_global_policy("float32")
+    return TrainResult(run_dir=run_dir, model_path=model_path, metrics=metrics, card=card, history=history)
+
+
+def _compile(model: Any, cfg: TrainConfig, head: str, num_classes: int) -> None:
+    import keras
+
+    k = cfg.top_k
+    if head == "sigmoid":
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
+        metrics: list[Any] = [keras.metrics.BinaryAccuracy(name="accuracy")]
+    elif cfg.label_smoothing > 0:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        if k < num_classes:
+            metrics.append(keras.metrics.TopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy"))
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if k < num_classes:
+            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy"))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr), loss=loss, metrics=metrics)
+
+
+def _class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
+    """Balanced weights ``n / (classes * count)``; classes absent from the training split get 1."""
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    n = counts.sum()
+    return {i: float(n / (num_classes * c)) if c else 1.0 for i, c in enumerate(counts)}
+
+
+def _evaluate(model: Any, data: Any, cfg: TrainConfig, head: str, tracker: Any, fit_s: float,
+              total_s: float) -> dict[str, Any]:
+    from edgecnn.training.evaluation import classification_report, predict_probs
+
+    metrics: dict[str, Any] = {}
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    k = cfg.top_k
+    for split, images in splits.items():
+        if images is None or len(images) == 0:
+            metrics[f"{split}_accuracy"] = None
+            continue
+        report = classification_report(predict_probs(model, images.x), images.y, data.labels, k)
+        metrics[split] = report
+        metrics[f"{split}_accuracy"] = report["accuracy"]
+        if f"top{k}_accuracy" in report:
+            metrics[f"{split}_top{k}_accuracy"] = report[f"top{k}_accuracy"]
+    metrics.update(
+        top_k=k,
+        head=head,
+        heldout_split="test" if data.test is not None else "val",
+        skipped_files=len(data.skipped),
+        skipped=data.skipped,
+        epochs_run=len(tracker.history),
+        best_epoch=tracker.best_epoch,
+        best_val_loss=tracker.best if np.isfinite(tracker.best) else None,
+        stopped_early=tracker.stopped_early,
+        fit_seconds=round(fit_s, 3),
+        total_seconds=round(total_s, 3),
+    )
+    return metrics
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("tensorflow", "keras", "numpy", "pillow", "opencv-python-headless", "scikit-learn"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _card(cfg: TrainConfig, model: Any, data: Any, head: str, metrics: dict[str, Any], model_path: Path) -> ModelCard:
+    h, w = cfg.size
+    keep = ("train_accuracy", "val_accuracy", "test_accuracy", f"train_top{cfg.top_k}_accuracy",
+            f"val_top{cfg.top_k}_accuracy", f"test_top{cfg.top_k}_accuracy", "top_k", "heldout_split",
+            "skipped_files", "epochs_run", "best_epoch")
+    return ModelCard(
+        labels=list(data.labels),
+        input=InputSpec(height=h, width=w, channels=cfg.channels),
+        output=OutputSpec(activation=head, units=1 if head == "sigmoid" else len(data.labels)),
+        preprocessing=Preprocessing(color=cfg.color, resize=cfg.interpolation),
+        name=cfg.name or "model",
+        architecture=cfg.arch,
+        artifact={"format": "keras", "precision": "fp32", "file": MODEL_FILENAME, "params": int(model.count_params())},
+        config=cfg.to_dict(),
+        dataset=data.summary(),
+        metrics={k: metrics[k] for k in keep if k in metrics},
+        provenance={
+            "edgecnn_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model_sha256": sha256_file(model_path),
+            "platform": platform.platform(),
+            "versions": _versions(),
+        },
+    )
