@@ -163,7 +163,12 @@ def convert(
                      "converter": _versions("tf2onnx", "onnx", "onnxruntime")}
         card = complete_card(metadata, inputs, outputs, artifact)
         embed_onnx(proto, card, labels)
-        to_onnx.check(proto)
+        try:
+            to_onnx.check(proto)
+        except Exception as exc:  # noqa: BLE001  (onnx.checker.ValidationError and friends)
+            from converters.to_tflite import conversion_error
+
+            raise conversion_error(model, exc, "ONNX") from exc
         write_bytes_atomic(path, proto.SerializeToString())
     else:  # saved_model
         from converters import to_saved_model

@@ -75,7 +75,8 @@ def conversion_error(model: Any, exc: BaseException, target: str) -> ConversionE
     """A :class:`ConversionError` naming the offending layer and ops found in a converter's message."""
     text = str(exc)
     ops = sorted(set(re.findall(r"'(?:tf|tfl)\.(\w+)' op", text)) | set(re.findall(r"\btf\.(\w+)\b.*?not supported", text)))
-    ops += sorted(set(re.findall(r"No (?:conversion|converter) (?:function|handler) (?:registered )?for op(?:type)?:? ?(\w+)", text)))
+    ops += sorted(set(re.findall(r"No Op registered for (\w+)", text)))
+    ops += sorted(set(re.findall(r"Tensorflow op \[[^\]]*: (\w+)\] is not supported", text)))
     layer = None
     names = [layer.name for layer in _all_layers(model)]
     # the deepest (longest) layer name mentioned in the op locations is the culprit
@@ -86,8 +87,12 @@ def conversion_error(model: Any, exc: BaseException, target: str) -> ConversionE
     first = next((ln.strip() for ln in text.splitlines() if "error" in ln.lower() and ln.strip()), "")
     first = first or (text.strip().splitlines() or [type(exc).__name__])[0]
     where = f"layer {layer!r}" if layer else "a layer"
-    what = f" uses ops {', '.join(dict.fromkeys(ops))} that {target} cannot express" if ops else f" cannot be converted to {target}"
-    return ConversionError(f"{where}{what} ({first[:200]})", layer=layer, ops=list(dict.fromkeys(ops)))
+    ops = list(dict.fromkeys(ops))
+    if ops:
+        msg = f"{where} uses op(s) {', '.join(ops)} that {target} cannot express; replace the layer or implement it with supported ops"
+    else:
+        msg = f"{where} cannot be converted to {target} ({first[:200]})"
+    return ConversionError(msg, layer=layer, ops=ops)
 
 
 def _all_layers(model: Any) -> list[Any]:

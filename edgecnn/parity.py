@@ -391,3 +391,11 @@ def failure_summary(results: list[ParityResult]) -> str:
     """One line naming every failed artifact and by how much."""
     parts = [f"{r.artifact}: {'; '.join(r.failures)}" for r in results if r.checked and not r.passed]
     return "Parity gate failed — " + " | ".join(parts)
+
+
+def raise_for_failures(results: list[ParityResult]) -> None:
+    """Raise :class:`~edgecnn.errors.ParityError` naming every failed artifact (no-op when all passed)."""
+    from edgecnn.errors import ParityError
+
+    if any(r.checked and not r.passed for r in results):
+        raise ParityError(failure_summary(results))

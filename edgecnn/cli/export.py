@@ -1,0 +1,69 @@
+"""``edgecnn export SOURCE``: TFLite / ONNX / SavedModel artifacts, parity-checked against the Keras model.
+
+Choices come from the converters registry (:mod:`converters.registry`, pure Python, no TensorFlow).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from converters.registry import FORMATS, IO_DTYPES, PRECISIONS
+from edgecnn.cli import EdgeCommand
+from edgecnn.cli.parity import Fp16Agreement, Fp16MaxAbs, Fp32MaxAbs, QuantAccDrop, QuantAgreement, gates_from
+
+FormatChoice = Enum("FormatChoice", {n: n for n in [*FORMATS, "all"]}, type=str)  # type: ignore[misc]
+QuantizeChoice = Enum("QuantizeChoice", {p.alias: p.alias for p in PRECISIONS.values()} | {"all": "all"}, type=str)  # type: ignore[misc]
+IODtype = Enum("IODtype", {n: n for n in IO_DTYPES}, type=str)  # type: ignore[misc]
+
+_FORMAT_HELP = "; ".join(f"{f.name}: {'/'.join(PRECISIONS[p].alias for p in f.precisions)}" for f in FORMATS.values())
+
+
+def export_cmd(
+    source: Annotated[Path, typer.Argument(help="Run folder (runs/train/exp) or .keras/.h5 model.", show_default=False)],
+    fmt: Annotated[list[FormatChoice], typer.Option("--format", "-f", help=f"Format(s), repeatable ({_FORMAT_HELP}).")] = [FormatChoice.tflite],  # noqa: B006
+    quantize: Annotated[list[QuantizeChoice], typer.Option("--quantize", "-q", help="Precision(s), repeatable; all = every one that fits the format.")] = [QuantizeChoice.none],  # noqa: B006
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: SOURCE/export).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing artifacts.")] = False,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Check parity of every artifact with its real runtime.")] = True,
+    check_data: Annotated[Path | None, typer.Option("--check-data", help="Labelled folder for parity (default: the run's test/val split).")] = None,
+    calib_data: Annotated[Path | None, typer.Option("--calib-data", help="Training images (class folders) for int8 calibration (default: the run's train split).")] = None,
+    calib_samples: Annotated[int, typer.Option("--calib-samples", min=1, help="Calibration images, stratified over classes.")] = 300,
+    io_dtype: Annotated[IODtype | None, typer.Option("--io-dtype", help="Input/output type of int8 TFLite (default: int8).")] = None,
+    opset: Annotated[int, typer.Option("--opset", min=7, help="ONNX opset.")] = 17,
+    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="ONNX with a symbolic batch dimension.")] = False,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Load Keras models with Lambda layers (only files you trust).")] = False,
+    gate_fp32_max_abs: Fp32MaxAbs = 1e-4,
+    gate_fp16_max_abs: Fp16MaxAbs = 1e-2,
+    gate_fp16_agreement: Fp16Agreement = 0.995,
+    gate_int8_agreement: QuantAgreement = 0.98,
+    gate_int8_acc_drop: QuantAccDrop = 0.01,
+) -> None:
+    """Export a trained model, embed its model card, write golden.npz and check parity (exit 1 on a failed gate)."""
+    from edgecnn.console import console
+    from edgecnn.export import export
+    from edgecnn.parity import rich_table
+
+    report = export(
+        source, formats=[f.value for f in fmt], quantize=[q.value for q in quantize], out=out, force=force, check=check,
+        check_data=check_data, calib_data=calib_data, calib_samples=calib_samples,
+        io_dtype=io_dtype.value if io_dtype else None, opset=opset, dynamic_batch=dynamic_batch, unsafe=unsafe,
+        gates=gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop),
+    )
+    samples = report.check_data["samples"] if report.check_data else 0
+    title = f"Export → {report.out_dir}" + (f" (parity on {samples} held-out images)" if report.checked else " (parity NOT checked)")
+    console.print(rich_table(report.results, title=title))
+    console.print(f"Report: {report.report_md}")
+    if report.golden:
+        console.print(f"Golden: {report.golden}")
+    console.print("Next:")
+    for cmd in report.commands:
+        console.print(f"  {cmd}", markup=False)
+    report.raise_for_gates()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export", cls=EdgeCommand)(export_cmd)

@@ -1,0 +1,32 @@
+"""``edgecnn info MODEL``: the embedded model card, tensors, dtypes, size and op counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgecnn.cli import EdgeCommand
+
+
+def info_cmd(
+    model: Annotated[Path, typer.Argument(help=".tflite, .onnx, .keras, run folder or SavedModel folder.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Show what is inside a model file (TF-free for .tflite and .onnx)."""
+    import json
+
+    from edgecnn.console import console
+    from edgecnn.inspect import inspect_model, render
+
+    details = inspect_model(model)
+    if as_json:
+        console.print_json(json.dumps(details.to_dict(), default=str))
+        return
+    for part in render(details):
+        console.print(part)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info", cls=EdgeCommand)(info_cmd)

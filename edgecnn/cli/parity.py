@@ -1,0 +1,55 @@
+"""``edgecnn parity CANDIDATE... [--reference model.keras] [--data DIR | --golden golden.npz]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgecnn.cli import EdgeCommand
+
+# Gate options, shared with ``edgecnn export`` (thresholds are fractions: 0.98 = 98 %).
+Fp32MaxAbs = Annotated[float, typer.Option("--gate-fp32-max-abs", help="float32: max |Δprobability| allowed.")]
+Fp16MaxAbs = Annotated[float, typer.Option("--gate-fp16-max-abs", help="float16: max |Δprobability| allowed.")]
+Fp16Agreement = Annotated[float, typer.Option("--gate-fp16-agreement", help="float16: min top-1 agreement (0..1).")]
+QuantAgreement = Annotated[float, typer.Option("--gate-int8-agreement", help="dynamic/int8: min top-1 agreement (0..1).")]
+QuantAccDrop = Annotated[float, typer.Option("--gate-int8-acc-drop", help="dynamic/int8: max accuracy drop (0.01 = 1 point).")]
+
+
+def gates_from(fp32_max_abs: float, fp16_max_abs: float, fp16_agreement: float, quant_agreement: float,
+               quant_acc_drop: float):
+    from edgecnn.parity import Gates
+
+    return Gates(fp32_max_abs=fp32_max_abs, fp16_max_abs=fp16_max_abs, fp16_agreement=fp16_agreement,
+                 quant_agreement=quant_agreement, quant_acc_drop=quant_acc_drop)
+
+
+def parity_cmd(
+    candidates: Annotated[list[Path], typer.Argument(help="Artifacts to check (.tflite, .onnx, ...).", show_default=False)],
+    reference: Annotated[Path | None, typer.Option("--reference", "-r", help="Reference model (.keras) to compare with.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Labelled class-folder to compare on (needs --reference).")] = None,
+    golden: Annotated[Path | None, typer.Option("--golden", help="golden.npz from `edgecnn export` (no TensorFlow needed).")] = None,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow a reference .keras with Lambda layers.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    gate_fp32_max_abs: Fp32MaxAbs = 1e-4,
+    gate_fp16_max_abs: Fp16MaxAbs = 1e-2,
+    gate_fp16_agreement: Fp16Agreement = 0.995,
+    gate_int8_agreement: QuantAgreement = 0.98,
+    gate_int8_acc_drop: QuantAccDrop = 0.01,
+) -> None:
+    """Compare artifacts with the reference model: max/mean |Δp|, top-1 agreement, accuracy; exit 1 on a failed gate."""
+    from edgecnn.console import console
+    from edgecnn.fileio import write_json
+    from edgecnn.parity import parity, raise_for_failures, rich_table
+
+    gates = gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop)
+    results = parity(candidates, reference=reference, data=data, golden=golden, gates=gates, unsafe=unsafe)
+    console.print(rich_table(results, title=f"Parity ({results[0].samples} samples)"))
+    if json_out is not None:
+        write_json(json_out, [r.to_dict() for r in results])
+    raise_for_failures(results)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("parity", cls=EdgeCommand)(parity_cmd)
