@@ -1,0 +1,604 @@
+"""``edgecnn bench``: find artifacts, sweep threads × batch, measure each, check gates.
+
+A failing artifact (corrupt file, missing runtime, unloadable delegate) becomes an ``error`` row and
+the others still run. TensorFlow is never imported here; only benchmarking a ``.keras`` model (asked
+for with ``--backend keras`` or ``--include-keras``) loads Keras, through its backend.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.bench.measure import BenchSettings, measure_latency, stored_samples_ms
+from edgecnn.bench.schema import BenchReport, BenchResult
+from edgecnn.console import info, warn
+from edgecnn.errors import ConfigError, DataError, EdgeCNNError, GateError, ModelError
+
+#: Model file suffixes benchmarked when a folder is given, by format name.
+FOLDER_FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
+KERAS_SUFFIXES = {".keras": "keras", ".h5": "keras"}
+GATE_METRICS = ("p50", "p90", "p99", "mean")
+_PRECISION_RE = re.compile(r"model-([a-z0-9]+)$", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------- option parsing
+def parse_int_list(value: str | Sequence[int | None] | int | None, option: str, allow_auto: bool = False) -> list[int | None]:
+    """``"1,2,4"`` → ``[1, 2, 4]``; ``None`` → ``[None]``; ``"auto"`` → ``None`` where allowed.
+
+    Raises:
+        ConfigError: an entry that is not a positive integer.
+    """
+    if value is None:
+        return [None]
+    if isinstance(value, int):
+        items: list[Any] = [value]
+    elif isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    else:
+        items = list(value)
+    out: list[int | None] = []
+    for item in items:
+        if item is None or (allow_auto and isinstance(item, str) and item.lower() == "auto"):
+            out.append(None)
+            continue
+        try:
+            n = int(item)
+        except (TypeError, ValueError):
+            n = 0
+        if n < 1:
+            hint = " or 'auto'" if allow_auto else ""
+            raise ConfigError(f"Expected {option} as positive integers{hint} separated by commas (e.g. 1,2,4); received {value!r}.")
+        out.append(n)
+    if not out:
+        raise ConfigError(f"Expected at least one value for {option}; received {value!r}.")
+    return list(dict.fromkeys(out))
+
+
+def parse_options(items: Sequence[str] | None, option: str = "--delegate-option") -> dict[str, str]:
+    """``["key=value", ...]`` → dict."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Expected {option} KEY=VALUE; received {item!r}.")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def parse_list(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [v.strip() for v in items if v.strip()] or None
+
+
+# ---------------------------------------------------------------------- artifacts
+def discover_artifacts(models: Sequence[str | os.PathLike[str]], backend: str = "auto", include_keras: bool = False) -> list[Path]:
+    """Model files to benchmark, in the given order.
+
+    A file is taken as is. A folder (run or export folder) gives every ``*.tflite`` and ``*.onnx`` in it
+    and in its ``export/`` sub-folder; ``model.keras`` only with ``include_keras`` or ``backend="keras"``.
+    With a named backend, only the files that backend runs are taken from folders.
+
+    Raises:
+        ModelError: a path that does not exist, a file of unknown type, or a folder without artifacts.
+    """
+    from edgecnn.runtime.backends import BACKENDS, backend_for
+
+    if backend != "auto" and backend not in BACKENDS:
+        raise ConfigError(f"Unknown --backend {backend!r}; expected auto or one of {sorted(BACKENDS)}.")
+    if not models:
+        raise ConfigError("Expected at least one MODEL (a .tflite/.onnx/.keras file or a run/export folder).")
+    suffixes = dict(FOLDER_FORMATS)
+    if include_keras or backend == "keras":
+        suffixes.update(KERAS_SUFFIXES)
+    if backend != "auto":
+        suffixes = {s: f for s, f in suffixes.items() if s in BACKENDS[backend].suffixes}
+    found: list[Path] = []
+    for model in models:
+        path = Path(model)
+        if not path.exists():
+            raise ModelError(f"Model not found: {path} (expected a .tflite/.onnx/.keras file or a run/export folder).")
+        if path.is_file():
+            backend_for(path, backend)  # unknown type → ModelError now, before anything is measured
+            found.append(path)
+            continue
+        files: list[Path] = []
+        for folder in (path, path / "export"):
+            if folder.is_dir():
+                files += sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes
+                                and not p.name.startswith("."))
+        if not files:
+            raise ModelError(
+                f"No artifacts to benchmark in {path}: expected {sorted(suffixes)} files there or in {path / 'export'}"
+                + ("" if include_keras else " (add --include-keras to benchmark model.keras)") + "."
+            )
+        found += files
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+@dataclass
+class ArtifactFacts:
+    """What is known about a file before loading it."""
+
+    path: Path
+    format: str
+    precision: str
+    size_bytes: int | None
+    sha256: str | None
+    model_id: str | None
+    model_name: str | None
+    card: Any = None
+
+
+def describe_artifact(path: Path) -> ArtifactFacts:
+    """Format, precision, size, checksums and card of a file (never raises: facts left unknown are None/'?')."""
+    from edgecnn.fileio import sha256_file
+    from edgecnn.modelcard import load_card
+
+    suffix = path.suffix.lower()
+    fmt = {**FOLDER_FORMATS, **KERAS_SUFFIXES}.get(suffix, suffix.lstrip(".") or "?")
+    card = None
+    try:
+        card = load_card(path)
+    except (EdgeCNNError, OSError, ValueError):
+        card = None
+    precision = None
+    if card is not None:
+        precision = card.artifact.get("precision")
+        fmt = card.artifact.get("format", fmt) or fmt
+    if not precision:
+        m = _PRECISION_RE.search(path.stem)
+        precision = m.group(1).lower() if m else ("float32" if fmt == "keras" else "?")
+    try:
+        size = path.stat().st_size
+        sha = sha256_file(path)
+    except OSError:
+        size = sha = None
+    model_id = None
+    name = None
+    if card is not None:
+        model_id = card.provenance.get("source_sha256") or card.provenance.get("model_sha256")
+        name = card.name
+    return ArtifactFacts(path, str(fmt), str(precision), size, sha, model_id, name, card)
+
+
+# ---------------------------------------------------------------------- data (accuracy + preprocessing)
+@dataclass
+class DataFigures:
+    accuracy: float
+    images: int
+    skipped: int
+    decode_ms: float
+    preprocess_ms: float
+    inputs: np.ndarray  # preprocessed uint8 NHWC, used as the timing input
+
+
+def evaluate_data(backend: Any, data: Path, max_images: int | None = None) -> DataFigures:
+    """Accuracy on a labelled folder, and host-side time per image (decode, decode+preprocess).
+
+    Raises:
+        DataError: the folder's classes are not the model's, or no image could be read.
+    """
+    from edgecnn.imaging import UnreadableImageError, decode_image, scan_labelled_folder
+
+    files = scan_labelled_folder(data, labels=backend.card.labels)
+    pairs = list(zip(files.files, files.targets))
+    if max_images is not None and len(pairs) > max_images:
+        idx = np.linspace(0, len(pairs) - 1, max_images).round().astype(int)  # spread over classes
+        pairs = [pairs[i] for i in idx]
+    clock = time.perf_counter_ns
+    images, targets, dec_ns, pre_ns, skipped = [], [], 0, 0, 0
+    for path, target in pairs:
+        t0 = clock()
+        try:
+            rgb = decode_image(path)
+        except UnreadableImageError as exc:
+            skipped += 1
+            warn(f"Skipping {path}: {exc}")
+            continue
+        t1 = clock()
+        x = backend.preprocess(rgb)
+        t2 = clock()
+        dec_ns += t1 - t0
+        pre_ns += t2 - t0
+        images.append(x)
+        targets.append(target)
+    if not images:
+        raise DataError(f"No readable images in {data}; expected class sub-folders holding image files.")
+    batch = np.stack(images)
+    chunk = backend.max_batch or 32
+    probs = np.concatenate([backend.predict(batch[i : i + chunk]) for i in range(0, len(batch), chunk)])
+    acc = float(np.mean(probs.argmax(axis=1) == np.asarray(targets)))
+    n = len(images)
+    return DataFigures(acc, n, skipped, dec_ns / n / 1e6, pre_ns / n / 1e6, batch)
+
+
+# ---------------------------------------------------------------------- device profiles
+@dataclass
+class _Plan:
+    backend: str
+    threads: list[int | None]
+    batches: list[int]
+    delegate: str | None
+    delegate_options: dict[str, str]
+    providers: list[str] | None
+    precision: str | None
+    label: str | None
+    backend_from_profile: bool = False
+
+    def backend_for_file(self, path: Path) -> str:
+        """The profile's backend is a preference: a file it cannot run uses the backend of its type."""
+        from edgecnn.runtime.backends import BACKENDS
+
+        cls = BACKENDS.get(self.backend)
+        if self.backend_from_profile and cls is not None and path.suffix.lower() not in cls.suffixes:
+            return "auto"
+        return self.backend
+
+
+def _plan(
+    device: str | None,
+    backend: str | None,
+    threads: Any,
+    batches: Any,
+    delegate: str | None,
+    delegate_options: dict[str, str] | None,
+    providers: Any,
+) -> _Plan:
+    """Merge a device profile (if any) under the explicit options: flags override the profile."""
+    prof: Any = None
+    if device:
+        try:
+            from edgecnn.devices import load_profile
+        except ImportError as exc:  # pragma: no cover - the devices module ships with edgecnn
+            raise ConfigError(f"Device profiles are not available in this install ({exc}).") from exc
+        prof = load_profile(device)
+
+    def pick(value: Any, attr: str, default: Any) -> Any:
+        if value is not None:
+            return value
+        got = getattr(prof, attr, None) if prof is not None else None
+        return got if got not in (None, "", [], {}) else default
+
+    return _Plan(
+        backend=pick(backend, "backend", "auto"),
+        threads=parse_int_list(pick(threads, "threads", None), "--threads", allow_auto=True),
+        batches=[int(b) for b in parse_int_list(pick(batches, "batch", 1), "--batch")],  # type: ignore[arg-type]
+        delegate=pick(delegate, "delegate", None),
+        delegate_options=dict(pick(delegate_options or None, "delegate_options", {}) or {}),
+        providers=parse_list(pick(providers, "providers", None)),
+        precision=getattr(prof, "precision", None) if prof is not None else None,
+        label=(getattr(prof, "name", None) or device) if prof is not None else None,
+        backend_from_profile=backend is None and prof is not None and getattr(prof, "backend", None) not in (None, "auto"),
+    )
+
+
+# ---------------------------------------------------------------------- the run
+def _mb(n: int | None) -> float | None:
+    return round(n / (1 << 20), 2) if n is not None else None
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else ""
+    return msg if isinstance(exc, EdgeCNNError) else f"{type(exc).__name__}: {msg}".rstrip(": ")
+
+
+def _synthetic_input(card: Any, batch: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(batch, *card.input_shape), dtype=np.uint8)
+
+
+def _timing_batch(pool: np.ndarray | None, card: Any, batch: int, seed: int) -> np.ndarray:
+    if pool is None or not len(pool):
+        return _synthetic_input(card, batch, seed)
+    reps = -(-batch // len(pool))
+    return np.ascontiguousarray(np.concatenate([pool] * reps)[:batch])
+
+
+def bench_artifact(
+    facts: ArtifactFacts,
+    *,
+    backend: str,
+    threads: int | None,
+    batches: list[int],
+    delegate: str | None,
+    delegate_options: dict[str, str],
+    providers: list[str] | None,
+    settings: BenchSettings,
+    data: Path | None,
+    max_images: int | None,
+    data_cache: dict[Path, DataFigures | Exception],
+    on_row: Callable[[BenchResult], None] | None = None,
+) -> list[BenchResult]:
+    """Load one artifact with one thread count and measure it at every batch size (one row each).
+
+    Any failure while loading or running becomes an ``error`` row for each batch size, never an exception
+    (except KeyboardInterrupt).
+    """
+    from edgecnn.runtime.backends import load_backend
+    from edgecnn.sysinfo import peak_rss_bytes, reset_peak_rss, rss_bytes
+
+    def row(batch: int, **kw: Any) -> BenchResult:
+        r = BenchResult(
+            artifact=str(facts.path), file=facts.path.name, format=facts.format, precision=facts.precision,
+            backend=kw.pop("backend_name", backend if backend != "auto" else facts.format), threads=threads, batch=batch,
+            size_bytes=facts.size_bytes, sha256=facts.sha256, model_id=facts.model_id, model_name=facts.model_name,
+            delegate=delegate, **kw,
+        )
+        if on_row:
+            on_row(r)
+        return r
+
+    gc.collect()
+    reset_peak_rss()
+    rss0 = rss_bytes()
+    try:
+        be = load_backend(facts.path, backend=backend, threads=threads, delegate=delegate,
+                          delegate_options=delegate_options or None, providers=providers)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken artifact is a row, not the end of the bench
+        return [row(b, status="error", error=_error_text(exc)) for b in batches]
+
+    rows: list[BenchResult] = []
+    try:
+        binfo = be.info()
+        common = {
+            "backend_name": be.name,
+            "runtime": binfo.get("runtime"),
+            "runtime_version": binfo.get("runtime_version"),
+            "provider": binfo.get("provider"),
+            "init_ms": round(be.init_seconds * 1e3, 3),
+        }
+        if facts.precision == "?" and be.input.dtype.kind in "iu":
+            facts.precision = str(be.input.dtype)
+        if facts.model_name is None:
+            facts.model_name = be.card.name
+        delegate_used = binfo.get("delegate")
+        figures: DataFigures | None = None
+        if data is not None:
+            key = facts.path
+            if key not in data_cache:
+                try:
+                    data_cache[key] = evaluate_data(be, data, max_images)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    data_cache[key] = exc
+            cached = data_cache[key]
+            if isinstance(cached, Exception):
+                return [row(b, status="error", error=_error_text(cached), **common) for b in batches]
+            figures = cached
+        for batch in batches:
+            limit = be.max_batch
+            if limit is not None and batch > limit:
+                rows.append(row(batch, status="skipped", error=f"model has a fixed batch of {limit}; re-export with a dynamic batch",
+                                **common))
+                continue
+            try:
+                pixels = _timing_batch(figures.inputs if figures else None, be.card, batch, settings.seed)
+                prepared = be.prepare(pixels)
+                m = measure_latency(be.infer, prepared, settings)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                rows.append(row(batch, status="error", error=_error_text(exc), **common))
+                continue
+            st = m.stats
+            ips = 1e3 / st.mean_ms if st.mean_ms > 0 else None
+            rss1, peak = rss_bytes(), peak_rss_bytes()
+            rows.append(row(
+                batch,
+                status="ok",
+                first_ms=round(m.first_ms, 4),
+                warmup_runs=m.warmup_runs,
+                wall_seconds=round(m.wall_seconds, 4),
+                capped=m.capped,
+                latency=st,
+                inferences_per_s=ips,
+                images_per_s=ips * batch if ips else None,
+                rss_before_mb=_mb(rss0),
+                rss_after_mb=_mb(rss1),
+                rss_growth_mb=_mb(rss1 - rss0) if rss0 is not None and rss1 is not None else None,
+                rss_peak_mb=_mb(peak),
+                accuracy=figures.accuracy if figures else None,
+                accuracy_images=figures.images if figures else None,
+                decode_ms=round(figures.decode_ms, 4) if figures else None,
+                preprocess_ms=round(figures.preprocess_ms, 4) if figures else None,
+                end_to_end_ms=round(figures.preprocess_ms + st.p50_ms / batch, 4) if figures else None,
+                samples_ms=stored_samples_ms(m.samples_ns),
+                **common,
+            ))
+            rows[-1].delegate = delegate_used
+    finally:
+        be.close()
+        del be
+        gc.collect()
+    return rows
+
+
+def run_bench(
+    models: Sequence[str | os.PathLike[str]],
+    *,
+    backend: str | None = None,
+    threads: str | Sequence[int | None] | int | None = None,
+    batches: str | Sequence[int] | int | None = None,
+    delegate: str | None = None,
+    delegate_options: dict[str, str] | None = None,
+    providers: str | Sequence[str] | None = None,
+    device: str | None = None,
+    cpus: str | Sequence[int] | None = None,
+    data: str | os.PathLike[str] | None = None,
+    max_images: int | None = None,
+    include_keras: bool = False,
+    settings: BenchSettings | None = None,
+    label: str | None = None,
+    fail_above_ms: float | None = None,
+    min_accuracy: float | None = None,
+    gate_metric: str = "p50",
+    on_row: Callable[[BenchResult], None] | None = None,
+) -> BenchReport:
+    """Benchmark every artifact × thread count × batch size; returns the report (gates evaluated, not raised).
+
+    Args:
+        models: Files and/or run/export folders.
+        backend: ``auto`` (by file type) or a backend name; ``None`` lets a device profile decide.
+        threads: Thread counts to sweep (``"1,2,4"``; ``None``/``"auto"``: the runtime's default).
+        batches: Batch sizes to sweep (``"1,8"``).
+        delegate / delegate_options / providers: As in ``edgecnn run``.
+        device: A device profile name (``edgecnn devices list``); explicit options override it.
+        cpus: Pin the process to these CPUs while measuring (``"0,1"``), where the OS allows.
+        data: A labelled folder: adds accuracy and host preprocessing time per image.
+        max_images: Use at most this many images of ``data`` (spread over the folder).
+        include_keras: Also benchmark ``model.keras`` found in folders.
+        settings: Warm-up and loop bounds.
+        label: Name of this device/run in comparisons (default: profile name or hostname).
+        fail_above_ms / min_accuracy / gate_metric: Deployment gates (see :func:`enforce_gates`).
+        on_row: Called with each row as soon as it is measured (progress).
+
+    Raises:
+        ConfigError / ModelError / DataError: bad options or inputs, before anything is measured.
+    """
+    from edgecnn.sysinfo import pin_cpus, reset_peak_rss, system_info, unpin_cpus
+
+    settings = settings or BenchSettings()
+    settings.validate()
+    if gate_metric not in GATE_METRICS:
+        raise ConfigError(f"Expected --gate-metric one of {GATE_METRICS}; received {gate_metric!r}.")
+    if fail_above_ms is not None and fail_above_ms <= 0:
+        raise ConfigError(f"Expected --fail-above-ms > 0; received {fail_above_ms}.")
+    if min_accuracy is not None:
+        if not 0.0 <= min_accuracy <= 1.0:
+            raise ConfigError(f"Expected --min-accuracy as a fraction in [0, 1] (e.g. 0.9); received {min_accuracy}.")
+        if data is None:
+            raise ConfigError("--min-accuracy needs --data DIR (a labelled folder) to measure accuracy on.")
+    data_path = Path(data) if data is not None else None
+    if data_path is not None and not data_path.is_dir():
+        raise DataError(f"--data expects a folder with one sub-folder per class; {data_path} is not a folder.")
+    if max_images is not None and max_images < 1:
+        raise ConfigError(f"Expected --max-images >= 1; received {max_images}.")
+
+    plan = _plan(device, backend, threads, batches, delegate, delegate_options, providers)
+    cpu_list = _parse_cpus(cpus) if cpus not in (None, "", []) else None
+    paths = discover_artifacts(models, "auto" if plan.backend_from_profile else plan.backend, include_keras)
+    facts = [describe_artifact(p) for p in paths]
+    if plan.precision and plan.delegate and any(Path(m).is_dir() for m in models):
+        # A delegate profile (e.g. the Edge TPU) only runs its own precision: do not bench the rest into errors.
+        chosen = [f for f in facts if f.precision == plan.precision or f.path in {Path(m).resolve() for m in models}]
+        if chosen:
+            info(f"Device profile {device!r} runs {plan.precision}: benchmarking {len(chosen)} of {len(facts)} artifacts.")
+            facts = chosen
+        else:
+            warn(f"Device profile {device!r} expects {plan.precision} artifacts; none found, benchmarking all.")
+
+    system = system_info()
+    previous = pin_cpus(cpu_list)
+    peak_resets = reset_peak_rss()
+    results: list[BenchResult] = []
+    data_cache: dict[Path, DataFigures | Exception] = {}
+    try:
+        for f in facts:
+            for n_threads in plan.threads:
+                results += bench_artifact(
+                    f, backend=plan.backend_for_file(f.path), threads=n_threads, batches=plan.batches, delegate=plan.delegate,
+                    delegate_options=plan.delegate_options, providers=plan.providers, settings=settings,
+                    data=data_path, max_images=max_images, data_cache=data_cache, on_row=on_row,
+                )
+    finally:
+        pinned_to = sorted(os.sched_getaffinity(0)) if previous is not None and hasattr(os, "sched_getaffinity") else None
+        unpin_cpus(previous)
+
+    providers_used = sorted({r.provider for r in results if r.provider})
+    delegates_used = sorted({r.delegate for r in results if r.delegate})
+    system["accelerators_used"] = {"providers": providers_used, "delegates": delegates_used}
+    if not any(p.startswith(("CUDA", "Tensorrt")) for p in providers_used) and not delegates_used:
+        system["gpu_used"] = None
+    else:
+        system["gpu_used"] = (system.get("gpus") or [None])[0]
+    report = BenchReport(
+        label=label or plan.label or system.get("hostname") or "device",
+        system=system,
+        settings={
+            **settings.to_dict(),
+            "models": [str(m) for m in models],
+            "backend": plan.backend,
+            "threads": plan.threads,
+            "batches": plan.batches,
+            "delegate": plan.delegate,
+            "delegate_options": plan.delegate_options,
+            "providers": plan.providers,
+            "device_profile": device,
+            "cpus": pinned_to,
+            "data": str(data_path) if data_path else None,
+            "max_images": max_images,
+            "peak_rss_per_row": peak_resets,
+            "timer": "time.perf_counter_ns",
+        },
+        results=results,
+        gates={"fail_above_ms": fail_above_ms, "min_accuracy": min_accuracy, "metric": gate_metric},
+    )
+    report.gate_failures = check_gates(report)
+    return report
+
+
+def _parse_cpus(value: str | Sequence[int]) -> list[int]:
+    """``"0,1"`` / ``"0-3"`` / ``[0, 1]`` → sorted CPU numbers."""
+    out: list[int] = []
+    parts = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    for part in parts:
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            out += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
+        except ValueError as exc:
+            raise ConfigError(f"Expected --cpus as CPU numbers or ranges (e.g. 0,1 or 0-3); received {value!r}.") from exc
+    if not out or min(out) < 0:
+        raise ConfigError(f"Expected --cpus as CPU numbers or ranges (e.g. 0,1 or 0-3); received {value!r}.")
+    return sorted(set(out))
+
+
+def check_gates(report: BenchReport) -> list[str]:
+    """Gate failures of a report (empty when no gate is set or all pass).
+
+    A gate fails for a row above ``fail_above_ms`` (on ``metric``), below ``min_accuracy``, or for any
+    artifact that failed to run while a gate is set (a model that does not run cannot pass).
+    """
+    g = report.gates or {}
+    limit, floor, metric = g.get("fail_above_ms"), g.get("min_accuracy"), g.get("metric", "p50")
+    if limit is None and floor is None:
+        return []
+    failures: list[str] = []
+    for r in report.results:
+        where = f"{r.file} (threads={'auto' if r.threads is None else r.threads}, batch={r.batch})"
+        if r.status == "error":
+            failures.append(f"{where} failed to run: {r.error}")
+            continue
+        if not r.ok:
+            continue
+        value = r.latency.percentile(metric)  # type: ignore[union-attr]
+        if limit is not None and value > limit:
+            failures.append(f"{where} {metric} {value:.3f} ms > {limit:g} ms")
+        if floor is not None and r.accuracy is not None and r.accuracy < floor:
+            failures.append(f"{where} accuracy {r.accuracy:.4f} < {floor:g}")
+    return failures
+
+
+def enforce_gates(report: BenchReport) -> None:
+    """Raise :class:`GateError` when the report has gate failures (for CI: non-zero exit)."""
+    if report.gate_failures:
+        n = len(report.gate_failures)
+        more = f" (+{n - 1} more)" if n > 1 else ""
+        raise GateError(f"Benchmark gate failed: {report.gate_failures[0]}{more}.")
