@@ -37,6 +37,21 @@ from edgecnn.modelcard import (
 #: ONNX Runtime providers tried in this order when ``--providers`` is not given (those not installed are skipped).
 DEFAULT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
+#: Short names accepted by ``--delegate``, mapped to the library each platform ships.
+DELEGATE_ALIASES = {
+    "edgetpu": {"posix": "libedgetpu.so.1", "darwin": "libedgetpu.1.dylib", "nt": "edgetpu.dll"},
+}
+
+
+def delegate_library(name: str) -> str:
+    """``edgetpu`` → ``libedgetpu.so.1`` (per platform); any other name or path is returned unchanged."""
+    import sys
+
+    alias = DELEGATE_ALIASES.get(name.lower())
+    if alias is None:
+        return name
+    return alias["darwin"] if sys.platform == "darwin" else alias["nt" if os.name == "nt" else "posix"]
+
 
 @dataclass
 class TensorInfo:
@@ -235,10 +250,13 @@ class TFLiteBackend(Backend):
         interpreter_cls, load_delegate, self.library, self.library_version = tflite_runtime()
         delegates = []
         if self.delegate:
+            lib = delegate_library(self.delegate)
             try:
-                delegates.append(load_delegate(self.delegate, self.delegate_options))
+                delegates.append(load_delegate(lib, self.delegate_options))
             except (ValueError, OSError, RuntimeError) as exc:
-                raise ModelError(f"Cannot load TFLite delegate {self.delegate!r}: {exc}") from exc
+                hint = (" Install the Edge TPU runtime: sudo apt install libedgetpu1-std, plug in the device, and run a "
+                        "model compiled with edgetpu_compiler." if "edgetpu" in lib else "")
+                raise ModelError(f"Cannot load TFLite delegate {lib!r}: {str(exc).splitlines()[0]}.{hint}") from exc
         try:
             self.interpreter = interpreter_cls(
                 model_path=str(self.path), num_threads=self.threads, experimental_delegates=delegates or None
@@ -273,7 +291,8 @@ class TFLiteBackend(Backend):
             "runtime": self.library,
             "runtime_version": self.library_version,
             "threads": self.threads,
-            "delegate": self.delegate or ("xnnpack" if self.input.dtype.kind == "f" or self.input.dtype.kind in "iu" else None),
+            "delegate": delegate_library(self.delegate) if self.delegate else "xnnpack",
+            "delegate_options": dict(self.delegate_options) or None,
             "provider": None,
         }
 

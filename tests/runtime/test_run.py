@@ -267,3 +267,16 @@ def test_option_validation(tflite_model, shapes_dir):
         run(RunOptions(model=tflite_model, source=str(shapes_dir), topk=0))
     with pytest.raises(DataError):
         run(RunOptions(model=tflite_model, source=str(shapes_dir / "*.nothing")))
+
+
+def test_missing_delegate_is_a_clear_error(tflite_model):
+    res = runner.invoke(app, ["run", str(tflite_model), "--source", "synthetic", "--delegate", "edgetpu",
+                              "--delegate-option", "device=usb"])
+    assert res.exit_code != 0 and "libedgetpu.so.1" in res.output and "libedgetpu1-std" in res.output
+
+
+def test_onnx_reports_provider_and_unknown_provider_errors(onnx_model):
+    with load_backend(onnx_model, providers=["cpu"], threads=1) as be:
+        assert be.info()["provider"] == "CPUExecutionProvider"
+    res = runner.invoke(app, ["run", str(onnx_model), "--source", "synthetic", "--providers", "tensorrt"])
+    assert res.exit_code != 0 and "not available" in res.output
