@@ -110,7 +110,7 @@ def plot_model_summary(model: Any, path: Path) -> Path:
     total = int(model.count_params())
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     cells = [[name, kind, shape, f"{params:,}"] for name, kind, shape, params in rows]
-    fig, ax = plt.subplots(figsize=(9, 0.32 * (len(cells) + 3) + 0.6))
+    fig, ax = plt.subplots(figsize=(9, 0.24 * (len(cells) + 2) + 0.5))
     ax.axis("off")
     table = ax.table(cellText=cells, colLabels=["layer", "type", "output shape", "params"], loc="upper center",
                      cellLoc="left", colLoc="left")

@@ -205,10 +205,16 @@ def _train(cfg: TrainConfig) -> TrainResult:
              f"lr {cfg.lr} {cfg.lr_schedule}{', augmentation on' if augment is not None else ''}")
         t_fit = time.perf_counter()
         if initial_epoch < cfg.epochs and not state.get("stopped_early"):
-            with warnings.catch_warnings():  # Keras warns that tf.data input is not re-shuffled: ours is
-                warnings.filterwarnings("ignore", message=".*shuffle=True.*")
-                model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                          class_weight=class_weight, callbacks=callbacks, verbose=0)
+            try:
+                with warnings.catch_warnings():  # Keras warns that tf.data input is not re-shuffled: ours is
+                    warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+                    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                              class_weight=class_weight, callbacks=callbacks, verbose=0)
+            except KeyboardInterrupt:
+                if tracker.history:
+                    warn(f"Interrupted after epoch {tracker.history[-1]['epoch']}; continue with: edgecnn train "
+                         f"--resume --name {run_dir.name} --project {cfg.project}")
+                raise
         fit_s = time.perf_counter() - t_fit
 
         # ---- restore the best weights (from memory, else from the best-only checkpoint of an earlier session)

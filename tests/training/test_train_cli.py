@@ -205,3 +205,32 @@ def test_builtin_digits(train_cli, tmp_path):
     assert card.labels == [str(i) for i in range(10)] and card.dataset["num_images"] == 1797
     test = heldout_split(run)
     assert test is not None and all(f.is_file() for f in test.files)
+
+
+@pytest.mark.parametrize(
+    ("preset", "classes"),
+    [("mnist", 3), ("arabic-letters", ["ا", "ب", "ت"]), ("fan-aoi", ["GO", "NG"]), ("emotion-lenet", 7)],
+)
+def test_every_preset_trains(train_cli, tmp_path, preset, classes):
+    root = write_dataset(tmp_path / "d", classes=classes, per_class=5, size=24, seed=2)
+    _ok(train_cli("--preset", preset, "--data", root, "--epochs", "1", "--batch", "8", "--no-plots", "--quiet",
+                  "--name", preset))
+    card = load_card(tmp_path / "runs" / preset)
+    assert card.config["preset"] == preset and card.architecture == card.config["arch"]
+    if preset == "fan-aoi":
+        assert card.output.activation == "sigmoid" and card.input_shape == (80, 80, 3)
+    if preset == "emotion-lenet":
+        metrics = json.loads((tmp_path / "runs" / preset / "metrics.json").read_text(encoding="utf-8"))
+        assert "test_top3_accuracy" in metrics and card.input_shape == (48, 48, 1)
+
+
+def test_help_lists_registries(runner):
+    from edgecnn.cli import app
+    from edgecnn.training import preset_names
+    from edgecnn.training.architectures import ARCHITECTURES
+
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for name in [*ARCHITECTURES, *preset_names()]:
+        assert name in text, name
