@@ -95,6 +95,16 @@ def conversion_error(model: Any, exc: BaseException, target: str) -> ConversionE
     return ConversionError(msg, layer=layer, ops=ops)
 
 
+def _layer_for(parts: list[str], names: list[str]) -> str | None:
+    """The Keras layer a TF op path belongs to (Keras 3 scopes layer ``conv2d`` as ``conv2d_1``, ``conv2d_1`` as ``conv2d_1_2``)."""
+    for rule in (lambda n, p: p == f"{n}_1", lambda n, p: p == n, lambda n, p: re.fullmatch(rf"{re.escape(n)}_\d+", p)):
+        for part in parts:
+            for n in names:
+                if rule(n, part):
+                    return n
+    return None
+
+
 def _all_layers(model: Any) -> list[Any]:
     out: list[Any] = []
     for layer in getattr(model, "layers", []):
@@ -147,12 +157,16 @@ def layer_errors(model: Any, calibration: np.ndarray, samples: np.ndarray, io_dt
     buf = io.StringIO()
     debugger.layer_statistics_dump(buf)
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    names = sorted((layer.name for layer in _all_layers(model)), key=len, reverse=True)
     out = []
     for r in rows:
         scale = float(r.get("scale") or 0.0)
         mse = float(r.get("mean_squared_error") or 0.0)
         rmse = float(np.sqrt(max(mse, 0.0)))
-        out.append({"tensor": r.get("tensor_name", ""), "op": r.get("op_name", ""), "rmse": rmse, "scale": scale,
+        tensor = r.get("tensor_name", "")
+        parts = tensor.split(";")[0].split("/")
+        layer = _layer_for(parts, names)
+        out.append({"layer": layer, "tensor": tensor, "op": r.get("op_name", ""), "rmse": rmse, "scale": scale,
                     "rmse_per_scale": rmse / scale if scale else float("inf") if rmse else 0.0,
                     "max_abs_error": float(r.get("max_abs_error") or 0.0)})
     out.sort(key=lambda r: r["rmse_per_scale"], reverse=True)

@@ -111,6 +111,7 @@ class Source:
     model: Any
     card: ModelCard
     sha256: str
+    card_synthesized: bool = False
 
 
 def load_keras(path: Path, unsafe: bool = False) -> Any:
@@ -151,6 +152,7 @@ def resolve_source(source: str | os.PathLike[str], unsafe: bool = False) -> Sour
     if model_path.suffix.lower() not in KERAS_SUFFIXES:
         raise ModelError(f"Expected a run folder or a Keras model ({'/'.join(KERAS_SUFFIXES)}); received {model_path.name}.")
     card = load_card(model_path)
+    synthesized = card is None
     model = load_keras(model_path, unsafe=unsafe)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(f"{model_path.name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
@@ -176,7 +178,8 @@ def resolve_source(source: str | os.PathLike[str], unsafe: bool = False) -> Sour
         raise ModelError(f"{model_path.name} outputs {units} units but its card lists {card.num_classes} labels.")
     if card.input_shape != tuple(int(v) for v in shape[1:]):
         raise ModelError(f"{model_path.name} takes {shape[1:]} but its card says {card.input_shape}.")
-    return Source(run_dir=run_dir, model_path=model_path, model=model, card=card, sha256=sha256_file(model_path))
+    return Source(run_dir=run_dir, model_path=model_path, model=model, card=card, sha256=sha256_file(model_path),
+                  card_synthesized=synthesized)
 
 
 # ---------------------------------------------------------------------- data
@@ -233,7 +236,16 @@ def calibration_set(src: Source, calib_data: str | os.PathLike[str] | None, samp
 def heldout_set(src: Source, check_data: str | os.PathLike[str] | None) -> tuple[np.ndarray, np.ndarray, str] | None:
     """Held-out images for parity and golden.npz: ``check_data`` if given, else the run's test (else val) split."""
     if check_data is not None:
-        x, y = load_folder(check_data, src.card)
+        if src.card_synthesized:  # numeric labels: class folders map to indices in sorted order, as training did
+            folder = Path(check_data)
+            if not folder.is_dir():
+                raise DataError(f"--check-data {folder} is not a folder of class sub-folders.")
+            files = scan_labelled_folder(folder)
+            if len(files.labels) != src.card.num_classes:
+                raise DataError(f"--check-data {folder} has {len(files.labels)} classes; the model has {src.card.num_classes}.")
+            x, y = load_images(files, src.card)
+        else:
+            x, y = load_folder(check_data, src.card)
         return x, y, str(check_data)
     files = heldout_split(src.run_dir)
     if files is None:
@@ -331,7 +343,7 @@ def _write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) 
                 lines.append(f"- **{r.artifact}** ({r.gate}): " + "; ".join(r.failures))
                 if r.layer_errors:
                     lines.append("  - layers with the largest quantization error (RMSE / scale):")
-                    lines += [f"    - `{e.get('tensor') or e.get('op')}` ({e.get('op', '')}): {e['rmse_per_scale']:.2f}"
+                    lines += [f"    - `{e.get('layer') or e.get('tensor')}` ({e.get('op', '')}): {e['rmse_per_scale']:.2f}"
                               for e in r.layer_errors]
         lines.append("")
     lines += ["## Gates", ""] + [f"- {p}: {gates.describe(p)}" for p in ("float32", "float16", "int8")] + [""]
@@ -435,8 +447,8 @@ def export(
             result.layer_errors = _layer_errors(src.model, calib, ref.inputs, io_dtype)
             if result.layer_errors:
                 worst = result.layer_errors[0]
-                result.failures.append(f"largest quantization error at {worst['tensor'] or worst['op']} "
-                                       f"(RMSE {worst['rmse_per_scale']:.1f}× its scale)")
+                result.failures.append(f"largest quantization error in layer {worst.get('layer') or worst['tensor']!r} "
+                                       f"({worst['op']}, RMSE {worst['rmse_per_scale']:.1f}× its quantization step)")
         results.append(result)
     fill_size_ratios(results)
 

@@ -375,16 +375,31 @@ def markdown_table(results: list[ParityResult]) -> str:
 
 def rich_table(results: list[ParityResult], title: str = "Parity"):
     """A :class:`rich.table.Table` of the results (for the CLI)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False)
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for col in COLUMNS:
-        table.add_column(col, justify="left" if col in ("artifact", "format", "precision", "gate") else "right")
+        table.add_column(col, no_wrap=True,
+                         justify="left" if col in ("artifact", "format", "precision", "gate") else "right")
     for r, row in zip(results, table_rows(results)):
         style = None if not r.checked else ("green" if r.passed else "red")
         row = row[:-1] + [f"[{style}]{row[-1]}[/{style}]" if style else row[-1]]
         table.add_row(*row)
     return table
+
+
+def print_table(results: list[ParityResult], title: str = "Parity") -> None:
+    """Print the results table on stdout, never squeezed below its natural width (columns stay readable in pipes)."""
+    from edgecnn.console import console
+
+    table = rich_table(results, title=title)
+    old = console.width
+    console.width = max(old, 160)
+    try:
+        console.print(table)
+    finally:
+        console.width = old
 
 
 def failure_summary(results: list[ParityResult]) -> str:

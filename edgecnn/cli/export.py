@@ -45,7 +45,7 @@ def export_cmd(
     """Export a trained model, embed its model card, write golden.npz and check parity (exit 1 on a failed gate)."""
     from edgecnn.console import console
     from edgecnn.export import export
-    from edgecnn.parity import rich_table
+    from edgecnn.parity import print_table
 
     report = export(
         source, formats=[f.value for f in fmt], quantize=[q.value for q in quantize], out=out, force=force, check=check,
@@ -55,7 +55,7 @@ def export_cmd(
     )
     samples = report.check_data["samples"] if report.check_data else 0
     title = f"Export → {report.out_dir}" + (f" (parity on {samples} held-out images)" if report.checked else " (parity NOT checked)")
-    console.print(rich_table(report.results, title=title))
+    print_table(report.results, title=title)
     console.print(f"Report: {report.report_md}")
     if report.golden:
         console.print(f"Golden: {report.golden}")

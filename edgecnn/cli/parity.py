@@ -39,13 +39,12 @@ def parity_cmd(
     gate_int8_acc_drop: QuantAccDrop = 0.01,
 ) -> None:
     """Compare artifacts with the reference model: max/mean |Δp|, top-1 agreement, accuracy; exit 1 on a failed gate."""
-    from edgecnn.console import console
     from edgecnn.fileio import write_json
-    from edgecnn.parity import parity, raise_for_failures, rich_table
+    from edgecnn.parity import parity, print_table, raise_for_failures
 
     gates = gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop)
     results = parity(candidates, reference=reference, data=data, golden=golden, gates=gates, unsafe=unsafe)
-    console.print(rich_table(results, title=f"Parity ({results[0].samples} samples)"))
+    print_table(results, title=f"Parity ({results[0].samples} samples)")
     if json_out is not None:
         write_json(json_out, [r.to_dict() for r in results])
     raise_for_failures(results)

@@ -1,0 +1,192 @@
+"""``edgecnn export`` through the real CLI: artifacts, reports, golden, overwrite rules and every bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from edgecnn.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_copy(tiny_run, tmp_path_factory):
+    """A private copy of the tiny run (so tests can write SOURCE/export)."""
+    dst = tmp_path_factory.mktemp("exportcli") / "run"
+    shutil.copytree(tiny_run, dst)
+    return dst
+
+
+def test_export_writes_artifacts_reports_and_golden(run_copy):
+    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "-q", "none", "-q", "int8", "--calib-samples", "40")
+    assert res.exit_code == 0, res.output
+    out = run_copy / "export"
+    names = {p.name for p in out.iterdir()}
+    assert {"model-float32.tflite", "model-int8.tflite", "model-float32.onnx", "model-int8.onnx", "golden.npz",
+            "export_report.json", "export_report.md"} <= names
+    assert not [n for n in names if n.startswith(".")]
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["checked"] and report["passed"]
+    rows = {a["artifact"]: a for a in report["artifacts"]}
+    int8 = rows["model-int8.tflite"]
+    assert int8["agreement"] >= 0.98 and int8["passed"] and int8["size_ratio"] < 1.0
+    assert rows["model-float32.tflite"]["max_abs"] <= 1e-4 and rows["model-float32.tflite"]["size_ratio"] == 1.0
+    assert all(a["conversion_seconds"] > 0 and a["size_bytes"] > 0 for a in report["artifacts"])
+    assert report["calibration"]["samples"] == 40 and report["calibration"]["source"].endswith("splits.json:train")
+    assert report["check_data"]["source"].endswith("splits.json:test")
+    assert any(c.startswith("edgecnn run ") for c in report["commands"])
+    assert any(c.startswith("edgecnn bench ") for c in report["commands"])
+    md = (out / "export_report.md").read_text()
+    assert "model-int8.tflite" in md and "PASS" in md and "edgecnn bench" in md
+    assert "model-int8.tflite" in res.output and "PASS" in res.output
+    with np.load(out / "golden.npz") as z:
+        assert z["inputs"].dtype == np.uint8 and z["inputs"].shape[1:] == (24, 24, 3)
+        assert len(z["inputs"]) == len(z["outputs"]) == len(z["targets"]) <= 64
+        assert list(z["labels"]) == ["alpha", "beta", "gamma"]
+
+    # no overwrite without --force: exit non-zero, files untouched
+    before = (out / "model-int8.tflite").stat().st_mtime_ns
+    res = invoke("export", run_copy, "-q", "int8")
+    assert res.exit_code != 0 and "--force" in res.output
+    assert (out / "model-int8.tflite").stat().st_mtime_ns == before
+    res = invoke("export", run_copy, "-q", "int8", "--force", "--io-dtype", "uint8", "--calib-samples", "20")
+    assert res.exit_code == 0, res.output
+    from edgecnn.modelcard import load_card
+
+    assert load_card(out / "model-int8.tflite").input.dtype == "uint8"
+
+
+def test_export_keras_file_without_card_warns_and_uses_numeric_labels(run_copy, tmp_path, shapes_dir):
+    model = tmp_path / "bare.keras"
+    shutil.copy(run_copy / "model.keras", model)
+    res = invoke("export", model, "--check-data", shapes_dir, "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    from edgecnn.modelcard import load_card
+
+    card = load_card(tmp_path / "out" / "model-float32.tflite")
+    assert card.labels == ["class_0", "class_1", "class_2"]
+    assert "WARNING" in res.output and "class_0" in res.output
+
+
+def test_no_check_says_so(run_copy, tmp_path):
+    res = invoke("export", run_copy, "--no-check", "--out", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    assert "NOT" in res.output and "not checked" in res.output
+    assert json.loads((tmp_path / "o" / "export_report.json").read_text())["checked"] is False
+
+
+# ---------------------------------------------------------------------- bad input
+def _assert_clean_failure(res, *needles, out=None):
+    assert res.exit_code != 0
+    assert "Traceback" not in res.output
+    for n in needles:
+        assert n in res.output, res.output
+    if out is not None:
+        assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_missing_source(tmp_path):
+    _assert_clean_failure(invoke("export", tmp_path / "nope"), "not found")
+
+
+def test_source_not_keras(tmp_path):
+    f = tmp_path / "model.txt"
+    f.write_text("hello")
+    _assert_clean_failure(invoke("export", f), "Keras", "model.txt")
+    g = tmp_path / "broken.keras"
+    g.write_bytes(b"not a zip")
+    _assert_clean_failure(invoke("export", g, "--out", tmp_path / "o"), "broken.keras", out=tmp_path / "o")
+
+
+def test_int8_with_saved_model_refused(run_copy, tmp_path):
+    _assert_clean_failure(invoke("export", run_copy, "-f", "saved_model", "-q", "int8", "--out", tmp_path / "o"),
+                          "saved_model", "int8", out=tmp_path / "o")
+
+
+def test_io_dtype_without_int8_refused(run_copy, tmp_path):
+    _assert_clean_failure(invoke("export", run_copy, "-q", "fp16", "--io-dtype", "uint8", "--out", tmp_path / "o"),
+                          "--io-dtype", out=tmp_path / "o")
+
+
+def test_unknown_format_dies_at_the_edge(run_copy):
+    res = invoke("export", run_copy, "-f", "coreml")
+    assert res.exit_code == 2 and "coreml" in res.output
+
+
+def test_empty_calibration_folder(run_copy, tmp_path):
+    (tmp_path / "calib" / "alpha").mkdir(parents=True)
+    _assert_clean_failure(invoke("export", run_copy, "-q", "int8", "--calib-data", tmp_path / "calib", "--out", tmp_path / "o"),
+                          "no images", out=tmp_path / "o")
+
+
+def test_calibration_folder_with_other_classes(run_copy, tmp_path, shapes_dir):
+    calib = tmp_path / "calib"
+    for cls in ("alpha", "beta"):
+        shutil.copytree(shapes_dir / cls, calib / cls)
+    _assert_clean_failure(invoke("export", run_copy, "-q", "int8", "--calib-data", calib, "--out", tmp_path / "o"),
+                          "2 classes", "3", out=tmp_path / "o")
+
+
+def test_lambda_layer_refused_unless_unsafe(tmp_path, shapes_dir):
+    import keras
+
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Lambda(lambda t: t / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    _assert_clean_failure(invoke("export", path, "--check-data", shapes_dir, "--out", tmp_path / "o"),
+                          "Lambda", "--unsafe", out=tmp_path / "o")
+    res = invoke("export", path, "--unsafe", "--check-data", shapes_dir, "--out", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+
+
+def test_unconvertible_layer_is_named(tmp_path, shapes_dir):
+    import keras
+    import tensorflow as tf
+
+    @keras.saving.register_keras_serializable(package="edgecnn_tests")
+    class ZetaLayer(keras.layers.Layer):
+        def call(self, x):
+            return tf.math.zeta(x + 2.0, x + 1.0)
+
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Conv2D(4, 3)(keras.layers.Rescaling(1 / 255)(inputs))
+    x = ZetaLayer(name="zeta_block")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    path = tmp_path / "zeta.keras"
+    model.save(path)
+    _assert_clean_failure(invoke("export", path, "--check-data", shapes_dir, "--out", tmp_path / "o"),
+                          "zeta_block", "Zeta", out=tmp_path / "o")
+
+
+def test_calibrating_on_blank_images_fails_the_int8_gate(run_copy, tmp_path):
+    calib = tmp_path / "blank"
+    for cls in ("alpha", "beta", "gamma"):
+        (calib / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (32, 32), (0, 0, 0)).save(calib / cls / f"{i}.png")
+    out = tmp_path / "o"
+    res = invoke("export", run_copy, "-q", "int8", "--calib-data", calib, "--out", out)
+    assert res.exit_code != 0, res.output
+    assert "Parity gate failed" in res.output and "model-int8.tflite" in res.output
+    assert "Traceback" not in res.output
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["passed"] is False
+    row = report["artifacts"][0]
+    assert not row["passed"] and row["failures"]
+    assert row["layer_errors"], "the report names the layers with the largest quantization error"
+    assert "largest quantization error" in (out / "export_report.md").read_text()
