@@ -149,11 +149,18 @@ def _f(v: float | None, digits: int = 3) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+def _ms(v: float | None) -> str:
+    """Milliseconds with enough digits for sub-millisecond models (3 significant digits at least)."""
+    if v is None:
+        return "—"
+    return f"{v:.4f}" if v < 0.1 else f"{v:.3f}" if v < 100 else f"{v:.1f}"
+
+
 def row_label(r: BenchResult, sweep: bool = True) -> str:
     """Short name of a row for charts: file plus threads/batch when they vary."""
     label = r.file
     if sweep:
-        label += f" t{'auto' if r.threads is None else r.threads} b{r.batch}"
+        label += f" t={'auto' if r.threads is None else r.threads} b={r.batch}"
     return label
 
 
@@ -175,9 +182,9 @@ def summary_row(r: BenchResult) -> dict[str, str]:
         "Batch": str(r.batch),
         "Size MB": _f(r.size_mb, 2),
         "Accuracy": "—" if r.accuracy is None else f"{r.accuracy * 100:.1f}%",
-        "p50 ms": _f(lat.p50_ms if lat else None),
-        "p90 ms": _f(lat.p90_ms if lat else None),
-        "p99 ms": _f(lat.p99_ms if lat else None),
+        "p50 ms": _ms(lat.p50_ms if lat else None),
+        "p90 ms": _ms(lat.p90_ms if lat else None),
+        "p99 ms": _ms(lat.p99_ms if lat else None),
         "FPS": _f(r.images_per_s, 1),
         "Status": status,
     }
@@ -195,21 +202,21 @@ def detail_row(r: BenchResult) -> dict[str, str]:
         "Runtime": f"{r.runtime or '?'} {r.runtime_version or ''}".strip(),
         "Delegate/provider": accel,
         "Init ms": _f(r.init_ms, 2),
-        "First ms": _f(r.first_ms, 3),
+        "First ms": _ms(r.first_ms),
         "Runs": str(lat.count) if lat else "—",
-        "min ms": _f(lat.min_ms if lat else None),
-        "mean ms": _f(lat.mean_ms if lat else None),
-        "std ms": _f(lat.std_ms if lat else None),
-        "p50 ms": _f(lat.p50_ms if lat else None),
-        "p90 ms": _f(lat.p90_ms if lat else None),
-        "p99 ms": _f(lat.p99_ms if lat else None),
-        "max ms": _f(lat.max_ms if lat else None),
+        "min ms": _ms(lat.min_ms if lat else None),
+        "mean ms": _ms(lat.mean_ms if lat else None),
+        "std ms": _ms(lat.std_ms if lat else None),
+        "p50 ms": _ms(lat.p50_ms if lat else None),
+        "p90 ms": _ms(lat.p90_ms if lat else None),
+        "p99 ms": _ms(lat.p99_ms if lat else None),
+        "max ms": _ms(lat.max_ms if lat else None),
         "Inf/s": _f(r.inferences_per_s, 1),
         "Images/s": _f(r.images_per_s, 1),
         "Peak RSS MB": _f(r.rss_peak_mb, 1),
         "RSS growth MB": _f(r.rss_growth_mb, 1),
-        "Preproc ms/img": _f(r.preprocess_ms, 3),
-        "End-to-end ms/img": _f(r.end_to_end_ms, 3),
+        "Preproc ms/img": _ms(r.preprocess_ms),
+        "End-to-end ms/img": _ms(r.end_to_end_ms),
     }
 
 
@@ -266,12 +273,27 @@ def results_table(report: BenchReport, title: str | None = None) -> Table:
     table = Table(title=title or f"edgecnn bench — {report.label}", title_justify="left")
     for col in BENCH_COLUMNS:
         table.add_column(col, justify="right" if col.endswith(("MB", "ms", "FPS", "Threads", "Batch", "Accuracy")) else "left",
-                         overflow="fold")
+                         overflow="fold", max_width=60 if col == "Status" else None)
     for r in report.results:
         cells = summary_row(r)
         style = None if r.status == "ok" else ("red" if r.status == "error" else "dim")
         table.add_row(*[cells[c] for c in BENCH_COLUMNS], style=style)
     return table
+
+
+def print_table(table: Any, console: Any = None) -> None:
+    """Print a rich table; when output is not a terminal (CI logs, pipes) use its full width instead of wrapping."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from edgecnn.console import console as default_console
+
+    console = console or default_console
+    if not console.is_terminal:
+        width = max(console.width, Measurement.get(console, console.options.update_width(400), table).maximum)
+        if width > console.width:
+            console = Console(file=console.file if console.file is not None else None, width=width, highlight=False)
+    console.print(table)
 
 
 # ====================================================================== charts
@@ -308,7 +330,7 @@ def latency_charts(results: Sequence[BenchResult]) -> list[bytes]:
     ax.legend(loc="lower right", fontsize=8)
     bars = png_bytes(fig)
 
-    fig = new_figure(8.0, 4.0)
+    fig = new_figure(9.5, 4.0)
     ax = fig.add_subplot()
     for label, r in zip(labels, ok):
         s = np.sort(np.asarray(r.samples_ms or [r.latency.p50_ms], dtype=float))  # type: ignore[union-attr]
@@ -318,7 +340,7 @@ def latency_charts(results: Sequence[BenchResult]) -> list[bytes]:
     ax.set_ylabel("fraction of runs ≤ x")
     ax.set_title("Latency CDF")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     cdf = png_bytes(fig)
     return [bars, cdf]
 
@@ -393,7 +415,7 @@ def _cmp_unit(metric: str) -> str:
 
 def comparison_rows(cmp: Comparison) -> tuple[list[str], list[dict[str, str]]]:
     """(columns, rows) of a comparison: one column per device; ⚠ marks rows whose files differ."""
-    columns = ["Artifact", "Precision", "Backend", "Threads", "Batch"] + [f"{d} {cmp.metric}" for d in cmp.devices]
+    columns = ["Artifact", "Precision", "Backend", "Threads", "Batch"] + list(cmp.devices)
     rows = []
     digits = 1 if cmp.metric == "fps" else 3
     for r in cmp.rows:
@@ -402,7 +424,7 @@ def comparison_rows(cmp: Comparison) -> tuple[list[str], list[dict[str, str]]]:
         for d in cmp.devices:
             v = r.values.get(d)
             st = r.status.get(d, "")
-            cells[f"{d} {cmp.metric}"] = _f(v, digits) if v is not None else ("—" if st == "not measured" else st.split(":")[0])
+            cells[d] = (_f(v, digits) if cmp.metric == "fps" else _ms(v)) if v is not None else ("—" if st == "not measured" else st.split(":")[0])
         rows.append(cells)
     return columns, rows
 
@@ -414,7 +436,7 @@ def comparison_table(cmp: Comparison) -> Table:
     columns, rows = comparison_rows(cmp)
     table = Table(title=f"edgecnn bench compare — {cmp.metric} ({_cmp_unit(cmp.metric)})", title_justify="left")
     for c in columns:
-        table.add_column(c, justify="right" if c.endswith(cmp.metric) or c in ("Threads", "Batch") else "left")
+        table.add_column(c, justify="right" if c in cmp.devices or c in ("Threads", "Batch") else "left")
     for r, src in zip(rows, cmp.rows):
         table.add_row(*[r[c] for c in columns], style="yellow" if src.model_mismatch else None)
     return table
@@ -431,7 +453,7 @@ def comparison_chart(cmp: Comparison) -> bytes | None:
     if not rows:
         return None
     sweep = len({(r.threads, r.batch) for r in rows}) > 1
-    labels = [r.file + (f" t{r.threads} b{r.batch}" if sweep else "") for r in rows]
+    labels = [r.file + (f" t={r.threads} b={r.batch}" if sweep else "") for r in rows]
     n_dev = len(cmp.devices)
     fig = new_figure(8.0, max(2.6, 0.35 * len(rows) * max(1, n_dev) / 1.5 + 1.4))
     ax = fig.add_subplot()

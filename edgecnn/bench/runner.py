@@ -122,8 +122,17 @@ def discover_artifacts(models: Sequence[str | os.PathLike[str]], backend: str = 
                 f"No artifacts to benchmark in {path}: expected {sorted(suffixes)} files there or in {path / 'export'}"
                 + ("" if include_keras else " (add --include-keras to benchmark model.keras)") + "."
             )
-        found += files
+        found += sorted(files, key=_artifact_order)
     return list(dict.fromkeys(p.resolve() for p in found))
+
+
+_FORMAT_ORDER = {".tflite": 0, ".onnx": 1, ".keras": 2, ".h5": 2}
+_PRECISION_ORDER = {"float32": 0, "float16": 1, "fp16": 1, "dynamic": 2, "int8": 3, "uint8": 4}
+
+
+def _artifact_order(path: Path) -> tuple[int, int, str]:
+    m = _PRECISION_RE.search(path.stem)
+    return (_FORMAT_ORDER.get(path.suffix.lower(), 9), _PRECISION_ORDER.get(m.group(1).lower() if m else "", 8), path.name)
 
 
 @dataclass

@@ -71,7 +71,7 @@ def bench_run(
     from edgecnn.bench.measure import BenchSettings
     from edgecnn.bench.runner import enforce_gates, parse_options
     from edgecnn.console import console, info, set_quiet
-    from edgecnn.reports import results_table
+    from edgecnn.reports import print_table, results_table
 
     set_quiet(quiet)
 
@@ -88,7 +88,7 @@ def bench_run(
         label=label, fail_above_ms=fail_above_ms, min_accuracy=min_accuracy, gate_metric=gate_metric.value,
         on_row=progress,
     )
-    console.print(results_table(result))
+    print_table(results_table(result))
     for path in written:
         console.print(f"Report: {path}")
     enforce_gates(result)
@@ -103,12 +103,12 @@ def bench_compare(
     """Merge bench reports from several devices: rows are artifacts, columns are devices."""
     from edgecnn.bench.api import compare
     from edgecnn.console import console, warn
-    from edgecnn.reports import comparison_table
+    from edgecnn.reports import comparison_table, print_table
 
     cmp, written = compare(reports, reports=report or [], metric=metric.value)
     for w in cmp.warnings:
         warn(w)
-    console.print(comparison_table(cmp))
+    print_table(comparison_table(cmp))
     for path in written:
         console.print(f"Report: {path}")
 
