@@ -368,6 +368,7 @@ def export(
     unsafe: bool = False,
     gates: Gates | None = None,
     golden_samples: int = GOLDEN_MAX,
+    targets: list[tuple[str, str]] | None = None,
 ) -> ExportReport:
     """Export a run folder or ``.keras`` model to every requested (format, precision) and check parity.
 
@@ -391,12 +392,17 @@ def export(
         unsafe: Allow Keras models with Lambda layers (``safe_mode`` off).
         gates: Parity thresholds.
         golden_samples: Inputs kept in ``golden.npz`` (≤ 64 by default).
+        targets: Exact (format, precision) pairs to write, instead of the ``formats`` × ``quantize`` product
+            (``edgecnn demo`` uses it for TFLite fp32/fp16/int8 + ONNX fp32/int8 in one report).
     """
     import converters
     from converters.registry import FORMATS, PRECISIONS, artifact_name
 
     gates = gates or Gates()
-    pairs = plan_targets(list(formats or ["tflite"]), list(quantize or ["none"]), io_dtype)
+    if targets is None:
+        pairs = plan_targets(list(formats or ["tflite"]), list(quantize or ["none"]), io_dtype)
+    else:
+        pairs = [pair for f, p in targets for pair in plan_targets([f], [p], None)]
     run_dir, model_path = resolve_run(source)
     out_dir = Path(out) if out is not None else run_dir / "export"
     planned = {pair: out_dir / artifact_name(*pair) for pair in pairs}
