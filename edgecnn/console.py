@@ -9,8 +9,13 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+def _width(stream) -> int | None:
+    # Piped or captured output (CI logs, `| tee`): rich would squeeze tables into 80 columns; use a wide page.
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 160
+
+
+console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 log = logging.getLogger("edgecnn")
 

@@ -180,8 +180,8 @@ def run_demo(
             "Parity max|Δ|": f"{p.max_abs:.2e}" if p else "",
             "Top-1 agree": f"{p.agreement * 100:.1f}%" if p else "",
             "Accuracy": f"{b.accuracy * 100:.2f}%" if b.accuracy is not None else "",
-            "p50 ms": f"{lat.p50:.3f}" if lat else "",
-            "p90 ms": f"{lat.p90:.3f}" if lat else "",
+            "p50 ms": f"{lat.p50_ms:.3f}" if lat else "",
+            "p90 ms": f"{lat.p90_ms:.3f}" if lat else "",
             "FPS": f"{b.inferences_per_s:.0f}" if b.inferences_per_s else "",
             "Status": ("ok" if (p is None or p.passed) else "PARITY FAIL") if b.ok else f"error: {b.error}",
         })
