@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgecnn.console import info
 from edgecnn.errors import ArtifactExistsError, DataError
 
@@ -209,7 +207,7 @@ def _png_tag(path: Path, alt: str) -> str:
 
 def _write_html(result: DemoResult, metrics: dict[str, Any], exported: Any, report: Any) -> Path:
     from edgecnn.fileio import write_text
-    from edgecnn.parity import table_rows
+    from edgecnn.parity import COLUMNS, table_rows
     from edgecnn.reports import have_matplotlib, html_page, html_table, img_tag, latency_charts, system_rows
 
     run = result.run_dir
@@ -223,7 +221,6 @@ def _write_html(result: DemoResult, metrics: dict[str, Any], exported: Any, repo
         f"<b>{result.video_run['accuracy'] * 100:.2f}%</b>. {html.escape(result.video_run['speed'])}</p>"
         "<p>Step times: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()) + "</p>"
     )
-    parity_cols = ["Artifact", "Precision", "Size", "× fp32", "max|Δ|", "mean|Δ|", "Agree", "Acc ref", "Acc", "Drop", "Gate", "Status"]
     parity_rows = table_rows(exported.results)
     charts = ""
     if have_matplotlib():
@@ -233,7 +230,7 @@ def _write_html(result: DemoResult, metrics: dict[str, Any], exported: Any, repo
         ("Comparison", html_table(result.rows, result.columns)),
         ("Training curves", _png_tag(run / "curves.png", "training curves")),
         ("Confusion matrix (test split)", _png_tag(run / "confusion_matrix.png", "confusion matrix")),
-        ("Parity against the Keras model", html_table(parity_rows, parity_cols[: len(parity_rows[0])] if parity_rows else parity_cols)),
+        ("Parity against the Keras model", html_table(parity_rows, COLUMNS)),
         ("Latency", charts or "<p>(matplotlib is not installed: no charts)</p>"),
         ("System", html_table(system_rows(report.system), ["Fact", "Value"])),
     ]
