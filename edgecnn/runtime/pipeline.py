@@ -80,10 +80,13 @@ class Stats:
 
 
 def topk_of(probs: np.ndarray, labels: list[str], k: int) -> list[tuple[int, float]]:
-    """Indices and scores of the k highest probabilities, highest first."""
+    """Indices and scores of the k highest probabilities, highest first.
+
+    Ties (common with int8 outputs, whose scores are quantized) go to the lower class index, exactly as
+    ``argmax`` does, so ``run``, ``evaluate``, ``bench`` and parity always name the same top-1 label.
+    """
     k = max(1, min(k, len(probs)))
-    idx = np.argpartition(-probs, k - 1)[:k] if k < len(probs) else np.arange(len(probs))
-    idx = idx[np.argsort(-probs[idx], kind="stable")]
+    idx = np.argsort(-probs, kind="stable")[:k]
     return [(int(i), float(probs[i])) for i in idx]
 
 
