@@ -64,15 +64,21 @@ def make_video(files: list[Path], path: Path, side: int = VIDEO_SIDE, fps: int =
     return path
 
 
-def _csv_accuracy(csv_path: Path, truth: list[str]) -> tuple[float, int]:
-    """Accuracy of the rows of a ``run --save-csv`` file against the expected labels, in order."""
+def _csv_accuracy(csv_path: Path, truth: list[str] | None = None) -> tuple[float, int]:
+    """Accuracy of the rows of a ``run --save-csv`` file.
+
+    Args:
+        csv_path: The CSV ``edgecnn run`` wrote.
+        truth: Expected label of each row in frame order (a video); None: the class folder of each source file.
+    """
     import csv
 
     with open(csv_path, encoding="utf-8", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("label")]
+        rows = [r for r in csv.DictReader(fh) if r.get("status", "ok") == "ok"]
     rows.sort(key=lambda r: int(r["index"]))
-    n = min(len(rows), len(truth))
-    hits = sum(1 for r, t in zip(rows[:n], truth[:n]) if r["label"] == t)
+    expected = truth if truth is not None else [Path(r["source"]).parent.name for r in rows]
+    n = min(len(rows), len(expected))
+    hits = sum(1 for r, t in zip(rows[:n], expected[:n]) if r["label"] == t)
     return (hits / n if n else 0.0), n
 
 
@@ -140,12 +146,11 @@ def run_demo(
     int8 = artifacts["tflite-int8"]
     folder_csv = root / "run_folder.csv"
     s_folder = run(RunOptions(model=int8, source=str(heldout), save_csv=folder_csv, print_results=False, batch=16))
-    folder_truth = [folder_ds.labels[t] for t in folder_ds.targets]
-    folder_acc, folder_n = _csv_accuracy(folder_csv, folder_truth)
+    folder_acc, folder_n = _csv_accuracy(folder_csv)
     video = make_video(folder_ds.files, root / "heldout.avi")
     video_csv = root / "run_video.csv"
     s_video = run(RunOptions(model=int8, source=str(video), save_csv=video_csv, print_results=False))
-    video_acc, video_n = _csv_accuracy(video_csv, folder_truth)
+    video_acc, video_n = _csv_accuracy(video_csv, [folder_ds.labels[t] for t in folder_ds.targets])
     seconds["run"] = time.perf_counter() - t0
 
     # 4. bench every artifact ------------------------------------------------------------------
