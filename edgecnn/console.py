@@ -9,6 +9,7 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
+
 def _width(stream) -> int | None:
     # Piped or captured output (CI logs, `| tee`): rich would squeeze tables into 80 columns; use a wide page.
     return None if stream.isatty() or os.environ.get("COLUMNS") else 160
