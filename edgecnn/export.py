@@ -12,9 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -433,48 +436,84 @@ def export(
         "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     base["artifact"] = {}
-    options = converters.ConvertOptions(io_dtype=io_dtype, opset=opset, dynamic_batch=dynamic_batch)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results: list[ParityResult] = []
-    for (fmt, precision), path in planned.items():
-        info(f"Exporting {path.name} ...")
-        try:
-            done = converters.convert(src.model, fmt, precision, path, calibration=calib, metadata=base,
-                                      labels=src.card.labels, options=options)
-        except converters.ConversionError as exc:
-            raise ModelError(f"{src.model_path.name} cannot be exported to {fmt} {precision}: {exc}") from exc
-        except converters.CalibrationError as exc:
-            raise DataError(str(exc)) from exc
-        result = _check(done.path, fmt, precision, ref, gates, check)
-        result.conversion_seconds = round(done.seconds, 3)
-        result.size_bytes = done.size_bytes
-        if check and not result.passed and fmt == "tflite" and precision == "int8" and calib is not None and ref is not None:
-            result.layer_errors = _layer_errors(src.model, calib, ref.inputs, io_dtype)
-            if result.layer_errors:
-                worst = result.layer_errors[0]
-                result.failures.append(f"largest quantization error in layer {worst.get('layer') or worst['tensor']!r} "
-                                       f"({worst['op']}, RMSE {worst['rmse_per_scale']:.1f}× its quantization step)")
-        results.append(result)
-    fill_size_ratios(results)
+    written = [*planned.values(), out_dir / GOLDEN_FILENAME, out_dir / REPORT_JSON, out_dir / REPORT_MD]
+    with _undo_on_failure(out_dir, written):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        results: list[ParityResult] = []
+        for (fmt, precision), path in planned.items():
+            info(f"Exporting {path.name} ...")
+            # --io-dtype is the int8 TFLite model's I/O type; every other artifact keeps float32 I/O
+            options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == ("tflite", "int8") else None,
+                                                opset=opset, dynamic_batch=dynamic_batch)
+            try:
+                done = converters.convert(src.model, fmt, precision, path, calibration=calib, metadata=base,
+                                          labels=src.card.labels, options=options)
+            except converters.ConversionError as exc:
+                raise ModelError(f"{src.model_path.name} cannot be exported to {fmt} {precision}: {exc}") from exc
+            except converters.CalibrationError as exc:
+                raise DataError(str(exc)) from exc
+            result = _check(done.path, fmt, precision, ref, gates, check)
+            result.conversion_seconds = round(done.seconds, 3)
+            result.size_bytes = done.size_bytes
+            if check and not result.passed and fmt == "tflite" and precision == "int8" and calib is not None and ref is not None:
+                result.layer_errors = _layer_errors(src.model, calib, ref.inputs, io_dtype)
+                if result.layer_errors:
+                    worst = result.layer_errors[0]
+                    result.failures.append(f"largest quantization error in layer {worst.get('layer') or worst['tensor']!r} "
+                                           f"({worst['op']}, RMSE {worst['rmse_per_scale']:.1f}× its quantization step)")
+            results.append(result)
+        fill_size_ratios(results)
 
-    golden = None
-    if ref is not None and golden_samples > 0:
-        golden = save_golden(out_dir / GOLDEN_FILENAME, ref, limit=golden_samples)
-    elif ref is None:
-        warn("No held-out data: golden.npz not written (give --check-data DIR to write it).")
-    report = ExportReport(
-        source=str(src.model_path), out_dir=out_dir, results=results, checked=check and ref is not None,
-        golden=golden, report_json=out_dir / REPORT_JSON, report_md=out_dir / REPORT_MD,
-        calibration=calib_info,
-        check_data={"source": held[2], "samples": int(len(held[0]))} if held is not None else None,
-    )
-    report.commands = _next_commands(out_dir, results, golden)
-    opts = {"formats": sorted({f for f, _ in pairs}, key=list(FORMATS).index), "precisions": sorted({p for _, p in pairs}),
-            "io_dtype": io_dtype, "opset": opset, "dynamic_batch": dynamic_batch, "calib_samples": calib_samples,
-            "force": force, "check": check}
-    _write_reports(report, opts, gates)
+        golden = None
+        if ref is not None and golden_samples > 0:
+            golden = save_golden(out_dir / GOLDEN_FILENAME, ref, limit=golden_samples)
+        elif ref is None:
+            warn("No held-out data: golden.npz not written (give --check-data DIR to write it).")
+        report = ExportReport(
+            source=str(src.model_path), out_dir=out_dir, results=results, checked=check and ref is not None,
+            golden=golden, report_json=out_dir / REPORT_JSON, report_md=out_dir / REPORT_MD,
+            calibration=calib_info,
+            check_data={"source": held[2], "samples": int(len(held[0]))} if held is not None else None,
+        )
+        report.commands = _next_commands(out_dir, results, golden)
+        opts = {"formats": sorted({f for f, _ in pairs}, key=list(FORMATS).index), "precisions": sorted({p for _, p in pairs}),
+                "io_dtype": io_dtype, "opset": opset, "dynamic_batch": dynamic_batch, "calib_samples": calib_samples,
+                "force": force, "check": check}
+        _write_reports(report, opts, gates)
     return report
+
+
+@contextlib.contextmanager
+def _undo_on_failure(out_dir: Path, paths: list[Path]) -> Iterator[None]:
+    """Remove what this export wrote if it fails or is interrupted half-way (Ctrl-C, a converter error).
+
+    A partial export (some artifacts, no report or golden) would look complete to ``edgecnn run``/``bench`` and
+    block the next attempt without ``--force``. Files that existed before and were not rewritten are kept.
+    """
+    def stamp(p: Path) -> tuple[int, int] | None:
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    created_dir = not out_dir.exists()
+    before = {p: stamp(p) for p in paths}
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            now = stamp(p)
+            if now is not None and now != before[p]:
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        if created_dir:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
 
 
 def _check(path: Path, fmt: str, precision: str, ref: Reference | None, gates: Gates, check: bool) -> ParityResult:

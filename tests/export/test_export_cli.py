@@ -190,3 +190,60 @@ def test_calibrating_on_blank_images_fails_the_int8_gate(run_copy, tmp_path):
     assert not row["passed"] and row["failures"]
     assert row["layer_errors"], "the report names the layers with the largest quantization error"
     assert "largest quantization error" in (out / "export_report.md").read_text()
+
+
+def test_io_dtype_applies_to_tflite_int8_only_when_onnx_int8_is_also_asked(run_copy, tmp_path):
+    """--format all --quantize int8 --io-dtype uint8 used to crash with a ValueError traceback on the ONNX int8
+    artifact (io_dtype was passed to every converter) and left a lone model-int8.tflite behind."""
+    out = tmp_path / "o"
+    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "-q", "int8", "--io-dtype", "uint8",
+                 "--calib-samples", "20", "--out", out)
+    assert res.exit_code == 0, res.output
+    from edgecnn.modelcard import load_card
+
+    assert load_card(out / "model-int8.tflite").input.dtype == "uint8"
+    assert load_card(out / "model-int8.onnx").input.dtype == "float32"
+
+
+def test_artifacts_are_world_readable_like_other_files(run_copy, tmp_path):
+    """Converters wrote artifacts with mkstemp's 0600: a service user on the device could not read them."""
+    import os
+    import stat
+
+    out = tmp_path / "o"
+    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "-f", "saved_model", "--no-check", "--out", out)
+    assert res.exit_code == 0, res.output
+    umask = os.umask(0)
+    os.umask(umask)
+    want = 0o666 & ~umask
+    for name in ("model-float32.tflite", "model-float32.onnx", "export_report.json"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == want, name
+    assert stat.S_IMODE((out / "model-float32_saved_model").stat().st_mode) == 0o777 & ~umask
+
+
+def test_interrupted_export_leaves_no_partial_folder(run_copy, tmp_path):
+    """Ctrl-C after the first artifact used to leave it without report/golden, blocking the next export."""
+    import _thread
+    import threading
+    import time
+
+    out = tmp_path / "o"
+    stop = threading.Event()
+
+    def interrupt_after_first_artifact() -> None:
+        while not stop.is_set():
+            if out.is_dir() and any(p.name.startswith("model-") for p in out.iterdir()):
+                _thread.interrupt_main()
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=interrupt_after_first_artifact, daemon=True)
+    watcher.start()
+    try:
+        res = invoke("export", run_copy, "-f", "all", "-q", "all", "--calib-samples", "20", "--out", out)
+    finally:
+        stop.set()
+        watcher.join()
+    assert res.exit_code == 130, res.output
+    assert "Traceback" not in res.output
+    assert not out.exists(), sorted(p.name for p in out.iterdir())
