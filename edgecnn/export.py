@@ -126,7 +126,13 @@ def load_keras(path: Path, unsafe: bool = False) -> Any:
     from edgecnn.errors import require
 
     require("tensorflow", "train", "to export Keras models")
+    import zipfile
+
     import keras
+
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):  # Keras would say "File not found"
+        raise ModelError(f"{path.name} is not a loadable Keras model: a .keras file is a zip archive and this one "
+                         f"is not ({path.stat().st_size} bytes; truncated or another format?).")
 
     try:
         return keras.models.load_model(path, compile=False, safe_mode=not unsafe)

@@ -92,7 +92,9 @@ def _tflite(p: Path) -> ModelInfo:
             return TensorSummary(d["name"], shape, np.dtype(d["dtype"]).name,
                                  {"scale": float(scale), "zero_point": int(zp)} if scale else None)
 
-        ops = Counter(str(op.get("op_name", "?")) for op in interp._get_ops_details())
+        # DELEGATE nodes are added by the runtime (XNNPACK) when it takes over a subgraph; they are not model ops
+        ops = Counter(str(op.get("op_name", "?")) for op in interp._get_ops_details()
+                      if op.get("op_name") != "DELEGATE")
         info = ModelInfo(
             path=str(p), format="tflite", size_bytes=p.stat().st_size, card=backend.card,
             inputs=[summary(d) for d in interp.get_input_details()],
@@ -119,6 +121,8 @@ def _onnx(p: Path) -> ModelInfo:
         except Exception as exc:  # noqa: BLE001  (protobuf DecodeError)
             raise ModelError(f"{p.name} is not a valid ONNX model: {exc}") from exc
         g = model.graph
+        if not g.node or not g.input:  # an empty or zero-byte file parses as an empty ModelProto
+            raise ModelError(f"{p.name} is not a valid ONNX model: it holds no graph ({len(data)} bytes).")
         inits = {i.name for i in g.initializer}
 
         def summary(v: Any) -> TensorSummary:
@@ -156,8 +160,12 @@ def _onnx(p: Path) -> ModelInfo:
 
 
 def _keras(p: Path) -> ModelInfo:
+    import zipfile
+
     from edgecnn.runtime.backends import load_backend
 
+    if p.suffix.lower() == ".keras" and not zipfile.is_zipfile(p):
+        raise ModelError(f"{p.name} is not a valid .keras model: expected a Keras zip archive ({p.stat().st_size} bytes).")
     with load_backend(p) as backend:
         model = backend.model
         ops = Counter(type(layer).__name__ for layer in model.layers)

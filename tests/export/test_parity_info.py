@@ -153,3 +153,26 @@ def test_quantized_gate_counts_agreement_and_accuracy_drop():
     assert figures["agreement"] == pytest.approx(59 / 60)
     msgs = evaluate_gates(figures, "int8", Gates())
     assert len(msgs) == 1 and msgs[0].startswith("accuracy drop")
+
+
+def test_info_counts_model_ops_not_runtime_delegate_nodes(exported_artifacts):
+    """XNNPACK's DELEGATE nodes were counted as model ops (and inflated the total)."""
+    res = runner.invoke(app, ["info", str(exported_artifacts["tflite-int8"]), "--json"])
+    assert res.exit_code == 0, res.output
+    ops = json.loads(res.output)["ops"]
+    assert "DELEGATE" not in ops and ops["CONV_2D"] == 2
+
+
+def test_info_and_export_refuse_empty_onnx_and_non_zip_keras(tmp_path):
+    """A zero-byte .onnx printed an empty card with exit 0; a non-zip .keras said "File not found"."""
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    res = runner.invoke(app, ["info", str(empty)])
+    assert res.exit_code != 0 and "empty.onnx" in res.output and "no graph" in res.output
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"\x00" * 300)
+    for args in (["info", str(junk)], ["export", str(junk), "--out", str(tmp_path / "o")]):
+        res = runner.invoke(app, args)
+        assert res.exit_code != 0 and "junk.keras" in res.output and "zip" in res.output, res.output
+        assert "not found" not in res.output.lower() and "Traceback" not in res.output
+    assert not (tmp_path / "o").exists()
