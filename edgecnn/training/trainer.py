@@ -157,7 +157,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
     # ---- run folder
     if not cfg.resume and run_dir.exists():  # --exist-ok: start clean, keep nothing stale
-        shutil.rmtree(run_dir / cb.WEIGHTS_DIR, ignore_errors=True)
+        _clear_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
         ds.write_splits(run_dir, data)
@@ -211,8 +211,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
                     model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
                               class_weight=class_weight, callbacks=callbacks, verbose=0)
             except KeyboardInterrupt:
-                if tracker.history:
-                    warn(f"Interrupted after epoch {tracker.history[-1]['epoch']}; continue with: edgecnn train "
+                saved = int(cb.load_state(run_dir).get("epoch", 0))  # what --resume will start from
+                if saved:
+                    warn(f"Interrupted; epoch {saved} is saved. Continue with: edgecnn train "
                          f"--resume --name {run_dir.name} --project {cfg.project}")
                 raise
         fit_s = time.perf_counter() - t_fit
@@ -250,6 +251,17 @@ def _train(cfg: TrainConfig) -> TrainResult:
         if mixed:
             keras.mixed_precision.set_global_policy("float32")
     return TrainResult(run_dir=run_dir, model_path=model_path, metrics=metrics, card=card, history=history)
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Remove what an earlier run wrote in ``run_dir`` (``--exist-ok``): its model, card, metrics, plots, checkpoints
+    and exports would otherwise sit beside the new run's splits and config (or survive an interrupted new run)."""
+    from edgecnn.training.callbacks import HISTORY_FILENAME, WEIGHTS_DIR
+
+    for sub in (WEIGHTS_DIR, "export"):
+        shutil.rmtree(run_dir / sub, ignore_errors=True)
+    for name in (MODEL_FILENAME, "modelcard.json", METRICS_FILENAME, HISTORY_FILENAME, *PLOT_FILES.values()):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 def _compile(model: Any, cfg: TrainConfig, head: str, num_classes: int) -> None:

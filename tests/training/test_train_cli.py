@@ -234,3 +234,52 @@ def test_help_lists_registries(runner):
     text = " ".join(result.output.split())
     for name in [*ARCHITECTURES, *preset_names()]:
         assert name in text, name
+
+
+def test_exist_ok_removes_the_previous_runs_outputs(train_cli, small_dir, tmp_path):
+    """--exist-ok kept the old run's export/ and plots beside the new model (stale artifacts of another model)."""
+    args = ["--data", small_dir, *FAST, "--epochs", "1", "--name", "r"]
+    _ok(train_cli(*args))
+    run = tmp_path / "runs" / "r"
+    (run / "export").mkdir()
+    (run / "export" / "model-float32.tflite").write_bytes(b"old model")
+    (run / "curves.png").write_bytes(b"old plot")
+    (run / "notes.txt").write_text("mine")
+    _ok(train_cli(*args, "--exist-ok"))
+    assert not (run / "export").exists() and not (run / "curves.png").exists()
+    assert (run / "notes.txt").read_text() == "mine"  # files edgecnn did not write are left alone
+    for name in RUN_FILES:
+        assert (run / name).exists(), name
+
+
+def test_ctrl_c_during_training_leaves_a_resumable_run(train_cli, small_dir, tmp_path):
+    """Ctrl-C: exit 130, one line, no model.keras, and the hint names the epoch that --resume starts from."""
+    import _thread
+    import re
+    import threading
+    import time
+
+    run = tmp_path / "runs" / "c"
+    stop = threading.Event()
+
+    def interrupt_after_first_epoch() -> None:
+        while not stop.is_set():
+            if (run / "weights" / "state.json").exists():
+                _thread.interrupt_main()
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=interrupt_after_first_epoch, daemon=True)
+    watcher.start()
+    try:
+        res = train_cli("--data", small_dir, "--img-size", "16", "--epochs", "200", "--patience", "0", "--batch", "16",
+                        "--no-plots", "--name", "c")
+    finally:
+        stop.set()
+        watcher.join()
+    assert res.exit_code == 130, res.output
+    assert "Traceback" not in res.output and not (run / "model.keras").exists()
+    saved = json.loads((run / "weights" / "state.json").read_text(encoding="utf-8"))["epoch"]
+    m = re.search(r"epoch (\d+) is saved", res.output)
+    assert m and int(m.group(1)) == saved, res.output
+    assert "--resume --name c" in res.output
