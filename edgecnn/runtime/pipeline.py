@@ -249,6 +249,9 @@ class Pipeline:
                 if item is _END:
                     break
                 yield from self._postprocess(*item)
+        except KeyboardInterrupt:
+            self.stop("SIGINT")  # before the finally below records the stop as a normal end
+            raise
         finally:
             self.stop(self.stop_reason or "end")
             self._drain(threads)
