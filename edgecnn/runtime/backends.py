@@ -252,6 +252,11 @@ class TFLiteBackend(Backend):
         if self.delegate:
             lib = delegate_library(self.delegate)
             try:
+                # dlopen it first: a library that is not there would otherwise leave a half-built Delegate
+                # whose __del__ prints "Exception ignored ... AttributeError" after our one-line error.
+                import ctypes
+
+                ctypes.CDLL(lib)
                 delegates.append(load_delegate(lib, self.delegate_options))
             except (ValueError, OSError, RuntimeError) as exc:
                 hint = (" Install the Edge TPU runtime: sudo apt install libedgetpu1-std, plug in the device, and run a "
