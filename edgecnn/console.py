@@ -41,7 +41,16 @@ def info(msg: str) -> None:
 def warn(msg: str) -> None:
     """One yellow warning line on stderr (never silenced)."""
     err_console.print(f"[yellow]WARNING[/yellow] {escape(msg)}", markup=True)
-    log.warning(msg)
+    log.warning(msg, extra={PRINTED: True})
+
+
+#: Marks log records whose message :func:`warn` already printed (the CLI's log handler skips them).
+PRINTED = "edgecnn_printed"
+
+
+def not_printed(record: logging.LogRecord) -> bool:
+    """Logging filter: drop records that :func:`warn` already showed on the terminal."""
+    return not getattr(record, PRINTED, False)
 
 
 def error_line(msg: str) -> None:

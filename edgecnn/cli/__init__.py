@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from edgecnn import __version__
-from edgecnn.console import err_console, error_line, set_quiet
+from edgecnn.console import err_console, error_line, not_printed, set_quiet
 from edgecnn.errors import EdgeCNNError
 
 COMMAND_MODULES = ("train", "export", "parity", "info", "run", "evaluate", "devices", "bench", "demo")
@@ -93,6 +93,10 @@ def _root(
     _state["verbose"] = verbose
     set_quiet(False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # warn() printed it already: log it, but not twice on screen
+        on_screen = getattr(handler, "stream", None) in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+        if on_screen and not_printed not in handler.filters:
+            handler.addFilter(not_printed)
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
