@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,23 @@ class Frame:
     error: str | None = None
     t_capture: float = field(default_factory=time.perf_counter)
     pre_ms: float = 0.0
+
+
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own ``[ WARN:0@...]`` lines while probing cameras/streams; our error says it once."""
+    try:
+        from cv2.utils import logging as cv_logging
+
+        previous = cv_logging.getLogLevel()
+        cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError, cv2.error):
+        yield
+        return
+    try:
+        yield
+    finally:
+        cv_logging.setLogLevel(previous)
 
 
 def mask_url(text: str) -> str:
@@ -332,7 +350,8 @@ class OpenCVSource(LiveSource):
         self.cap: cv2.VideoCapture | None = None
 
     def open(self) -> Callable[[], np.ndarray | None]:
-        cap = cv2.VideoCapture(self.target, self.api)
+        with quiet_opencv():
+            cap = cv2.VideoCapture(self.target, self.api)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"Cannot open {self.describe()}.")
@@ -456,10 +475,11 @@ def probe_cameras(indices: range = PROBE_INDICES) -> list[int]:
             continue
         if os.name == "posix" and not Path(f"/dev/video{idx}").exists():
             continue
-        cap = cv2.VideoCapture(idx, _camera_api())
-        if cap.isOpened():
-            found.add(idx)
-        cap.release()
+        with quiet_opencv():
+            cap = cv2.VideoCapture(idx, _camera_api())
+            if cap.isOpened():
+                found.add(idx)
+            cap.release()
     return sorted(found)
 
 
