@@ -151,7 +151,7 @@ def render_service(
     device: str | None = None,
     source: str | None = None,
     camera: int | None = None,
-    extra_args: list[str] | None = None,
+    extra_args: list[str] | str | None = None,
     user: str | None = None,
     workdir: str | os.PathLike[str] | None = None,
     executable: str | None = None,
@@ -163,7 +163,8 @@ def render_service(
         device: Device profile name applied with ``--device``.
         source: ``--source`` (stream URL, pipeline...); default: the profile's source, else ``--camera``.
         camera: Camera index (default 0 when no source).
-        extra_args: More ``edgecnn run`` arguments (e.g. ``--save-jsonl /var/log/edgecnn.jsonl``).
+        extra_args: More ``edgecnn run`` arguments, a list or one shell-quoted string
+            (e.g. ``"--save-jsonl /var/log/edgecnn.jsonl"``).
         user: Account that runs the service (default: the current user).
         workdir: Working directory (default: the model's folder).
         executable: The ``edgecnn`` launcher (default: beside this Python interpreter).
@@ -181,11 +182,36 @@ def render_service(
         args += ["--source", src]
     else:
         args += ["--camera", str(0 if camera is None else camera)]
+    if isinstance(extra_args, str):
+        try:
+            extra_args = shlex.split(extra_args)
+        except ValueError as exc:
+            raise ConfigError(f"Expected --args as shell-quoted edgecnn run arguments; received {extra_args!r} "
+                              f"({exc}).") from exc
     args += list(extra_args or [])
     return service_template().format(
         name=model_path.stem,
         device=profile.name if profile else "this machine",
         user=user or getpass.getuser(),
         workdir=str(Path(workdir).resolve() if workdir else model_path.parent),
-        exec_start=shlex.join(args),
+        exec_start=systemd_command_line(args),
     )
+
+
+_SYSTEMD_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@+=:,./_-")
+
+
+def systemd_command_line(args: list[str]) -> str:
+    """An ``ExecStart=`` value that systemd splits back into exactly ``args``.
+
+    systemd is not a shell: it expands ``%`` specifiers and ``$VAR`` in the line and unescapes C escapes
+    inside double quotes, so ``%`` → ``%%``, ``$`` → ``$$``, and arguments with anything but safe characters
+    are double-quoted with ``\\`` and ``\"`` escaped (``shlex.join``'s ``'"'"'`` is not understood).
+    """
+    out = []
+    for arg in args:
+        text = arg.replace("%", "%%").replace("$", "$$")
+        if not arg or any(c not in _SYSTEMD_SAFE for c in arg):
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        out.append(text)
+    return " ".join(out)

@@ -59,14 +59,12 @@ def service_command(
                                                  "string, e.g. \"--save-jsonl /var/log/edgecnn.jsonl\".")] = None,
 ) -> None:
     """Fill in devices/edgecnn.service: run MODEL on a camera at boot, restarting on failure."""
-    import shlex
-
     from edgecnn.console import console, info
     from edgecnn.devices import render_service
     from edgecnn.fileio import write_text
 
     text = render_service(model, device=device, source=source, camera=camera, user=user,
-                          extra_args=shlex.split(run_args) if run_args else None)
+                          extra_args=run_args)
     if output:
         write_text(output, text)
         info(f"Wrote {output}; install: sudo cp {output} /etc/systemd/system/ && sudo systemctl daemon-reload "

@@ -1,0 +1,117 @@
+"""Regressions found by the user-path audit of `edgecnn run` / `devices` (one test per defect)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edgecnn.cli import app
+from edgecnn.devices import render_service, systemd_command_line
+from edgecnn.errors import ModelError
+from edgecnn.runtime.backends import load_backend
+from edgecnn.runtime.runner import RunOptions, run
+
+runner = CliRunner()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.update(extra)
+    return env
+
+
+def test_ctrl_c_exits_130_says_so_and_leaves_complete_csv(int8_model, tmp_path):
+    """Ctrl-C used to end the run with exit 0 and no 'Stopped by' line (the pipeline recorded a normal end)."""
+    out = tmp_path / "live.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecnn", "run", str(int8_model), "--source", "synthetic:200:64x64",
+         "--save-csv", str(out), "--quiet"],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or out.read_text().count("\n") < 20):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Stopped by SIGINT" in stdout and "Traceback" not in stderr
+    text = out.read_text()
+    assert text.endswith("\n") and all(len(line.split(",")) >= 11 for line in text.splitlines()[1:])
+
+
+@pytest.mark.parametrize(("device", "model_key", "backend"),
+                         [("x86-cpu", "tflite_model", "tflite"), ("rpi4", "onnx_model", "onnx")])
+def test_device_profile_backend_is_a_preference(device, model_key, backend, request, shapes_dir):
+    """`--device x86-cpu` (onnx) on a .tflite used to fail: "Backend 'onnx' cannot run model.tflite"."""
+    model = request.getfixturevalue(model_key)
+    opts = RunOptions(model=model, source=str(shapes_dir), device=device, max_frames=2, print_results=False)
+    summary = run(opts)
+    assert summary.backend_info["backend"] == backend and summary.ok == 2
+    assert summary.backend_info["threads"] is not None  # the profile's threads still apply
+    with pytest.raises(ModelError, match="cannot run"):  # an explicit --backend still wins and is checked
+        run(RunOptions(model=model, source=str(shapes_dir), device=device,
+                       backend="onnx" if backend == "tflite" else "tflite"))
+
+
+def test_missing_delegate_leaves_no_unraisable_traceback(tflite_model, monkeypatch):
+    """A missing delegate library used to print 'Exception ignored in Delegate.__del__ ... AttributeError'."""
+    seen: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    with pytest.raises(ModelError, match="Cannot load TFLite delegate"):
+        load_backend(tflite_model, delegate="/nonexistent/libnot_a_delegate.so")
+    gc.collect()
+    assert seen == []
+
+
+def test_warning_printed_once_and_no_opencv_probe_noise(tflite_model, shapes_dir):
+    """Every warn() line was printed twice (rich + the CLI's logging handler); camera probing printed
+    OpenCV's own `[ WARN:0@...]` lines before our one-line error."""
+    image = next(iter(sorted(shapes_dir.rglob("*.png"))))
+    env = _env()
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    res = subprocess.run([sys.executable, "-m", "edgecnn", "run", str(tflite_model), "--source", str(image),
+                          "--show", "--quiet"], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("no display") == 1, res.stderr
+    res = subprocess.run([sys.executable, "-m", "edgecnn", "run", str(tflite_model), "--camera", "7"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode != 0 and "Cannot open camera 7" in res.stderr
+    assert "WARN:" not in res.stderr, res.stderr
+
+
+def test_service_exec_start_is_systemd_quoted(tflite_model, tmp_path):
+    """ExecStart was shell-quoted: systemd expands % specifiers and $VARs, so a URL with %40 made the unit
+    invalid ("Exec format error") and $HOME was substituted."""
+    args = ["/opt/edge cnn/bin/edgecnn", "run", "rtsp://u:p%40ss$HOME@cam/x", 'a"b\\c', "", "--threads", "4"]
+    line = systemd_command_line(args)
+    assert line == ('"/opt/edge cnn/bin/edgecnn" run "rtsp://u:p%%40ss$$HOME@cam/x" "a\\"b\\\\c" "" '
+                    "--threads 4")
+    unit = render_service(tflite_model, source="rtsp://u:p%40ss@cam/x", extra_args="--save-jsonl '/var/log/my x.jsonl'",
+                          executable="/usr/bin/edgecnn")
+    exec_line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
+    assert '"rtsp://u:p%%40ss@cam/x"' in exec_line and '"/var/log/my x.jsonl"' in exec_line
+    analyze = shutil.which("systemd-analyze")
+    if analyze:
+        path = tmp_path / "edgecnn-test.service"
+        path.write_text(unit.replace("ExecStart=/usr/bin/edgecnn", f"ExecStart={sys.executable}"))
+        res = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+        assert "Exec format error" not in res.stderr and "bad unit file setting" not in res.stderr, res.stderr
+
+
+def test_service_unbalanced_args_is_one_line_error(tflite_model):
+    """`devices service --args '"x'` used to end in a ValueError traceback from shlex."""
+    res = runner.invoke(app, ["devices", "service", str(tflite_model), "--args", '"unbalanced'])
+    assert res.exit_code != 0 and "--args" in res.output and "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
