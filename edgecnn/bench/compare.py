@@ -1,6 +1,7 @@
 """``edgecnn bench compare``: merge reports from several devices into one table (rows: artifact, columns: devices).
 
-Rows are matched by file name, backend, threads and batch. A comparison is only meaningful for the same
+Rows are matched by file name, backend, threads and batch (threads only when a report sweeps them: each
+device is usually benched at its own thread count). A comparison is only meaningful for the same
 model, so reports taken with different models are flagged: per row when the same file name has different
 SHA-256 checksums, and globally when the source-model ids in the cards' provenance differ.
 """
@@ -100,12 +101,20 @@ def compare_reports(paths: Sequence[str | os.PathLike[str]], metric: str = "p50"
         raise ConfigError("Expected one or more REPORT.json files written by `edgecnn bench --report`.")
     reports = [load_report(p) for p in paths]
     labels = _unique_labels(reports, [str(p) for p in paths])
+    # Each device is usually benched at its own thread count (rpi4 at 4, a server at auto): when no report
+    # sweeps threads, rows line up on file, backend and batch, and the Threads cell lists each device's setting.
+    sweeps_threads = any(
+        len({r.key[2] for r in rep.results}) > 1 for rep in reports
+    )
     rows: dict[tuple[str, str, str, str], CompareRow] = {}
     for label, rep in zip(labels, reports):
         for r in rep.results:
-            row = rows.get(r.key)
+            key = r.key if sweeps_threads else (r.key[0], r.key[1], "*", r.key[3])
+            row = rows.get(key)
             if row is None:
-                row = rows[r.key] = CompareRow(r.file, r.format, r.precision, r.backend, *r.key[2:], values={}, status={})
+                row = rows[key] = CompareRow(r.file, r.format, r.precision, r.backend, *r.key[2:], values={}, status={})
+            elif r.key[2] not in row.threads.split(" / "):
+                row.threads += f" / {r.key[2]}"
             row.values[label] = metric_value(r, metric)
             row.status[label] = r.status if r.status == "ok" else f"{r.status}: {r.error}"
             row.sha256[label] = r.sha256
@@ -125,6 +134,9 @@ def compare_reports(paths: Sequence[str | os.PathLike[str]], metric: str = "p50"
         warnings.insert(0, f"Reports were taken with different models (source model ids {detail}).")
     elif any(r.model_mismatch for r in rows.values()):
         warnings.insert(0, "Reports were taken with different models: the same artifact names have different contents.")
+    if len(labels) > 1 and not any(sum(v is not None for v in row.values.values()) > 1 for row in rows.values()):
+        warnings.append("No artifact was measured with the same file name, backend, threads and batch in more than "
+                        "one report: nothing lines up side by side (different models or settings?).")
     systems = {
         label: {k: rep.system.get(k) for k in ("hostname", "cpu", "board", "cores_logical", "machine", "os", "gpus",
                                                  "timestamp", "edgecnn", "libraries")}

@@ -606,7 +606,16 @@ def check_gates(report: BenchReport) -> list[str]:
 
 
 def enforce_gates(report: BenchReport) -> None:
-    """Raise :class:`GateError` when the report has gate failures (for CI: non-zero exit)."""
+    """Raise :class:`GateError` when the report has gate failures (for CI: non-zero exit).
+
+    Also raises :class:`ModelError` when not a single row could be measured (every artifact failed or was
+    skipped): a benchmark that measured nothing must not exit 0. Some failed rows among good ones do not raise
+    unless a gate is set (see :func:`check_gates`).
+    """
+    if report.results and not any(r.ok for r in report.results):
+        first = report.results[0]
+        more = f" (+{len(report.results) - 1} more rows)" if len(report.results) > 1 else ""
+        raise ModelError(f"Nothing was benchmarked: {first.file} {first.status}: {first.error}{more}.")
     if report.gate_failures:
         n = len(report.gate_failures)
         more = f" (+{n - 1} more)" if n > 1 else ""
