@@ -250,6 +250,9 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
     pipeline = Pipeline(backend, source, batch=opts.batch or 1, topk=min(opts.topk, len(backend.labels)),
                         threshold=opts.threshold, max_frames=opts.max_frames, duration=opts.duration,
                         keep_images=keep)
+    if opts.batch and pipeline.batch < opts.batch and not source.live:
+        warn(f"{Path(opts.model).name} has a fixed batch of {backend.max_batch}; running batch {pipeline.batch} "
+             f"instead of --batch {opts.batch} (export ONNX with --dynamic-batch for larger batches).")
     sinks: list[Any] = []
     outputs: list[str] = []
     for path, fmt in ((opts.save_csv, "csv"), (opts.save_jsonl, "jsonl")):
