@@ -172,14 +172,17 @@ def resolve_source(source: str | os.PathLike[str], unsafe: bool = False) -> Sour
         raise ModelError(f"{model_path.name} takes input shape {shape}; expected (batch, height, width, 1|3).")
     if card is None:
         n = 2 if units == 1 else units
-        warn(f"No modelcard.json beside {model_path.name}; using labels class_0..class_{n - 1} and RGB/area preprocessing.")
         from edgecnn.imaging import color_for_channels
+
+        color = color_for_channels(int(shape[3]))
+        warn(f"No modelcard.json beside {model_path.name}; using labels class_0..class_{n - 1} and "
+             f"{'RGB' if color == 'rgb' else 'grayscale'}/area preprocessing.")
 
         card = ModelCard(
             labels=[f"class_{i}" for i in range(n)],
             input=InputSpec(height=int(shape[1]), width=int(shape[2]), channels=int(shape[3])),
             output=OutputSpec(activation="sigmoid" if units == 1 else "softmax", units=units),
-            preprocessing=Preprocessing(color=color_for_channels(int(shape[3]))),
+            preprocessing=Preprocessing(color=color),
             name=model_path.stem,
         )
     expected_units = 1 if card.output.activation == "sigmoid" else card.num_classes

@@ -247,3 +247,17 @@ def test_interrupted_export_leaves_no_partial_folder(run_copy, tmp_path):
     assert res.exit_code == 130, res.output
     assert "Traceback" not in res.output
     assert not out.exists(), sorted(p.name for p in out.iterdir())
+
+
+def test_bare_grayscale_keras_warning_says_grayscale(tmp_path):
+    """The no-modelcard warning claimed RGB preprocessing for a 1-channel model (the card itself was grayscale)."""
+    from edgecnn.modelcard import load_card
+
+    from .conftest import build_model
+
+    path = tmp_path / "gray.keras"
+    build_model(classes=2, channels=1).save(path)
+    res = invoke("export", path, "--no-check", "--out", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    assert "grayscale/area preprocessing" in res.output and "RGB" not in res.output
+    assert load_card(tmp_path / "o" / "model-float32.tflite").preprocessing.color == "grayscale"
