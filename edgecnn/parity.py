@@ -146,8 +146,9 @@ def load_golden(path: str | os.PathLike[str]) -> Reference:
             inputs, outputs = z["inputs"], z["outputs"]
             targets = z["targets"] if "targets" in z.files else None
             labels = [str(s) for s in z["labels"]] if "labels" in z.files else []
-    except (KeyError, ValueError, OSError) as exc:
-        raise DataError(f"{path.name} is not an edgecnn golden file (expected inputs/outputs arrays): {exc}") from exc
+    except Exception as exc:  # noqa: BLE001  (truncated zip: BadZipFile/EOFError/zlib.error; a bare .npy: AttributeError)
+        raise DataError(f"{path.name} is not an edgecnn golden file (expected an .npz with inputs/outputs arrays; "
+                        f"truncated or another file?): {exc}") from exc
     if inputs.ndim != 4 or inputs.dtype != np.uint8 or len(inputs) != len(outputs):
         raise DataError(f"{path.name}: expected uint8 NHWC inputs and one output row per input; "
                         f"received inputs {inputs.dtype}{inputs.shape}, outputs {outputs.shape}.")

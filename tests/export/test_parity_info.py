@@ -176,3 +176,14 @@ def test_info_and_export_refuse_empty_onnx_and_non_zip_keras(tmp_path):
         assert res.exit_code != 0 and "junk.keras" in res.output and "zip" in res.output, res.output
         assert "not found" not in res.output.lower() and "Traceback" not in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_parity_truncated_golden_is_one_clear_line(exported_artifacts, tmp_path):
+    """A truncated golden.npz (BadZipFile) escaped as a traceback; CliRunner hides that, so check the message."""
+    art = str(exported_artifacts["tflite-float32"])
+    data = exported_artifacts["golden"].read_bytes()
+    for name, blob in (("cut.npz", data[: len(data) // 2]), ("junk.npz", b"nope")):
+        (tmp_path / name).write_bytes(blob)
+        res = runner.invoke(app, ["parity", art, "--golden", str(tmp_path / name)])
+        assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.exception
+        assert f"{name} is not an edgecnn golden file" in res.output
