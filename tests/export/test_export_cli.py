@@ -88,6 +88,8 @@ def test_no_check_says_so(run_copy, tmp_path):
 # ---------------------------------------------------------------------- bad input
 def _assert_clean_failure(res, *needles, out=None):
     assert res.exit_code != 0
+    # CliRunner keeps an escaped exception in res.exception (never in res.output): a clean failure is a SystemExit
+    assert isinstance(res.exception, SystemExit), repr(res.exception)
     assert "Traceback" not in res.output
     for n in needles:
         assert n in res.output, res.output

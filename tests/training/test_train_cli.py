@@ -27,6 +27,8 @@ def _ok(result):
 
 def _error(result, code, *fragments):
     assert result.exit_code == code, result.output
+    # CliRunner keeps an escaped exception in result.exception, never in the output: a clean failure is a SystemExit
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Error:" in result.output and "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in result.output, result.output
