@@ -137,8 +137,7 @@ def decode_image(source: str | os.PathLike[str] | bytes) -> np.ndarray:
 
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     try:
-        fh = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
-        with fh, Image.open(fh) as im:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             im.seek(0)
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):

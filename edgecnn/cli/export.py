@@ -13,7 +13,15 @@ import typer
 
 from converters.registry import FORMATS, IO_DTYPES, PRECISIONS
 from edgecnn.cli import EdgeCommand
-from edgecnn.cli.parity import Fp16Agreement, Fp16MaxAbs, Fp32MaxAbs, QuantAccDrop, QuantAgreement, gates_from
+from edgecnn.cli.parity import (
+    _DEFAULT_GATES,
+    Fp16Agreement,
+    Fp16MaxAbs,
+    Fp32MaxAbs,
+    QuantAccDrop,
+    QuantAgreement,
+    gates_from,
+)
 
 FormatChoice = Enum("FormatChoice", {n: n for n in [*FORMATS, "all"]}, type=str)  # type: ignore[misc]
 QuantizeChoice = Enum("QuantizeChoice", {p.alias: p.alias for p in PRECISIONS.values()} | {"all": "all"}, type=str)  # type: ignore[misc]
@@ -36,11 +44,11 @@ def export_cmd(
     opset: Annotated[int, typer.Option("--opset", min=7, help="ONNX opset.")] = 17,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="ONNX with a symbolic batch dimension.")] = False,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Load Keras models with Lambda layers (only files you trust).")] = False,
-    gate_fp32_max_abs: Fp32MaxAbs = 1e-4,
-    gate_fp16_max_abs: Fp16MaxAbs = 1e-2,
-    gate_fp16_agreement: Fp16Agreement = 0.995,
-    gate_int8_agreement: QuantAgreement = 0.98,
-    gate_int8_acc_drop: QuantAccDrop = 0.01,
+    gate_fp32_max_abs: Fp32MaxAbs = _DEFAULT_GATES.fp32_max_abs,
+    gate_fp16_max_abs: Fp16MaxAbs = _DEFAULT_GATES.fp16_max_abs,
+    gate_fp16_agreement: Fp16Agreement = _DEFAULT_GATES.fp16_agreement,
+    gate_int8_agreement: QuantAgreement = _DEFAULT_GATES.quant_agreement,
+    gate_int8_acc_drop: QuantAccDrop = _DEFAULT_GATES.quant_acc_drop,
 ) -> None:
     """Export a trained model, embed its model card, write golden.npz and check parity (exit 1 on a failed gate)."""
     from edgecnn.console import console

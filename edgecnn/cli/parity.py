@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 
 from edgecnn.cli import EdgeCommand
+from edgecnn.parity import Gates
+
+_DEFAULT_GATES = Gates()  # the one source of the thresholds; the options below only expose them
 
 # Gate options, shared with ``edgecnn export`` (thresholds are fractions: 0.98 = 98 %).
 Fp32MaxAbs = Annotated[float, typer.Option("--gate-fp32-max-abs", help="float32: max |Δprobability| allowed.")]
@@ -32,11 +35,11 @@ def parity_cmd(
     golden: Annotated[Path | None, typer.Option("--golden", help="golden.npz from `edgecnn export` (no TensorFlow needed).")] = None,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow a reference .keras with Lambda layers.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
-    gate_fp32_max_abs: Fp32MaxAbs = 1e-4,
-    gate_fp16_max_abs: Fp16MaxAbs = 1e-2,
-    gate_fp16_agreement: Fp16Agreement = 0.995,
-    gate_int8_agreement: QuantAgreement = 0.98,
-    gate_int8_acc_drop: QuantAccDrop = 0.01,
+    gate_fp32_max_abs: Fp32MaxAbs = _DEFAULT_GATES.fp32_max_abs,
+    gate_fp16_max_abs: Fp16MaxAbs = _DEFAULT_GATES.fp16_max_abs,
+    gate_fp16_agreement: Fp16Agreement = _DEFAULT_GATES.fp16_agreement,
+    gate_int8_agreement: QuantAgreement = _DEFAULT_GATES.quant_agreement,
+    gate_int8_acc_drop: QuantAccDrop = _DEFAULT_GATES.quant_acc_drop,
 ) -> None:
     """Compare artifacts with the reference model: max/mean |Δp|, top-1 agreement, accuracy; exit 1 on a failed gate."""
     from edgecnn.fileio import write_json

@@ -408,6 +408,10 @@ class KerasBackend(Backend):
         from edgecnn.errors import require
 
         require("tensorflow", "train", "to run .keras models")
+        import zipfile
+
+        if self.path.suffix.lower() == ".keras" and not zipfile.is_zipfile(self.path):
+            raise ModelError(f"{self.path.name} is not a Keras model (a .keras file is a zip archive; this one is not).")
         import keras
 
         try:
