@@ -128,16 +128,79 @@ def decode_image(source: str | os.PathLike[str] | bytes) -> np.ndarray:
     """Decode an image file (any of PNG/JPEG/BMP/GIF/WebP/TIFF, any mode) to RGB uint8 HxWx3.
 
     Alpha is dropped (as Keras' ``load_img`` does); palette, 16-bit and CMYK images are converted;
-    an animated GIF gives its first frame.
+    an animated GIF gives its first frame; EXIF orientation is not applied (as Keras and Pillow).
+
+    Files that OpenCV decodes to exactly Pillow's pixels (8-bit PNG, 8/24-bit BMP, complete 1- or
+    3-component JPEG) go through OpenCV, which releases the GIL so decoder threads really run in
+    parallel; everything else, and anything OpenCV refuses, goes through Pillow. The choice depends only
+    on the file's bytes, so training and every runtime decode a given file the same way.
 
     Raises:
         UnreadableImageError: zero-byte, truncated or undecodable file.
     """
-    import io
-
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except FileNotFoundError as exc:
+        raise UnreadableImageError(f"Image not found: {name}") from exc
+    except OSError as exc:
+        raise UnreadableImageError(f"Cannot read image {name}: {exc.strerror or exc}") from exc
+    rgb = _decode_opencv(data)
+    return rgb if rgb is not None else _decode_pillow(data, name)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
+_JPEG_SOF = (0xC0, 0xC1, 0xC2)  # baseline, extended, progressive Huffman
+
+
+def _jpeg_components(data: bytes) -> int | None:
+    """Number of colour components of a JPEG's frame header, or None when it is not a plain Huffman JPEG."""
+    pos, n = 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return data[pos + 9] if marker in _JPEG_SOF and pos + 9 < n else None
+        if marker == 0xDA:  # scan before any frame header
+            return None
+        pos += 2 + length
+    return None
+
+
+def _decode_opencv(data: bytes) -> np.ndarray | None:
+    """RGB pixels via OpenCV for the files it decodes exactly like Pillow; None means "use Pillow"."""
+    tail = data.rstrip(b"\0")
+    if data.startswith(_PNG_SIGNATURE):
+        if len(data) < 33 or data[24] > 8 or not tail.endswith(_PNG_END):
+            return None
+    elif data[:2] == b"BM":
+        if len(data) < 30 or int.from_bytes(data[28:30], "little") not in (8, 24):
+            return None
+    elif data[:2] == b"\xff\xd8":
+        if not tail.endswith(b"\xff\xd9") or _jpeg_components(data) not in (1, 3):
+            return None
+    else:
+        return None
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _decode_pillow(data: bytes, name: str) -> np.ndarray:
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
             im.seek(0)
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -148,12 +211,12 @@ def decode_image(source: str | os.PathLike[str] | bytes) -> np.ndarray:
             if im.mode == "F":
                 gray = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
                 return np.repeat(gray[:, :, None], 3, axis=2)
-            rgb = im.convert("RGB")
-            return np.asarray(rgb, dtype=np.uint8).copy()
-    except FileNotFoundError as exc:
-        raise UnreadableImageError(f"Image not found: {name}") from exc
+            return np.array(im.convert("RGB"), dtype=np.uint8)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnreadableImageError(f"Cannot decode image {name}: {exc}") from exc
+        msg = str(exc).replace("<_io.BytesIO object", "<").split(" at 0x")[0]
+        if "cannot identify image file" in msg:
+            msg = "not an image file or an unsupported format"
+        raise UnreadableImageError(f"Cannot decode image {name}: {msg or type(exc).__name__}") from exc
 
 
 def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:

@@ -90,3 +90,45 @@ def test_scan_labelled_folder_and_errors(shapes_dir, tmp_path):
         scan_labelled_folder(tmp_path / "flat")
     with pytest.raises(DataError, match="does not know"):
         scan_labelled_folder(shapes_dir, labels=["alpha", "beta"])
+
+
+@pytest.mark.parametrize(
+    "fmt,mode,kw",
+    [("PNG", "RGB", {}), ("PNG", "RGBA", {}), ("PNG", "L", {}), ("PNG", "P", {}), ("PNG", "LA", {}),
+     ("BMP", "RGB", {}), ("BMP", "L", {}), ("JPEG", "RGB", {"quality": 90}), ("JPEG", "L", {}),
+     ("JPEG", "RGB", {"progressive": True}), ("JPEG", "CMYK", {}), ("WEBP", "RGB", {}), ("GIF", "P", {})],
+)
+def test_fast_and_pillow_decoders_give_the_same_pixels(fmt, mode, kw):
+    """decode_image takes OpenCV (parallel, GIL-free) where it matches Pillow exactly, Pillow elsewhere."""
+    import io
+
+    from edgecnn.imaging import _decode_opencv, _decode_pillow
+    from edgecnn.synthetic import pattern_image
+
+    rgb = pattern_image("disc", 40, np.random.default_rng(3))
+    buf = io.BytesIO()
+    Image.fromarray(rgb).convert(mode).save(buf, fmt, **kw)
+    data = buf.getvalue()
+    reference = _decode_pillow(data, "x")
+    np.testing.assert_array_equal(decode_image(data), reference)
+    fast = _decode_opencv(data)
+    if fmt in ("PNG", "BMP") or (fmt == "JPEG" and mode != "CMYK"):
+        assert fast is not None  # the fast path is really taken for the common formats
+        np.testing.assert_array_equal(fast, reference)
+    else:
+        assert fast is None
+
+
+def test_truncated_jpeg_and_png_are_errors_not_grey_images():
+    import io
+
+    from edgecnn.synthetic import pattern_image
+
+    rgb = pattern_image("cross", 64, np.random.default_rng(4))
+    for fmt in ("JPEG", "PNG"):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, fmt)
+        data = buf.getvalue()
+        for cut in (len(data) // 3, 2 * len(data) // 3):
+            with pytest.raises(UnreadableImageError, match="Cannot decode"):
+                decode_image(data[:cut])
