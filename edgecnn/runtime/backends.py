@@ -143,6 +143,8 @@ class Backend:
         if self.input.dtype.kind in "iu" and q is not None:
             if self.input.dtype == np.uint8 and q.scale == 1.0 and q.zero_point == 0:
                 return np.ascontiguousarray(batch, dtype=np.uint8)
+            if self.input.dtype == np.int8 and q.scale == 1.0 and q.zero_point == -128 and batch.dtype == np.uint8:
+                return np.bitwise_xor(batch, np.uint8(0x80)).view(np.int8)  # x - 128, exactly, without floats
             return q.quantize(batch, self.input.dtype)
         return np.ascontiguousarray(batch, dtype=self.input.dtype)
 

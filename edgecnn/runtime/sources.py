@@ -155,20 +155,29 @@ class ImageFilesSource(Source):
                     return
                 yield self._load(i)
             return
+        # Work is handed out in chunks: one future per file costs a thread hand-off per image, which on
+        # small images costs more than the decoding it parallelises.
+        chunk = max(1, min(self.CHUNK, -(-len(self.files) // (self.workers * 2))))
         with ThreadPoolExecutor(self.workers, thread_name_prefix="edgecnn-decode") as pool:
             pending: deque = deque()
             nxt = 0
             try:
                 while True:
-                    while nxt < len(self.files) and len(pending) < self.prefetch and not self._stop.is_set():
-                        pending.append(pool.submit(self._load, nxt))
-                        nxt += 1
+                    while (nxt < len(self.files) and len(pending) * chunk < self.prefetch
+                           and not self._stop.is_set()):
+                        pending.append(pool.submit(self._load_many, nxt, min(nxt + chunk, len(self.files))))
+                        nxt += chunk
                     if not pending or self._stop.is_set():
                         return
-                    yield pending.popleft().result()
+                    yield from pending.popleft().result()
             finally:
                 for fut in pending:
                     fut.cancel()
+
+    CHUNK = 8
+
+    def _load_many(self, start: int, stop: int) -> list[Frame]:
+        return [self._load(i) for i in range(start, stop) if not self._stop.is_set()]
 
 
 class VideoFileSource(Source):
