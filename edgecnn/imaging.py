@@ -61,13 +61,21 @@ def is_image_file(path: Path) -> bool:
 
 
 def list_images(folder: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
-    """Image files under ``folder``, sorted, hidden files/folders and non-image files ignored."""
+    """Image files under ``folder``, sorted by relative path; hidden files/folders and non-image files ignored."""
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"Expected a folder of images; {root} does not exist or is not a folder.")
-    it = root.rglob("*") if recursive else root.iterdir()
-    files = [p for p in it if p.is_file() and is_image_file(p) and not is_hidden(p, root)]
-    return sorted(files, key=lambda p: str(p.relative_to(root)))
+    found: list[tuple[str, str]] = []  # (relative path, full path): plain strings, fast on big folders
+    prefix = len(str(root).rstrip(os.sep)) + 1
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")] if recursive else []
+        for name in filenames:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                full = os.path.join(dirpath, name)
+                if os.path.isfile(full):
+                    found.append((full[prefix:], full))
+    found.sort()
+    return [Path(full) for _, full in found]
 
 
 def list_class_folders(folder: str | os.PathLike[str]) -> list[Path]:
