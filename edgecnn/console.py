@@ -19,6 +19,9 @@ console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 log = logging.getLogger("edgecnn")
+# A library adds a NullHandler: without it, Python's last-resort handler would print every warn() a second
+# time in scripts that never configured logging. Applications that configure logging still get the records.
+log.addHandler(logging.NullHandler())
 
 _quiet = False
 

@@ -63,3 +63,12 @@ def test_python_dash_m_works():
 
     out = subprocess.run([sys.executable, "-m", "edgecnn", "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and __version__ in out.stdout
+
+
+def test_library_warning_is_printed_once_without_logging_configured():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "from edgecnn.console import warn; warn('just once')"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stderr.count("just once") == 1, out.stderr
