@@ -23,6 +23,8 @@ from edgecnn.imaging import INTERPOLATIONS, color_for_channels, parse_img_size
 SECTIONS = ("data", "model", "augment", "train", "output")
 LR_SCHEDULES = ("constant", "step", "cosine")
 HEADS = ("auto", "softmax", "sigmoid")
+#: Options that act on one invocation (what to do with the run folder) and are never written to ``config.toml``.
+INVOCATION_ONLY = ("resume", "exist_ok")
 
 
 @dataclass
@@ -121,8 +123,14 @@ class TrainConfig:
         return cfgmod.to_dict(self)
 
     def to_toml(self) -> str:
-        """The resolved configuration as TOML (loadable again with ``--config``)."""
-        return cfgmod.dumps({k: v for k, v in self.to_dict().items() if v is not None})
+        """The resolved configuration as TOML (loadable again with ``--config``).
+
+        The per-invocation actions ``resume`` and ``exist_ok`` are left out: loaded again with ``--config``
+        they would turn a new run into a resume of this one, or silently wipe this run folder.
+        """
+        return cfgmod.dumps(
+            {k: v for k, v in self.to_dict().items() if v is not None and k not in INVOCATION_ONLY}
+        )
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
