@@ -31,7 +31,8 @@ def top_k_accuracy(probs: np.ndarray, y: np.ndarray, k: int) -> float:
 
 
 def classification_report(probs: np.ndarray, y: np.ndarray, labels: list[str], top_k: int) -> dict[str, Any]:
-    """Accuracy, top-k accuracy (when ``top_k < len(labels)``), per-class P/R/F1 and confusion matrix."""
+    """Accuracy, top-k accuracy (when ``top_k < len(labels)``), per-class P/R/F1, macro F1 (classes with
+    support) and confusion matrix."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     pred = probs.argmax(axis=1)
@@ -45,7 +46,9 @@ def classification_report(probs: np.ndarray, y: np.ndarray, labels: list[str], t
             labels[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i in idx
         },
-        "macro_f1": float(np.mean(f)),
+        # over the classes present in this split, as ``edgecnn evaluate`` does: a class with no image in a
+        # small val/test split has F1 0 by convention and would otherwise drag a perfect score down
+        "macro_f1": float(np.mean(f[s > 0])) if (s > 0).any() else 0.0,
         "confusion_matrix": confusion_matrix(y, pred, labels=idx).tolist(),
     }
     if top_k < n:
