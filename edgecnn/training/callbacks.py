@@ -81,7 +81,7 @@ class RunTracker(keras.callbacks.Callback):
         self.best_epoch = int(state.get("best_epoch", 0))
         self.wait = int(state.get("wait", 0))
         self.best_weights: list[Any] | None = None
-        self.stopped_early = False
+        self.stopped_early = bool(state.get("stopped_early", False))  # a resumed early-stopped run stays stopped
         self._t0 = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
