@@ -119,6 +119,11 @@ class Pipeline:
         self.stop_reason: str | None = None
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
+        # Set when the consumer leaves (break, Ctrl-C, a sink raising): the stage threads then stop waiting on
+        # queues at once. Without it, the drain below could swallow the producer's end marker while the infer
+        # thread was busy, leaving that thread blocked on an empty queue (a 10 s hang and a leaked thread).
+        self._abort = threading.Event()
+        self._pre_ended = False
         depth = 1 if source.live else max(4, 2 * self.batch)
         self._q_pre: queue.Queue = queue.Queue(maxsize=depth)
         self._q_out: queue.Queue = queue.Queue(maxsize=1 if source.live else 4)
@@ -137,8 +142,17 @@ class Pipeline:
                 q.put(item, timeout=0.1)
                 return True
             except queue.Full:
-                if self._errors:
+                if self._errors or self._abort.is_set():
                     return False
+
+    def _get_pre(self) -> object:
+        """Next item of the preprocess queue, or the end marker once the consumer has gone."""
+        while not self._abort.is_set():
+            try:
+                return self._q_pre.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _END
 
     def _produce(self) -> None:
         deadline = time.perf_counter() + self.duration if self.duration else None
@@ -168,17 +182,19 @@ class Pipeline:
             self._put(self._q_pre, _END)
 
     def _gather(self) -> list[Frame] | None:
-        first = self._q_pre.get()
+        if self._pre_ended:
+            return None
+        first = self._get_pre()
         if first is _END:
             return None
         items = [first]
         while len(items) < self.batch:
             try:
-                item = self._q_pre.get_nowait() if self.source.live else self._q_pre.get()
+                item = self._q_pre.get_nowait() if self.source.live else self._get_pre()
             except queue.Empty:
                 break
             if item is _END:
-                self._q_pre.put(_END)
+                self._pre_ended = True  # deliver this last (short) batch, then end
                 break
             items.append(item)
         return items
@@ -254,6 +270,7 @@ class Pipeline:
             raise
         finally:
             self.stop(self.stop_reason or "end")
+            self._abort.set()
             self._drain(threads)
         if self._errors:
             raise self._errors[0]
