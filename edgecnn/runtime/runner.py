@@ -262,7 +262,7 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
     saver: ImageSaver | VideoSaver | None = None
     if opts.save_dir:
         if isinstance(source, ImageFilesSource):
-            saver = ImageSaver(opts.save_dir, source.name)
+            saver = ImageSaver(opts.save_dir, _files_root(source))
             outputs.append(str(opts.save_dir))
         else:
             saver = VideoSaver(opts.save_dir, source.name if isinstance(source, VideoFileSource) else "stream",
@@ -335,6 +335,13 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
         outputs=outputs,
         init_ms=backend.init_seconds * 1000.0,
     )
+
+
+def _files_root(source: ImageFilesSource) -> str:
+    """The folder whose layout ``--save-dir`` mirrors: the source folder, or a glob's files' common folder."""
+    if Path(source.name).is_dir() or not source.files:
+        return source.name
+    return os.path.commonpath([os.path.abspath(Path(f).parent) for f in source.files])
 
 
 def _install_sigterm(pipeline: Pipeline) -> Any:

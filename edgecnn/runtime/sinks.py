@@ -125,19 +125,29 @@ def annotate(rgb: np.ndarray, result: Result, min_side: int = 256) -> np.ndarray
 
 
 class ImageSaver:
-    """Writes annotated images under a folder, mirroring the input folder's layout."""
+    """Writes annotated images under a folder, mirroring the input folder's layout.
 
-    def __init__(self, folder: str | os.PathLike[str], root: str | None = None) -> None:
+    Two inputs never share an output file: inputs that map to the same name (``a.gif`` and ``a.webp``
+    both saved as PNG, or same-named files of a glob without a common folder) get ``_2``, ``_3``, ...
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.root = Path(root) if root and Path(root).is_dir() else None
+        self.root = Path(os.path.abspath(root)) if root and Path(root).is_dir() else None
         self.count = 0
+        self._used: set[Path] = set()
 
     def write(self, rgb: np.ndarray, result: Result) -> None:
-        src = Path(result.source)
+        src = Path(os.path.abspath(result.source))
         rel = src.relative_to(self.root) if self.root and src.is_relative_to(self.root) else Path(src.name)
         suffix = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
         out = self.folder / rel.with_suffix(suffix)
+        n = 2
+        while out in self._used:
+            out = self.folder / rel.with_name(f"{rel.stem}_{n}{suffix}")
+            n += 1
+        self._used.add(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp:
             if not cv2.imwrite(str(tmp), annotate(rgb, result)):

@@ -50,3 +50,27 @@ def test_finite_source_delivers_every_input_in_order_with_a_short_last_batch(tfl
         backend.close()
     assert len(files) % 7 != 0
     assert got == [(i, str(f)) for i, f in enumerate(files)]
+
+
+def test_save_dir_keeps_one_annotated_image_per_input(tflite_model, shapes_dir, tmp_path):
+    """``--save-dir`` used to write same-named inputs to one file: a glob's ``cat/1.png`` and ``dog/1.png``
+    both became ``out/1.png`` (the glob text is no folder to mirror), and ``a.gif``/``a.webp`` both ``a.png``."""
+    import shutil
+
+    from edgecnn.imaging import decode_image
+    from edgecnn.runtime.runner import RunOptions, run
+
+    src = sorted((shapes_dir / "alpha").iterdir())[:2]
+    data = tmp_path / "data"
+    for sub in ("cat", "dog"):
+        (data / sub).mkdir(parents=True)
+        shutil.copy(src[0], data / sub / "1.png")
+    from PIL import Image
+
+    Image.fromarray(decode_image(src[1])).save(data / "cat" / "a.gif")
+    Image.fromarray(decode_image(src[1])).save(data / "cat" / "a.webp")
+    out = tmp_path / "out"
+    summary = run(RunOptions(model=tflite_model, source=str(data / "*" / "*.*"), save_dir=out, print_results=False))
+    assert summary.ok == 4
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["cat/1.png", "cat/a.png", "cat/a_2.png", "dog/1.png"]
