@@ -159,7 +159,12 @@ class ImageSaver:
 
 
 class VideoSaver:
-    """Writes an annotated video (MJPG .avi, readable everywhere); renamed into place when the run ends."""
+    """Writes an annotated video (MJPG .avi, readable everywhere); renamed into place when the run ends.
+
+    The video is written at the source's frame rate. A live source drops frames while inference is busy
+    (its results' indices skip), so each annotated frame is repeated to cover the frames dropped after it:
+    the video then plays in real time instead of fast-forward.
+    """
 
     def __init__(self, folder: str | os.PathLike[str], name: str, fps: float) -> None:
         self.folder = Path(folder)
@@ -172,6 +177,8 @@ class VideoSaver:
         self._tmp = self._ctx.__enter__()
         self.writer: cv2.VideoWriter | None = None
         self.count = 0
+        self._pending: np.ndarray | None = None  # the last annotated frame, written once the next index is known
+        self._last_index: int | None = None
 
     def write(self, rgb: np.ndarray, result: Result) -> None:
         img = annotate(rgb, result, min_side=0)
@@ -181,11 +188,21 @@ class VideoSaver:
             self.size = (w, h)
         if (img.shape[1], img.shape[0]) != self.size:
             img = cv2.resize(img, self.size)
-        self.writer.write(img)
-        self.count += 1
+        if self._pending is not None and self._last_index is not None:
+            self._emit(self._pending, max(1, result.index - self._last_index))
+        self._pending, self._last_index = img, result.index
+
+    def _emit(self, img: np.ndarray, times: int) -> None:
+        assert self.writer is not None
+        for _ in range(times):
+            self.writer.write(img)
+            self.count += 1
 
     def close(self) -> None:
         if self.writer is not None:
+            if self._pending is not None:
+                self._emit(self._pending, 1)
+                self._pending = None
             self.writer.release()
             self.writer = None
             self._ctx.__exit__(None, None, None)
