@@ -356,6 +356,8 @@ class ONNXBackend(Backend):
                     raise ModelError(f"{self.path.name} cannot be loaded by onnxruntime: {msg}") from exc
                 errors.append(f"{wanted[0]}: {msg}")
                 wanted = wanted[1:]
+                if wanted == ["CPUExecutionProvider"]:
+                    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if errors:
             warn("ONNX Runtime fell back from " + "; ".join(errors))
         inp = self.session.get_inputs()[0]

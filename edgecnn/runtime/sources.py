@@ -290,7 +290,7 @@ class LiveSource(Source):
                             return
                         try:
                             reader = self.open()
-                        except SourceError:
+                        except Exception:  # noqa: BLE001  (any failed reopen is one failed attempt)
                             reader = None
                     self.reconnects += 1
                     next_t = time.perf_counter()
@@ -308,6 +308,8 @@ class LiveSource(Source):
                         self._stop.wait(delay)
                     else:
                         next_t = time.perf_counter()
+        except Exception as exc:  # noqa: BLE001  (a capture thread must never die silently: the run would "end")
+            self._fail(f"{self.describe()} failed while capturing: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
         finally:
             self.release()
             with self._cond:
