@@ -139,7 +139,8 @@ def main() -> int:
         for p in problems:
             print(f"        - {p}")
     ok = bool(results) and not any(results.values())
-    print("PASS" if ok else "FAIL")
+    failed = sum(1 for problems in results.values() if problems)
+    print(f"edge-install: {len(results) - failed} passed, {failed} failed")  # the closing line CI logs read
     return 0 if ok else 1
 
 
