@@ -13,19 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from edgecnn.training.config import TrainConfig
+
 
 @dataclass(frozen=True)
 class ArchKnobs:
     """Architecture hyper-parameters (``--filters``, ``--kernel-size``, ...). Each builder documents its use."""
 
-    filters: int = 32
-    kernel_size: int = 3
-    strides: int = 1
-    pool_size: int = 2
-    dropout: float = 0.25
-    l2: float = 0.0
-    dense_units: int = 128
-    depth: int = 3
+    # Defaults live in TrainConfig only (what --help shows); these mirror them, never restate them.
+    filters: int = TrainConfig.filters
+    kernel_size: int = TrainConfig.kernel_size
+    strides: int = TrainConfig.strides
+    pool_size: int = TrainConfig.pool_size
+    dropout: float = TrainConfig.dropout
+    l2: float = TrainConfig.l2
+    dense_units: int = TrainConfig.dense_units
+    depth: int = TrainConfig.depth
 
     @classmethod
     def from_config(cls, cfg: Any) -> ArchKnobs:
@@ -60,6 +63,15 @@ def _reg(knobs: ArchKnobs) -> Any:
     return keras.regularizers.L2(knobs.l2) if knobs.l2 > 0 else None
 
 
+def _dense_head(layers: Any, x: Any, k: ArchKnobs, dense: bool = True) -> Any:
+    """Optional Dense(units, relu) then optional Dropout: the tail shared by simple, blocks and dsconv."""
+    if dense and k.dense_units:
+        x = layers.Dense(k.dense_units, activation="relu", kernel_regularizer=_reg(k), name="dense")(x)
+    if k.dropout:
+        x = layers.Dropout(k.dropout, name="dropout")(x)
+    return x
+
+
 def _pool(layers: Any, x: Any, knobs: ArchKnobs, name: str) -> Any:
     """Max-pool unless the feature map is already smaller than the pool."""
     if min(x.shape[1], x.shape[2]) >= knobs.pool_size:
@@ -78,11 +90,7 @@ def _simple(x: Any, k: ArchKnobs) -> Any:
                       kernel_regularizer=_reg(k), name="conv2")(x)
     x = _pool(layers, x, k, "pool2")
     x = layers.Flatten(name="flatten")(x)
-    if k.dense_units:
-        x = layers.Dense(k.dense_units, activation="relu", kernel_regularizer=_reg(k), name="dense")(x)
-    if k.dropout:
-        x = layers.Dropout(k.dropout, name="dropout")(x)
-    return x
+    return _dense_head(layers, x, k)
 
 
 @register("lenet", "Two conv blocks (Conv-BN-ReLU ×2, MaxPool, Dropout, L2; block 2 has 2f+4 filters), "
@@ -123,11 +131,7 @@ def _blocks(x: Any, k: ArchKnobs) -> Any:
         x = layers.ReLU(name=f"block{i + 1}_relu")(x)
         x = _pool(layers, x, k, f"block{i + 1}_pool")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    if k.dense_units:
-        x = layers.Dense(k.dense_units, activation="relu", kernel_regularizer=_reg(k), name="dense")(x)
-    if k.dropout:
-        x = layers.Dropout(k.dropout, name="dropout")(x)
-    return x
+    return _dense_head(layers, x, k)
 
 
 @register("dsconv", "MobileNet-style: strided Conv stem, depth × (DepthwiseConv-BN-ReLU6, 1×1 Conv-BN-ReLU6), "
@@ -150,9 +154,7 @@ def _dsconv(x: Any, k: ArchKnobs) -> Any:
         x = layers.BatchNormalization(name=f"ds{i + 1}_pw_bn")(x)
         x = layers.ReLU(6.0, name=f"ds{i + 1}_pw_relu")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    if k.dropout:
-        x = layers.Dropout(k.dropout, name="dropout")(x)
-    return x
+    return _dense_head(layers, x, k, dense=False)
 
 
 def resolve_head(head: str, num_classes: int) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from edgecnn.training.config import TrainConfig
+
 
 @dataclass(frozen=True)
 class AugmentSpec:
@@ -30,13 +32,13 @@ class AugmentSpec:
         vflip: Random vertical flips.
     """
 
-    rotation: float = 0.0
-    width_shift: float = 0.0
-    height_shift: float = 0.0
-    shear: float = 0.0
-    zoom: float = 0.0
-    hflip: bool = False
-    vflip: bool = False
+    rotation: float = TrainConfig.rotation  # defaults live in TrainConfig only
+    width_shift: float = TrainConfig.width_shift
+    height_shift: float = TrainConfig.height_shift
+    shear: float = TrainConfig.shear
+    zoom: float = TrainConfig.zoom
+    hflip: bool = TrainConfig.hflip
+    vflip: bool = TrainConfig.vflip
 
     @property
     def active(self) -> bool:
@@ -44,15 +46,7 @@ class AugmentSpec:
 
     @classmethod
     def from_config(cls, cfg: Any) -> AugmentSpec:
-        return cls(
-            rotation=cfg.rotation,
-            width_shift=cfg.width_shift,
-            height_shift=cfg.height_shift,
-            shear=cfg.shear,
-            zoom=cfg.zoom,
-            hflip=cfg.hflip,
-            vflip=cfg.vflip,
-        )
+        return cls(**{k: getattr(cfg, k) for k in cls.__dataclass_fields__})
 
 
 def make_augmenter(spec: AugmentSpec) -> Callable[[Any], Any] | None:
