@@ -51,17 +51,21 @@ def mixed_dir(tmp_path_factory) -> Path:
     return root
 
 
-def _build_tiny_model(num_classes: int, channels: int = 3):
+def build_tiny_model(num_classes: int, channels: int = 3, size: int = TINY_SIZE, seed: int | None = None,
+                     name: str = "tiny"):
+    """A 2-conv CNN taking 0..255 pixels (rescaling in the graph), as edgecnn models do."""
     import keras
 
-    inputs = keras.Input((TINY_SIZE, TINY_SIZE, channels), name="image")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, channels), name="image")
     x = keras.layers.Rescaling(1.0 / 255)(inputs)
     x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="tiny")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0) -> Path:
@@ -77,7 +81,7 @@ def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0)
     idx = rng.permutation(len(y))
     n_test = n_val = len(y) // 5
     test, val, train = idx[:n_test], idx[n_test : n_test + n_val], idx[n_test + n_val :]
-    model = _build_tiny_model(len(ds.labels))
+    model = build_tiny_model(len(ds.labels))
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[train], y[train], validation_data=(x[val], y[val]), epochs=epochs, batch_size=16, verbose=0)
     acc = float(model.evaluate(x[test], y[test], verbose=0)[1])

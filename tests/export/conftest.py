@@ -9,18 +9,10 @@ SIZE = 16
 
 
 def build_model(classes: int = 3, channels: int = 3, seed: int = 0):
-    """A 2-conv CNN at 16 px taking 0..255 pixels (rescaling in the graph), as edgecnn models do."""
-    import keras
+    """The shared tiny CNN (tests/conftest.py) at 16 px."""
+    from conftest import build_tiny_model
 
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((SIZE, SIZE, channels), name="image")
-    x = keras.layers.Rescaling(1.0 / 255)(inputs)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="tiny16")
+    return build_tiny_model(classes, channels, size=SIZE, seed=seed, name="tiny16")
 
 
 @pytest.fixture(scope="session")
