@@ -186,7 +186,7 @@ def _jpeg_components(data: bytes) -> int | None:
 
 def _decode_opencv(data: bytes) -> np.ndarray | None:
     """RGB pixels via OpenCV for the files it decodes exactly like Pillow; None means "use Pillow"."""
-    tail = data.rstrip(b"\0")
+    tail = data[-64:].rstrip(b"\0")  # only the end matters; never copy the whole file per image
     if data.startswith(_PNG_SIGNATURE):
         if len(data) < 33 or data[24] > 8 or not tail.endswith(_PNG_END):
             return None
