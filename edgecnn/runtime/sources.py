@@ -537,6 +537,15 @@ def _gstreamer_available() -> bool:
     return bool(m and m.group(1).upper().startswith("YES"))
 
 
+def _started(src: LiveSource, failure: str) -> LiveSource:
+    """Start a live source; a failure to open becomes ``failure`` (which never shows credentials)."""
+    try:
+        src.start()
+    except SourceError:
+        raise SourceError(failure) from None
+    return src
+
+
 def open_source(
     source: str | os.PathLike[str] | None = None,
     camera: int | None = None,
@@ -591,24 +600,16 @@ def open_source(
         src.start()
         return src
     if is_stream_url(text):
-        src = OpenCVSource(text, f"stream {mask_url(text)}", api=cv2.CAP_FFMPEG, **live_kw)
-        try:
-            src.start()
-        except SourceError:
-            raise SourceError(f"Cannot open stream {mask_url(text)}: check the URL, credentials and network.") from None
-        return src
+        return _started(OpenCVSource(text, f"stream {mask_url(text)}", api=cv2.CAP_FFMPEG, **live_kw),
+                        f"Cannot open stream {mask_url(text)}: check the URL, credentials and network.")
     if is_gstreamer_pipeline(text):
         if not _gstreamer_available():
             raise SourceError(
                 "This OpenCV build has no GStreamer support (opencv-python wheels have none); install the system "
                 "OpenCV (apt install python3-opencv) and create the venv with --system-site-packages."
             )
-        src = OpenCVSource(text, f"pipeline {mask_url(text)}", api=cv2.CAP_GSTREAMER, **live_kw)
-        try:
-            src.start()
-        except SourceError:
-            raise SourceError(f"Cannot open GStreamer pipeline {mask_url(text)}; test it with gst-launch-1.0.") from None
-        return src
+        return _started(OpenCVSource(text, f"pipeline {mask_url(text)}", api=cv2.CAP_GSTREAMER, **live_kw),
+                        f"Cannot open GStreamer pipeline {mask_url(text)}; test it with gst-launch-1.0.")
     path = Path(text).expanduser()
     if any(ch in text for ch in "*?[") and not path.exists():
         files = sorted(Path(p) for p in globlib.glob(os.path.expanduser(text), recursive=True))
