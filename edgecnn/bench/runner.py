@@ -247,12 +247,9 @@ class _Plan:
 
     def backend_for_file(self, path: Path) -> str:
         """The profile's backend is a preference: a file it cannot run uses the backend of its type."""
-        from edgecnn.runtime.backends import BACKENDS
+        from edgecnn.runtime.backends import preferred_backend
 
-        cls = BACKENDS.get(self.backend)
-        if self.backend_from_profile and cls is not None and path.suffix.lower() not in cls.suffixes:
-            return "auto"
-        return self.backend
+        return preferred_backend(path, self.backend) if self.backend_from_profile else self.backend
 
 
 def _plan(

@@ -462,6 +462,17 @@ def backend_for(path: str | os.PathLike[str], backend: str = "auto") -> type[Bac
     raise ModelError(f"Unknown model type {p.name!r}; expected one of {known} (or a run folder).")
 
 
+def preferred_backend(model: str | os.PathLike[str], preferred: str | None) -> str:
+    """A device profile's backend is a preference: it applies to files it can run; others use their own type's.
+
+    Returns ``preferred`` when it can run ``model`` (a run folder means its ``model.keras``), else ``"auto"``.
+    """
+    cls = BACKENDS.get(preferred or "auto")
+    path = Path(model)
+    suffix = ".keras" if path.is_dir() else path.suffix.lower()
+    return preferred if cls is not None and preferred and suffix in cls.suffixes else "auto"
+
+
 def load_backend(
     model: str | os.PathLike[str],
     backend: str = "auto",

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgecnn.console import console, err_console, info, interactive, is_quiet, warn
 from edgecnn.errors import ConfigError
-from edgecnn.runtime.backends import BACKENDS, Backend, load_backend
+from edgecnn.runtime.backends import Backend, load_backend, preferred_backend
 from edgecnn.runtime.pipeline import Pipeline, Stats
 from edgecnn.runtime.sinks import ImageSaver, Result, RowWriter, VideoSaver, Window, display_available
 from edgecnn.runtime.sources import Frame, ImageFilesSource, Source, VideoFileSource, open_source
@@ -129,23 +129,14 @@ def apply_device(opts: RunOptions) -> RunOptions:
     for key, value in profile.run_options().items():
         if getattr(opts, key) is None and value is not None:
             setattr(opts, key, value)
-    cls = BACKENDS.get(opts.backend or "auto")
-    suffix = _model_suffix(opts.model)
-    if not backend_given and cls is not None and suffix and suffix not in cls.suffixes:
-        # The profile's backend is a preference: a model file it cannot run keeps the backend of its type.
-        info(f"Device profile {profile.name} prefers the {cls.name} backend; running this {suffix} model with the "
-             f"backend of its type.")
+    if not backend_given and opts.backend and preferred_backend(opts.model, opts.backend) == "auto":
+        info(f"Device profile {profile.name} prefers the {opts.backend} backend; running {Path(opts.model).name} "
+             f"with the backend of its type.")
         opts.backend = None
     if opts.source is None and opts.camera is None and profile.source:
         opts.source = profile.source
     info(f"Device profile {profile.name}: {profile.description}")
     return opts
-
-
-def _model_suffix(model: str | os.PathLike[str]) -> str:
-    """The suffix of the model file ``load_backend`` will open (a run folder opens its ``model.keras``)."""
-    path = Path(model)
-    return ".keras" if path.is_dir() else path.suffix.lower()
 
 
 class _Reporter:
