@@ -16,11 +16,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1" if os.environ.get("CI") else os.environ.get("CUDA_VISIBLE_DEVICES", ""))
 
+from tinymodels import TINY_SIZE, build_tiny_model  # noqa: E402  (tests/ is on sys.path)
+
 from edgecnn.imaging import load_image, scan_labelled_folder  # noqa: E402
 from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec, Preprocessing, write_labels_txt  # noqa: E402
 from edgecnn.synthetic import write_dataset  # noqa: E402
 
-TINY_SIZE = 24
 TINY_CLASSES = ["alpha", "beta", "gamma"]
 
 
@@ -49,23 +50,6 @@ def mixed_dir(tmp_path_factory) -> Path:
     (root / "ok" / "notes.txt").write_text("not an image")
     (root / "ok" / ".hidden.png").write_bytes(good)
     return root
-
-
-def build_tiny_model(num_classes: int, channels: int = 3, size: int = TINY_SIZE, seed: int | None = None,
-                     name: str = "tiny"):
-    """A 2-conv CNN taking 0..255 pixels (rescaling in the graph), as edgecnn models do."""
-    import keras
-
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    inputs = keras.Input((size, size, channels), name="image")
-    x = keras.layers.Rescaling(1.0 / 255)(inputs)
-    x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name=name)
 
 
 def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0) -> Path:

@@ -10,7 +10,7 @@ SIZE = 16
 
 def build_model(classes: int = 3, channels: int = 3, seed: int = 0):
     """The shared tiny CNN (tests/conftest.py) at 16 px."""
-    from conftest import build_tiny_model
+    from tinymodels import build_tiny_model
 
     return build_tiny_model(classes, channels, size=SIZE, seed=seed, name="tiny16")
 
