@@ -25,3 +25,14 @@ def tensor_details(model: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any
     outs = [{"name": "output", "shape": [None, *[int(v) for v in model.outputs[0].shape[1:]]], "dtype": "float32",
              "quantization": None}]
     return ins, outs
+
+
+def predict(folder: Path, x: Any, batch: int = 64) -> tuple[Any, str]:
+    """Raw outputs of a SavedModel's ``serve`` endpoint on NHWC pixels 0..255, and the TensorFlow version that ran it."""
+    import numpy as np
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(folder))
+    outs = [np.asarray(loaded.serve(tf.constant(np.asarray(x[i : i + batch], dtype=np.float32))))
+            for i in range(0, len(x), batch)]
+    return np.concatenate(outs).reshape(len(x), -1), tf.__version__

@@ -23,6 +23,7 @@ import numpy as np
 from edgecnn.console import warn
 from edgecnn.errors import MissingDependencyError, ModelError
 from edgecnn.imaging import color_for_channels, preprocess
+from edgecnn.metrics import class_probs
 from edgecnn.modelcard import (
     LABELS_FILENAME,
     InputSpec,
@@ -33,6 +34,7 @@ from edgecnn.modelcard import (
     load_card,
     read_labels_txt,
 )
+from edgecnn.runtime.keras_model import KERAS_SUFFIXES
 
 #: ONNX Runtime providers tried in this order when ``--providers`` is not given (those not installed are skipped).
 DEFAULT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -155,7 +157,7 @@ class Backend:
             out = self.output.quantization.dequantize(raw)
         out = np.asarray(out, dtype=np.float32).reshape(len(raw), -1)
         if out.shape[1] == 1 and self.card.num_classes == 2:
-            out = np.concatenate([1.0 - out, out], axis=1)
+            out = class_probs(out)
         return out
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -401,7 +403,7 @@ class KerasBackend(Backend):
     """The original Keras model, imported lazily: the reference for parity and debugging."""
 
     name = "keras"
-    suffixes = (".keras", ".h5")
+    suffixes = KERAS_SUFFIXES
     extra = "train"
 
     def __init__(self, path: str | os.PathLike[str], *args: Any, unsafe: bool = False, **kwargs: Any) -> None:
@@ -409,27 +411,11 @@ class KerasBackend(Backend):
         super().__init__(path, *args, **kwargs)
 
     def _load(self) -> None:
-        from edgecnn.errors import require
+        from edgecnn.runtime.keras_model import load_keras
 
-        require("tensorflow", "train", "to run .keras models")
-        import zipfile
-
-        if self.path.suffix.lower() == ".keras" and not zipfile.is_zipfile(self.path):
-            raise ModelError(f"{self.path.name} is not a Keras model (a .keras file is a zip archive; this one is not).")
+        self.model = load_keras(self.path, unsafe=self.unsafe, purpose="to run .keras models")
         import keras
 
-        try:
-            self.model = keras.models.load_model(self.path, compile=False, safe_mode=not self.unsafe)
-        except ValueError as exc:
-            msg = str(exc)
-            if "safe_mode" in msg or "Lambda" in msg:
-                raise ModelError(
-                    f"{self.path.name} contains a Lambda layer (arbitrary code); refusing to load it. "
-                    "Pass --unsafe only if you trust this file."
-                ) from exc
-            raise ModelError(f"Cannot load Keras model {self.path.name}: {msg.splitlines()[0]}") from exc
-        except (OSError, TypeError, KeyError) as exc:
-            raise ModelError(f"{self.path.name} is not a Keras model: {str(exc).splitlines()[0]}") from exc
         shape = tuple(self.model.inputs[0].shape)
         self.input = TensorInfo("image", (None,) + tuple(int(v) for v in shape[1:]), np.dtype("float32"))
         self.output = TensorInfo("output", tuple(self.model.outputs[0].shape), np.dtype("float32"))

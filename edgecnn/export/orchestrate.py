@@ -1,0 +1,242 @@
+"""``edgecnn export``: a trained Keras model → TFLite / ONNX / SavedModel artifacts that prove they match it.
+
+This module runs an export: it validates the plan (:mod:`.plan`), loads the source (:mod:`.source`), draws
+calibration and held-out data (:mod:`.data`), converts each target with :mod:`converters` (which knows nothing of
+edgecnn), checks parity of every artifact with its real runtime, writes ``golden.npz`` and the report
+(:mod:`.report`), and removes what it wrote when it fails half-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn import __version__
+from edgecnn.console import info, warn
+from edgecnn.errors import ArtifactExistsError, DataError, ModelError
+from edgecnn.export.data import DEFAULT_CALIB_SAMPLES, calibration_set, heldout_set
+from edgecnn.export.plan import plan_targets
+from edgecnn.export.report import REPORT_JSON, REPORT_MD, ExportReport, next_commands, write_reports
+from edgecnn.export.source import resolve_source
+from edgecnn.metrics import class_probs
+from edgecnn.parity import (
+    GOLDEN_FILENAME,
+    GOLDEN_MAX,
+    Gates,
+    ParityResult,
+    Reference,
+    check_artifact,
+    compare,
+    evaluate_gates,
+    fill_size_ratios,
+    save_golden,
+)
+from edgecnn.runs import resolve_run
+from edgecnn.runtime.keras_model import keras_probs
+
+
+def export(
+    source: str | os.PathLike[str],
+    formats: list[str] | None = None,
+    quantize: list[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    check: bool = True,
+    check_data: str | os.PathLike[str] | None = None,
+    calib_data: str | os.PathLike[str] | None = None,
+    calib_samples: int = DEFAULT_CALIB_SAMPLES,
+    io_dtype: str | None = None,
+    opset: int = 17,
+    dynamic_batch: bool = False,
+    unsafe: bool = False,
+    gates: Gates | None = None,
+    golden_samples: int = GOLDEN_MAX,
+    targets: list[tuple[str, str]] | None = None,
+) -> ExportReport:
+    """Export a run folder or ``.keras`` model to every requested (format, precision) and check parity.
+
+    Everything that can be validated is validated before any conversion starts, so a bad option writes
+    nothing. Gate failures do not raise here (the report and artifacts are written so a user can look);
+    call :meth:`ExportReport.raise_for_gates` (the CLI does) to turn them into a :class:`ParityError`.
+
+    Args:
+        source: Run folder (``runs/train/exp``) or ``.keras``/``.h5`` file.
+        formats: ``tflite``, ``onnx``, ``saved_model`` or ``all`` (default ``["tflite"]``).
+        quantize: ``none``, ``fp16``, ``dynamic``, ``int8`` or ``all`` (default ``["none"]``).
+        out: Output folder (default ``<run folder>/export``).
+        force: Overwrite existing artifacts.
+        check: Run the parity check (``--no-check`` skips it, and the report says so).
+        check_data: Labelled class-folder for parity (default: the run's test split, else val).
+        calib_data: Class-folder of training images for int8 calibration (default: the run's train split).
+        calib_samples: Number of calibration images, stratified over classes.
+        io_dtype: Input/output type of int8 TFLite: ``int8`` (default), ``uint8`` or ``float32``.
+        opset: ONNX opset.
+        dynamic_batch: ONNX with a symbolic batch dimension.
+        unsafe: Allow Keras models with Lambda layers (``safe_mode`` off).
+        gates: Parity thresholds.
+        golden_samples: Inputs kept in ``golden.npz`` (≤ 64 by default).
+        targets: Exact (format, precision) pairs to write, instead of the ``formats`` × ``quantize`` product
+            (``edgecnn demo`` uses it for TFLite fp32/fp16/int8 + ONNX fp32/int8 in one report).
+    """
+    import converters
+    from converters.registry import FORMATS, PRECISIONS, artifact_name
+
+    gates = gates or Gates()
+    if targets is None:
+        pairs = plan_targets(list(formats or ["tflite"]), list(quantize or ["none"]), io_dtype)
+    else:
+        pairs = [pair for f, p in targets for pair in plan_targets([f], [p], None)]
+    run_dir, model_path = resolve_run(source)
+    out_dir = Path(out) if out is not None else run_dir / "export"
+    planned = {pair: out_dir / artifact_name(*pair) for pair in pairs}
+    existing = [p for p in planned.values() if p.exists()]
+    if existing and not force:
+        raise ArtifactExistsError(f"{len(existing)} artifact(s) exist in {out_dir} (first: {existing[0].name}); "
+                                  "pass --force to overwrite or --out DIR.")
+    src = resolve_source(source, unsafe=unsafe)
+    needs_calib = any(PRECISIONS[p].calibration for _, p in pairs)
+    calib, calib_info = calibration_set(src, calib_data, calib_samples) if needs_calib else (None, None)
+    held = heldout_set(src, check_data)
+    if held is None and check:
+        raise DataError(f"{src.model_path.name} has no held-out split (splits.json test/val) to check parity on; "
+                        "give --check-data DIR (labelled class folders) or --no-check.")
+    if not check:
+        warn("--no-check: parity of the exported artifacts is NOT verified.")
+
+    ref: Reference | None = None
+    if held is not None:
+        x, y, origin = held
+        ref = Reference(inputs=x, probs=keras_probs(src.model, x), targets=y, labels=src.card.labels, source=str(src.model_path))
+    base = src.card.to_dict()
+    base["provenance"] = {
+        **(src.card.provenance or {}),
+        "source": str(src.model_path.resolve()),
+        "source_sha256": src.sha256,
+        "edgecnn_version": __version__,
+        "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    base["artifact"] = {}
+
+    written = [*planned.values(), out_dir / GOLDEN_FILENAME, out_dir / REPORT_JSON, out_dir / REPORT_MD]
+    with _undo_on_failure(out_dir, written):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        results: list[ParityResult] = []
+        for (fmt, precision), path in planned.items():
+            info(f"Exporting {path.name} ...")
+            # --io-dtype is the int8 TFLite model's I/O type; every other artifact keeps float32 I/O
+            options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == ("tflite", "int8") else None,
+                                                opset=opset, dynamic_batch=dynamic_batch)
+            try:
+                done = converters.convert(src.model, fmt, precision, path, calibration=calib, metadata=base,
+                                          labels=src.card.labels, options=options)
+            except converters.ConversionError as exc:
+                raise ModelError(f"{src.model_path.name} cannot be exported to {fmt} {precision}: {exc}") from exc
+            except converters.CalibrationError as exc:
+                raise DataError(str(exc)) from exc
+            result = _check(done.path, fmt, precision, ref, gates, check)
+            result.conversion_seconds = round(done.seconds, 3)
+            result.size_bytes = done.size_bytes
+            if check and not result.passed and fmt == "tflite" and precision == "int8" and calib is not None and ref is not None:
+                result.layer_errors = _layer_errors(src.model, calib, ref.inputs, io_dtype)
+                if result.layer_errors:
+                    worst = result.layer_errors[0]
+                    result.failures.append(f"largest quantization error in layer {worst.get('layer') or worst['tensor']!r} "
+                                           f"({worst['op']}, RMSE {worst['rmse_per_scale']:.1f}× its quantization step)")
+            results.append(result)
+        fill_size_ratios(results)
+
+        golden = None
+        if ref is not None and golden_samples > 0:
+            golden = save_golden(out_dir / GOLDEN_FILENAME, ref, limit=golden_samples)
+        elif ref is None:
+            warn("No held-out data: golden.npz not written (give --check-data DIR to write it).")
+        report = ExportReport(
+            source=str(src.model_path), out_dir=out_dir, results=results, checked=check and ref is not None,
+            golden=golden, report_json=out_dir / REPORT_JSON, report_md=out_dir / REPORT_MD,
+            calibration=calib_info,
+            check_data={"source": held[2], "samples": int(len(held[0]))} if held is not None else None,
+        )
+        report.commands = next_commands(out_dir, results, golden)
+        opts = {"formats": sorted({f for f, _ in pairs}, key=list(FORMATS).index), "precisions": sorted({p for _, p in pairs}),
+                "io_dtype": io_dtype, "opset": opset, "dynamic_batch": dynamic_batch, "calib_samples": calib_samples,
+                "force": force, "check": check}
+        write_reports(report, opts, gates)
+    return report
+
+
+@contextlib.contextmanager
+def _undo_on_failure(out_dir: Path, paths: list[Path]) -> Iterator[None]:
+    """Remove what this export wrote if it fails or is interrupted half-way (Ctrl-C, a converter error).
+
+    A partial export (some artifacts, no report or golden) would look complete to ``edgecnn run``/``bench`` and
+    block the next attempt without ``--force``. Files that existed before and were not rewritten are kept.
+    """
+    def stamp(p: Path) -> tuple[int, int] | None:
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    created_dir = not out_dir.exists()
+    before = {p: stamp(p) for p in paths}
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            now = stamp(p)
+            if now is not None and now != before[p]:
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        if created_dir:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+
+
+def _check(path: Path, fmt: str, precision: str, ref: Reference | None, gates: Gates, check: bool) -> ParityResult:
+    if not check or ref is None:
+        return ParityResult(artifact=path.name, path=str(path), format=fmt, precision=precision, samples=0,
+                            max_abs=float("nan"), mean_abs=float("nan"), agreement=float("nan"),
+                            accuracy_reference=None, accuracy=None, accuracy_drop=None, passed=True,
+                            gate=gates.describe(precision), checked=False)
+    if fmt == "saved_model":
+        return _check_saved_model(path, precision, ref, gates)
+    return check_artifact(path, ref, gates, precision=precision, fmt=fmt)
+
+
+def _check_saved_model(path: Path, precision: str, ref: Reference, gates: Gates) -> ParityResult:
+    """SavedModels have no edge runtime backend: run their ``serve`` endpoint with TensorFlow."""
+    from converters.to_saved_model import predict
+
+    raw, version = predict(path, ref.inputs)
+    probs = class_probs(raw)
+    figures = compare(ref.probs, probs, ref.targets)
+    failures = evaluate_gates(figures, precision, gates)
+    return ParityResult(artifact=path.name, path=str(path), format="saved_model", precision=precision,
+                        samples=len(ref.inputs), passed=not failures, gate=gates.describe(precision), failures=failures,
+                        runtime={"backend": "tensorflow", "runtime_version": version}, **figures)  # type: ignore[arg-type]
+
+
+def _layer_errors(model: Any, calib: np.ndarray, samples: np.ndarray, io_dtype: str | None) -> list[dict[str, Any]]:
+    """Per-layer quantization error (TFLite QuantizationDebugger); empty with a warning if the debugger fails."""
+    from converters.to_tflite import layer_errors
+
+    t0 = time.perf_counter()
+    try:
+        rows = layer_errors(model, calib, samples[:32].astype(np.float32), io_dtype)
+    except Exception as exc:  # noqa: BLE001  (a diagnostic must never hide the real failure)
+        warn(f"Per-layer quantization debugging failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        return []
+    info(f"Per-layer quantization errors computed in {time.perf_counter() - t0:.1f}s.")
+    return rows

@@ -1,0 +1,105 @@
+"""What an export wrote: :class:`ExportReport`, ``export_report.json``/``.md`` and the next commands to run."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgecnn import __version__
+from edgecnn.errors import ParityError
+from edgecnn.fileio import write_json, write_text
+from edgecnn.parity import Gates, ParityResult, failure_summary, markdown_table
+
+REPORT_JSON = "export_report.json"
+REPORT_MD = "export_report.md"
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export` wrote and how each artifact compared with the Keras model."""
+
+    source: str
+    out_dir: Path
+    results: list[ParityResult]
+    checked: bool
+    golden: Path | None
+    report_json: Path
+    report_md: Path
+    commands: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None
+    check_data: dict[str, Any] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results if r.checked)
+
+    def artifacts(self) -> dict[str, Path]:
+        """``"<format>-<precision>"`` → artifact path."""
+        return {f"{r.format}-{r.precision}": Path(r.path) for r in self.results}
+
+    def raise_for_gates(self) -> None:
+        """Raise :class:`ParityError` naming every artifact that failed its gate and by how much."""
+        if self.checked and not self.passed:
+            raise ParityError(f"{failure_summary(self.results)} (details: {self.report_md})")
+
+
+def next_commands(out_dir: Path, results: list[ParityResult], golden: Path | None) -> list[str]:
+    """The commands a user runs next on these artifacts (the smallest runnable one first)."""
+    order = {"int8": 0, "float16": 1, "dynamic": 2, "float32": 3}
+    runnable = sorted((r for r in results if r.format in ("tflite", "onnx")), key=lambda r: order.get(r.precision, 9))
+    cmds = []
+    if runnable:
+        best = Path(runnable[0].path)
+        cmds.append(f"edgecnn run {best} --source path/to/images")
+        cmds.append(f"edgecnn run {best} --camera 0")
+        cmds.append(f"edgecnn info {best}")
+    cmds.append(f"edgecnn bench {out_dir}")
+    if golden is not None and runnable:
+        cmds.append(f"edgecnn parity {' '.join(str(Path(r.path)) for r in runnable)} --golden {golden}")
+    return cmds
+
+
+def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -> None:
+    """Write ``export_report.json`` and ``export_report.md`` (atomically)."""
+    data = {
+        "edgecnn_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": report.source,
+        "out_dir": str(report.out_dir),
+        "options": options,
+        "gates": gates.__dict__,
+        "checked": report.checked,
+        "passed": report.passed if report.checked else None,
+        "golden": str(report.golden) if report.golden else None,
+        "calibration": report.calibration,
+        "check_data": report.check_data,
+        "artifacts": [r.to_dict() for r in report.results],
+        "commands": report.commands,
+    }
+    write_json(report.report_json, data)
+    lines = [f"# Export report — {Path(report.source).name}", "",
+             f"Source: `{report.source}`  ", f"edgecnn {__version__}, {data['created']}", ""]
+    if report.check_data:
+        lines.append(f"Parity data: {report.check_data['samples']} held-out images from `{report.check_data['source']}`  ")
+    if report.calibration:
+        lines.append(f"int8 calibration: {report.calibration['samples']} images from `{report.calibration['source']}`  ")
+    lines += ["", markdown_table(report.results)]
+    if not report.checked:
+        lines.append("**Parity was not checked (--no-check).**\n")
+    elif report.passed:
+        lines.append("All artifacts passed their parity gates.\n")
+    else:
+        lines.append("## Failed gates\n")
+        for r in report.results:
+            if r.checked and not r.passed:
+                lines.append(f"- **{r.artifact}** ({r.gate}): " + "; ".join(r.failures))
+                if r.layer_errors:
+                    lines.append("  - layers with the largest quantization error (RMSE / scale):")
+                    lines += [f"    - `{e.get('layer') or e.get('tensor')}` ({e.get('op', '')}): {e['rmse_per_scale']:.2f}"
+                              for e in r.layer_errors]
+        lines.append("")
+    lines += ["## Gates", ""] + [f"- {p}: {gates.describe(p)}" for p in ("float32", "float16", "int8")] + [""]
+    lines += ["## Next", "", "```sh", *report.commands, "```", ""]
+    write_text(report.report_md, "\n".join(lines))
