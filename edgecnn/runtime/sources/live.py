@@ -1,225 +1,35 @@
-"""Input sources for ``edgecnn run``: image files, folders, globs, video files, cameras, streams, pipelines.
+"""Live sources (camera index, RTSP/HTTP stream, GStreamer pipeline, picamera2, synthetic test pattern).
 
-Two kinds of source, with opposite priorities:
+They are read on a capture thread that keeps only the newest frame: latency over completeness. When a live
+source stops delivering it is reopened with exponential back-off for a bounded number of tries; after that
+iteration raises :class:`~edgecnn.errors.SourceError`.
 
-* **Finite sources** (image file, folder, glob, video file) never drop a frame. Folders and globs are decoded
-  (and preprocessed) by a pool of worker threads, in order, a bounded window ahead of the consumer.
-* **Live sources** (camera index, RTSP/HTTP stream, GStreamer pipeline, picamera2, synthetic test pattern)
-  are read on a capture thread that keeps only the newest frame: latency over completeness. When a live
-  source stops delivering it is reopened with exponential back-off for a bounded number of tries; after
-  that iteration raises :class:`~edgecnn.errors.SourceError`.
-
-Credentials in stream URLs are masked (:func:`mask_url`) wherever a source is named.
 Tests and demos can map a camera index to a video file: ``EDGECNN_CAMERA_MAP="0=/path/clip.avi,1=..."``;
 the file is then read like a camera (paced at its frame rate, reopened when it ends).
 """
 
 from __future__ import annotations
 
-import glob as globlib
 import os
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from edgecnn.errors import DataError, MissingDependencyError, SourceError
-from edgecnn.imaging import IMAGE_EXTENSIONS, bgr_to_rgb, decode_image, is_image_file, list_images
+from edgecnn.errors import MissingDependencyError, SourceError
+from edgecnn.imaging import bgr_to_rgb
+from edgecnn.runtime.sources.base import Frame, Source, quiet_opencv
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
-                              ".3gp", ".ts", ".mjpeg", ".mjpg"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 CAMERA_MAP_ENV = "EDGECNN_CAMERA_MAP"
 PROBE_INDICES = range(10)
 
-Transform = Callable[[np.ndarray], np.ndarray]
 
-
-@dataclass
-class Frame:
-    """One input: an image from a file or a frame from a video/camera/stream.
-
-    Attributes:
-        index: 0-based position in the source (for live sources: the capture sequence number).
-        source: File path, or the (masked) source name for videos and live sources.
-        image: RGB uint8 HxWx3, or None when it was not kept or could not be decoded.
-        tensor: The preprocessed model input (uint8 HxWxC) when a transform ran on a worker thread.
-        error: Why this input could not be decoded (it is then skipped and reported).
-        t_capture: ``time.perf_counter()`` when the frame was captured or decoding started.
-        pre_ms: Milliseconds spent decoding/converting/resizing it.
-    """
-
-    index: int
-    source: str
-    image: np.ndarray | None = None
-    tensor: np.ndarray | None = None
-    error: str | None = None
-    t_capture: float = field(default_factory=time.perf_counter)
-    pre_ms: float = 0.0
-
-
-@contextmanager
-def quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's own ``[ WARN:0@...]`` lines while probing cameras/streams; our error says it once."""
-    try:
-        from cv2.utils import logging as cv_logging
-
-        previous = cv_logging.getLogLevel()
-        cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
-    except (ImportError, AttributeError, cv2.error):
-        yield
-        return
-    try:
-        yield
-    finally:
-        cv_logging.setLogLevel(previous)
-
-
-def mask_url(text: str) -> str:
-    """Hide ``user:password@`` (and ``password=``/``token=`` query values) in a URL or pipeline string."""
-    text = re.sub(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@", r"\g<scheme>***:***@", text)
-    return re.sub(r"(?i)((?:pass(?:word)?|pwd|token|key|secret|auth)=)[^&\s]+", r"\1***", text)
-
-
-class Source:
-    """Base class: iterate :class:`Frame` objects; ``stop()`` ends iteration early from any thread."""
-
-    live: bool = False
-    kind: str = "source"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.total: int | None = None
-        self.fps: float | None = None
-        self.dropped = 0
-        self.reconnects = 0
-        self._stop = threading.Event()
-
-    def __iter__(self) -> Iterator[Frame]:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def close(self) -> None:
-        self.stop()
-
-    def describe(self) -> str:
-        return f"{self.kind} {self.name}"
-
-
-# ====================================================================== finite sources
-class ImageFilesSource(Source):
-    """Image files decoded in order by worker threads; an undecodable file yields a Frame with ``error``."""
-
-    kind = "images"
-
-    def __init__(self, files: list[Path], name: str, workers: int = 2, transform: Transform | None = None,
-                 keep_image: bool = False, prefetch: int = 64) -> None:
-        super().__init__(name)
-        self.files = files
-        self.total = len(files)
-        self.workers = max(1, workers)
-        self.transform = transform
-        self.keep_image = keep_image or transform is None
-        self.prefetch = max(prefetch, self.workers * 4)
-
-    def _load(self, index: int) -> Frame:
-        path = self.files[index]
-        t0 = time.perf_counter()
-        frame = Frame(index=index, source=str(path), t_capture=t0)
-        try:
-            rgb = decode_image(path)
-            if self.transform is not None:
-                frame.tensor = self.transform(rgb)
-            if self.keep_image:
-                frame.image = rgb
-        except DataError as exc:
-            frame.error = str(exc)
-        frame.pre_ms = (time.perf_counter() - t0) * 1000.0
-        return frame
-
-    def __iter__(self) -> Iterator[Frame]:
-        if self.workers == 1:
-            for i in range(len(self.files)):
-                if self._stop.is_set():
-                    return
-                yield self._load(i)
-            return
-        # Work is handed out in chunks: one future per file costs a thread hand-off per image, which on
-        # small images costs more than the decoding it parallelises.
-        chunk = max(1, min(self.CHUNK, -(-len(self.files) // (self.workers * 2))))
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="edgecnn-decode") as pool:
-            pending: deque = deque()
-            nxt = 0
-            try:
-                while True:
-                    while (nxt < len(self.files) and len(pending) * chunk < self.prefetch
-                           and not self._stop.is_set()):
-                        pending.append(pool.submit(self._load_many, nxt, min(nxt + chunk, len(self.files))))
-                        nxt += chunk
-                    if not pending or self._stop.is_set():
-                        return
-                    yield from pending.popleft().result()
-            finally:
-                for fut in pending:
-                    fut.cancel()
-
-    CHUNK = 8
-
-    def _load_many(self, start: int, stop: int) -> list[Frame]:
-        return [self._load(i) for i in range(start, stop) if not self._stop.is_set()]
-
-
-class VideoFileSource(Source):
-    """A video file read frame by frame (no frame is dropped)."""
-
-    kind = "video"
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(str(path))
-        self.path = path
-        self.cap = cv2.VideoCapture(str(path))
-        ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
-        if not ok or first is None:
-            self.cap.release()
-            raise SourceError(
-                f"Cannot decode video {path}: OpenCV could not read a frame (corrupt file or unsupported codec)."
-            )
-        self._first = first
-        n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.total = n if n > 0 else None
-        fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps = fps if 0 < fps < 1000 else 30.0
-
-    def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        frame = self._first
-        try:
-            while frame is not None and not self._stop.is_set():
-                t0 = time.perf_counter()
-                yield Frame(index=index, source=self.name, image=bgr_to_rgb(frame), t_capture=t0)
-                index += 1
-                ok, frame = self.cap.read()
-                if not ok:
-                    break
-        finally:
-            self.cap.release()
-
-    def close(self) -> None:
-        super().close()
-
-
-# ====================================================================== live sources
 class LiveSource(Source):
     """A live source read on a capture thread that keeps only the newest frame.
 
@@ -464,7 +274,7 @@ class SyntheticSource(LiveSource):
         return read
 
 
-# ====================================================================== factory
+# ====================================================================== cameras, streams, pipelines
 def camera_map() -> dict[int, str]:
     """``EDGECNN_CAMERA_MAP`` as {index: video path} (camera stand-ins for tests and demos)."""
     out: dict[int, str] = {}
@@ -531,105 +341,16 @@ def is_gstreamer_pipeline(text: str) -> bool:
     return " ! " in text or text.rstrip().endswith("appsink") or "appsink" in text.split("!")[-1]
 
 
-def _gstreamer_available() -> bool:
+def gstreamer_available() -> bool:
     info = cv2.getBuildInformation()
     m = re.search(r"GStreamer:\s*(\S+)", info)
     return bool(m and m.group(1).upper().startswith("YES"))
 
 
-def _started(src: LiveSource, failure: str) -> LiveSource:
+def started(src: LiveSource, failure: str) -> LiveSource:
     """Start a live source; a failure to open becomes ``failure`` (which never shows credentials)."""
     try:
         src.start()
     except SourceError:
         raise SourceError(failure) from None
     return src
-
-
-def open_source(
-    source: str | os.PathLike[str] | None = None,
-    camera: int | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    fps: float | None = None,
-    workers: int = 2,
-    transform: Transform | None = None,
-    keep_image: bool = False,
-    reconnect_tries: int = 5,
-) -> Source:
-    """Open whatever ``--source``/``--camera`` names.
-
-    Args:
-        source: Image file, folder (recursive), glob, video file, stream URL, GStreamer pipeline,
-            ``picamera2[:N]``, ``synthetic[:FPS[:WxH]]``, or a camera index as text.
-        camera: Camera index (mutually exclusive with ``source``).
-        width, height, fps: Capture settings for cameras.
-        workers: Decoding threads for folders and globs.
-        transform: Preprocessing run on the decoding threads for image files (RGB → model input).
-        keep_image: Keep decoded RGB images of files (for ``--save``/``--show``).
-        reconnect_tries: Reopen attempts of a live source before giving up.
-
-    Raises:
-        SourceError: both or neither given, unknown/undecodable/unopenable source.
-        DataError: empty folder or glob.
-    """
-    if source is not None and camera is not None:
-        raise SourceError("Expected --camera or --source, not both; received both.")
-    if source is None and camera is None:
-        raise SourceError("Expected an input: --source FILE|FOLDER|GLOB|VIDEO|URL|PIPELINE or --camera N.")
-    live_kw = {"reconnect_tries": reconnect_tries}
-    if camera is not None:
-        return open_camera(int(camera), width, height, fps, reconnect_tries)
-    text = str(source)
-    if text.isdigit():
-        return open_camera(int(text), width, height, fps, reconnect_tries)
-    low = text.lower()
-    if low == "picamera2" or low.startswith("picamera2:"):
-        num = int(text.split(":", 1)[1]) if ":" in text else 0
-        src: LiveSource = Picamera2Source(num, width, height, fps, **live_kw)
-        src.start()
-        return src
-    if low == "synthetic" or low.startswith("synthetic:"):
-        parts = text.split(":")
-        try:
-            rate = float(parts[1]) if len(parts) > 1 and parts[1] else 30.0
-            w, h = (int(v) for v in parts[2].lower().split("x")) if len(parts) > 2 else (width or 320, height or 240)
-        except ValueError as exc:
-            raise SourceError(f"Expected synthetic[:FPS[:WxH]]; received {text!r}.") from exc
-        src = SyntheticSource(rate, w, h, **live_kw)
-        src.start()
-        return src
-    if is_stream_url(text):
-        return _started(OpenCVSource(text, f"stream {mask_url(text)}", api=cv2.CAP_FFMPEG, **live_kw),
-                        f"Cannot open stream {mask_url(text)}: check the URL, credentials and network.")
-    if is_gstreamer_pipeline(text):
-        if not _gstreamer_available():
-            raise SourceError(
-                "This OpenCV build has no GStreamer support (opencv-python wheels have none); install the system "
-                "OpenCV (apt install python3-opencv) and create the venv with --system-site-packages."
-            )
-        return _started(OpenCVSource(text, f"pipeline {mask_url(text)}", api=cv2.CAP_GSTREAMER, **live_kw),
-                        f"Cannot open GStreamer pipeline {mask_url(text)}; test it with gst-launch-1.0.")
-    path = Path(text).expanduser()
-    if any(ch in text for ch in "*?[") and not path.exists():
-        files = sorted(Path(p) for p in globlib.glob(os.path.expanduser(text), recursive=True))
-        files = [p for p in files if p.is_file() and is_image_file(p)]
-        if not files:
-            raise DataError(f"No image files match {text!r} (extensions {sorted(IMAGE_EXTENSIONS)}).")
-        return ImageFilesSource(files, text, workers, transform, keep_image)
-    if not path.exists():
-        raise SourceError(f"Source not found: {text} (expected a file, folder, glob, URL or camera index).")
-    if path.is_dir():
-        files = list_images(path)
-        if not files:
-            raise DataError(f"No images in folder {path} (looked recursively for {sorted(IMAGE_EXTENSIONS)}).")
-        return ImageFilesSource(files, str(path), workers, transform, keep_image)
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
-        return ImageFilesSource([path], str(path), 1, transform, keep_image)
-    if suffix in VIDEO_EXTENSIONS:
-        return VideoFileSource(path)
-    raise SourceError(
-        f"Unknown source type {path.name!r}: expected an image ({sorted(IMAGE_EXTENSIONS)}) or a video "
-        f"({sorted(VIDEO_EXTENSIONS)})."
-    )
