@@ -97,9 +97,9 @@ def run_demo(
         exist_ok: Re-run into an existing demo folder (previous outputs are replaced).
     """
     from edgecnn.bench.measure import BenchSettings
+    from edgecnn.bench.render import write_report
     from edgecnn.bench.runner import run_bench
     from edgecnn.export import export
-    from edgecnn.reports import write_report
     from edgecnn.runs import load_split, materialize
     from edgecnn.runtime.runner import RunOptions, run
     from edgecnn.training import build_config, train
@@ -211,9 +211,10 @@ def _png_tag(path: Path, alt: str) -> str:
 
 
 def _write_html(result: DemoResult, metrics: dict[str, Any], exported: Any, report: Any) -> Path:
+    from edgecnn.bench.render import latency_charts
     from edgecnn.fileio import write_text
     from edgecnn.parity import COLUMNS, table_rows
-    from edgecnn.reports import have_matplotlib, html_page, html_table, img_tag, latency_charts, system_rows
+    from edgecnn.reports import have_matplotlib, html_page, html_table, img_tag, system_rows
 
     run = result.run_dir
     summary = (

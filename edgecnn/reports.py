@@ -4,8 +4,10 @@ The HTML pages embed every chart as a ``data:image/png;base64`` URI, so one file
 attached to a CI run. Charts use matplotlib's Agg canvas without pyplot (no global state, no display);
 when matplotlib is not installed the HTML is written without charts and a warning says so.
 
-Reusable building blocks (the demo report uses them too): :func:`html_page`, :func:`html_table`,
-:func:`markdown_table`, :func:`png_data_uri`, :func:`img_tag`, :func:`new_figure`, :func:`latency_charts`.
+These are the generic building blocks (the bench and demo reports use them): :func:`html_page`,
+:func:`html_table`, :func:`markdown_table`, :func:`png_data_uri`, :func:`img_tag`, :func:`new_figure`,
+:func:`charts_html`. This module knows nothing of bench or export: bench report rendering lives in
+:mod:`edgecnn.bench.render`.
 """
 
 from __future__ import annotations
@@ -13,26 +15,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgecnn.errors import ConfigError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from rich.table import Table
-
-    from edgecnn.bench.compare import Comparison
-    from edgecnn.bench.schema import BenchReport, BenchResult
-
-#: Columns of the bench table, in order (terminal, Markdown and HTML share them).
-BENCH_COLUMNS = ("Format", "Precision", "Backend", "Threads", "Batch", "Size MB", "Accuracy",
-                 "p50 ms", "p90 ms", "p99 ms", "FPS", "Status")
-#: Extra columns in the file reports (all statistics).
-DETAIL_COLUMNS = ("File", "Backend", "Threads", "Batch", "Runtime", "Delegate/provider", "Init ms", "First ms",
-                  "Runs", "min ms", "mean ms", "std ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "Inf/s", "Images/s",
-                  "Peak RSS MB", "RSS growth MB", "Preproc ms/img", "End-to-end ms/img")
 REPORT_SUFFIXES = (".json", ".md", ".html", ".htm")
 
 
@@ -137,87 +125,16 @@ def html_page(title: str, sections: Sequence[tuple[str, str]], subtitle: str | N
     return "\n".join(parts) + "\n"
 
 
-def _check_suffix(path: Path) -> str:
+def check_report_suffix(path: Path) -> str:
+    """The suffix of a ``--report`` file (``.json``, ``.md``, ``.html``, ``.htm``).
+
+    Raises:
+        ConfigError: any other suffix.
+    """
     suffix = path.suffix.lower()
     if suffix not in REPORT_SUFFIXES:
         raise ConfigError(f"Expected --report FILE ending in {', '.join(REPORT_SUFFIXES)}; received {path.name!r}.")
     return suffix
-
-
-# ====================================================================== bench rows
-def _f(v: float | None, digits: int = 3) -> str:
-    return "—" if v is None else f"{v:.{digits}f}"
-
-
-def _ms(v: float | None) -> str:
-    """Milliseconds with enough digits for sub-millisecond models (3 significant digits at least)."""
-    if v is None:
-        return "—"
-    return f"{v:.4f}" if v < 0.1 else f"{v:.3f}" if v < 100 else f"{v:.1f}"
-
-
-def row_label(r: BenchResult, sweep: bool = True) -> str:
-    """Short name of a row for charts: file plus threads/batch when they vary."""
-    label = r.file
-    if sweep:
-        label += f" t={'auto' if r.threads is None else r.threads} b={r.batch}"
-    return label
-
-
-def _is_sweep(results: Sequence[BenchResult]) -> bool:
-    return len({(r.threads, r.batch) for r in results}) > 1
-
-
-def summary_row(r: BenchResult) -> dict[str, str]:
-    """The bench table's cells for one row."""
-    lat = r.latency
-    status = "ok" if r.status == "ok" else f"{r.status}: {r.error}"
-    if r.capped:
-        status += " (max-seconds reached)"
-    return {
-        "Format": r.format,
-        "Precision": r.precision,
-        "Backend": r.backend,
-        "Threads": "auto" if r.threads is None else str(r.threads),
-        "Batch": str(r.batch),
-        "Size MB": _f(r.size_mb, 2),
-        "Accuracy": "—" if r.accuracy is None else f"{r.accuracy * 100:.1f}%",
-        "p50 ms": _ms(lat.p50_ms if lat else None),
-        "p90 ms": _ms(lat.p90_ms if lat else None),
-        "p99 ms": _ms(lat.p99_ms if lat else None),
-        "FPS": _f(r.images_per_s, 1),
-        "Status": status,
-    }
-
-
-def detail_row(r: BenchResult) -> dict[str, str]:
-    """Every statistic of a row (file reports)."""
-    lat = r.latency
-    accel = r.provider or r.delegate or "—"
-    return {
-        "File": r.file,
-        "Backend": r.backend,
-        "Threads": "auto" if r.threads is None else str(r.threads),
-        "Batch": str(r.batch),
-        "Runtime": f"{r.runtime or '?'} {r.runtime_version or ''}".strip(),
-        "Delegate/provider": accel,
-        "Init ms": _f(r.init_ms, 2),
-        "First ms": _ms(r.first_ms),
-        "Runs": str(lat.count) if lat else "—",
-        "min ms": _ms(lat.min_ms if lat else None),
-        "mean ms": _ms(lat.mean_ms if lat else None),
-        "std ms": _ms(lat.std_ms if lat else None),
-        "p50 ms": _ms(lat.p50_ms if lat else None),
-        "p90 ms": _ms(lat.p90_ms if lat else None),
-        "p99 ms": _ms(lat.p99_ms if lat else None),
-        "max ms": _ms(lat.max_ms if lat else None),
-        "Inf/s": _f(r.inferences_per_s, 1),
-        "Images/s": _f(r.images_per_s, 1),
-        "Peak RSS MB": _f(r.rss_peak_mb, 1),
-        "RSS growth MB": _f(r.rss_growth_mb, 1),
-        "Preproc ms/img": _ms(r.preprocess_ms),
-        "End-to-end ms/img": _ms(r.end_to_end_ms),
-    }
 
 
 def system_rows(system: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -249,38 +166,6 @@ def system_rows(system: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(k, "" if v is None else str(v)) for k, v in rows if v not in (None, "")]
 
 
-def settings_line(settings: Mapping[str, Any]) -> str:
-    """One line describing how the figures were taken."""
-    s = settings
-    parts = [
-        f"warm-up ≥{s.get('warmup')} runs and ≥{s.get('warmup_seconds')} s",
-        f"timed loop ≥{s.get('runs')} runs and ≥{s.get('min_seconds')} s (cap {s.get('max_seconds')} s)",
-        f"timer {s.get('timer', 'perf_counter_ns')}",
-    ]
-    if s.get("cpus"):
-        parts.append(f"pinned to CPUs {s['cpus']}")
-    if s.get("device_profile"):
-        parts.append(f"device profile {s['device_profile']}")
-    if s.get("data"):
-        parts.append(f"data {s['data']}")
-    return "; ".join(parts)
-
-
-def results_table(report: BenchReport, title: str | None = None) -> Table:
-    """The rich table printed by ``edgecnn bench``."""
-    from rich.table import Table
-
-    table = Table(title=title or f"edgecnn bench — {report.label}", title_justify="left")
-    for col in BENCH_COLUMNS:
-        table.add_column(col, justify="right" if col.endswith(("MB", "ms", "FPS", "Threads", "Batch", "Accuracy")) else "left",
-                         overflow="fold", max_width=60 if col == "Status" else None)
-    for r in report.results:
-        cells = summary_row(r)
-        style = None if r.status == "ok" else ("red" if r.status == "error" else "dim")
-        table.add_row(*[cells[c] for c in BENCH_COLUMNS], style=style)
-    return table
-
-
 def print_table(table: Any, console: Any = None) -> None:
     """Print a rich table; when output is not a terminal (CI logs, pipes) use its full width instead of wrapping."""
     from rich.console import Console
@@ -296,56 +181,8 @@ def print_table(table: Any, console: Any = None) -> None:
     console.print(table)
 
 
-# ====================================================================== charts
-def latency_charts(results: Sequence[BenchResult]) -> list[bytes]:
-    """PNG charts of measured rows: p50/p90 bars per artifact, and the latency CDF (empty when none ran).
-
-    Raises:
-        MissingDependencyError: matplotlib is not installed.
-    """
-    from edgecnn.errors import require
-
-    require("matplotlib", "train", "to draw charts")
-    import numpy as np
-
-    ok = [r for r in results if r.ok]
-    if not ok:
-        return []
-    sweep = _is_sweep(ok)
-    labels = [row_label(r, sweep) for r in ok]
-    p50 = [r.latency.p50_ms for r in ok]  # type: ignore[union-attr]
-    p90 = [r.latency.p90_ms for r in ok]  # type: ignore[union-attr]
-
-    fig = new_figure(8.0, max(2.4, 0.42 * len(ok) + 1.2))
-    ax = fig.add_subplot()
-    y = np.arange(len(ok))
-    ax.barh(y - 0.2, p50, height=0.4, label="p50", color="#3b7dd8")
-    ax.barh(y + 0.2, p90, height=0.4, label="p90", color="#f0a030")
-    for yi, v in zip(y, p50):
-        ax.text(v, yi - 0.2, f" {v:.2f}", va="center", fontsize=7)
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("latency per inference (ms)")
-    ax.set_title("Latency per artifact (p50, p90)")
-    ax.legend(loc="lower right", fontsize=8)
-    bars = png_bytes(fig)
-
-    fig = new_figure(9.5, 4.0)
-    ax = fig.add_subplot()
-    for label, r in zip(labels, ok):
-        s = np.sort(np.asarray(r.samples_ms or [r.latency.p50_ms], dtype=float))  # type: ignore[union-attr]
-        ax.step(s, np.arange(1, s.size + 1) / s.size, where="post", label=label, linewidth=1.2)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency per inference (ms, log scale)")
-    ax.set_ylabel("fraction of runs ≤ x")
-    ax.set_title("Latency CDF")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    cdf = png_bytes(fig)
-    return [bars, cdf]
-
-
-def _charts_html(make: Any, *args: Any, alts: Sequence[str]) -> str:
+def charts_html(make: Any, *args: Any, alts: Sequence[str]) -> str:
+    """``<img>`` tags of the PNG charts ``make(*args)`` draws, or a note when matplotlib is missing or nothing ran."""
     from edgecnn.console import warn
 
     if not have_matplotlib():
@@ -355,165 +192,3 @@ def _charts_html(make: Any, *args: Any, alts: Sequence[str]) -> str:
     if not charts:
         return '<p class="muted">No successful measurement to chart.</p>'
     return "\n".join(img_tag(png, alt) for png, alt in zip(charts, alts))
-
-
-# ====================================================================== bench report writers
-def report_markdown(report: BenchReport) -> str:
-    """The bench report as Markdown."""
-    out = [f"# edgecnn bench — {report.label}\n", f"_{settings_line(report.settings)}_\n", "## Results\n",
-           markdown_table([summary_row(r) for r in report.results], BENCH_COLUMNS), "\n## All statistics\n",
-           markdown_table([detail_row(r) for r in report.results if r.ok], DETAIL_COLUMNS)]
-    if report.gates.get("fail_above_ms") is not None or report.gates.get("min_accuracy") is not None:
-        out.append("\n## Gates\n")
-        out.append(f"fail above {report.gates.get('fail_above_ms')} ms ({report.gates.get('metric')}), "
-                   f"min accuracy {report.gates.get('min_accuracy')}: "
-                   + ("**FAILED**\n\n" + "".join(f"- {g}\n" for g in report.gate_failures) if report.gate_failures
-                      else "passed\n"))
-    out.append("\n## System\n")
-    out.append(markdown_table(system_rows(report.system), ("Fact", "Value")))
-    return "".join(out)
-
-
-def report_html(report: BenchReport) -> str:
-    """The bench report as one self-contained HTML page (tables + embedded PNG charts)."""
-    classes = [r.status if r.status != "ok" else "" for r in report.results]
-    sections = [
-        ("Results", html_table([summary_row(r) for r in report.results], BENCH_COLUMNS, classes)),
-        ("Charts", _charts_html(latency_charts, report.results, alts=("p50 and p90 latency per artifact", "latency CDF"))),
-        ("All statistics", html_table([detail_row(r) for r in report.results if r.ok], DETAIL_COLUMNS)),
-    ]
-    if report.gates.get("fail_above_ms") is not None or report.gates.get("min_accuracy") is not None:
-        body = (f"<p>fail above {report.gates.get('fail_above_ms')} ms ({html.escape(str(report.gates.get('metric')))}),"
-                f" min accuracy {report.gates.get('min_accuracy')}</p>")
-        if report.gate_failures:
-            body += '<div class="warn"><b>FAILED</b><ul>' + "".join(
-                f"<li>{html.escape(g)}</li>" for g in report.gate_failures) + "</ul></div>"
-        else:
-            body += "<p>passed</p>"
-        sections.append(("Gates", body))
-    sections.append(("System", html_table(system_rows(report.system), ("Fact", "Value"))))
-    return html_page(f"edgecnn bench — {report.label}", sections, subtitle=settings_line(report.settings))
-
-
-def write_report(report: BenchReport, path: str | os.PathLike[str]) -> Path:
-    """Write a bench report; the format follows the suffix (``.json``, ``.md``, ``.html``). Atomic."""
-    from edgecnn.fileio import write_text
-
-    p = Path(path)
-    suffix = _check_suffix(p)
-    if suffix == ".json":
-        return report.save_json(p)
-    if suffix == ".md":
-        return write_text(p, report_markdown(report))
-    return write_text(p, report_html(report))
-
-
-# ====================================================================== comparison
-def _cmp_unit(metric: str) -> str:
-    return "images/s" if metric == "fps" else "ms"
-
-
-def comparison_rows(cmp: Comparison) -> tuple[list[str], list[dict[str, str]]]:
-    """(columns, rows) of a comparison: one column per device; ⚠ marks rows whose files differ."""
-    columns = ["Artifact", "Precision", "Backend", "Threads", "Batch"] + list(cmp.devices)
-    rows = []
-    digits = 1 if cmp.metric == "fps" else 3
-    for r in cmp.rows:
-        cells = {"Artifact": r.file + (" ⚠ different model" if r.model_mismatch else ""), "Precision": r.precision,
-                 "Backend": r.backend, "Threads": r.threads, "Batch": r.batch}
-        for d in cmp.devices:
-            v = r.values.get(d)
-            st = r.status.get(d, "")
-            cells[d] = (_f(v, digits) if cmp.metric == "fps" else _ms(v)) if v is not None else ("—" if st == "not measured" else st.split(":")[0])
-        rows.append(cells)
-    return columns, rows
-
-
-def comparison_table(cmp: Comparison) -> Table:
-    """The rich table printed by ``edgecnn bench compare``."""
-    from rich.table import Table
-
-    columns, rows = comparison_rows(cmp)
-    table = Table(title=f"edgecnn bench compare — {cmp.metric} ({_cmp_unit(cmp.metric)})", title_justify="left")
-    for c in columns:
-        table.add_column(c, justify="right" if c in cmp.devices or c in ("Threads", "Batch") else "left")
-    for r, src in zip(rows, cmp.rows):
-        table.add_row(*[r[c] for c in columns], style="yellow" if src.model_mismatch else None)
-    return table
-
-
-def comparison_chart(cmp: Comparison) -> bytes | None:
-    """Grouped bars: one group per artifact row, one bar per device (None when nothing was measured)."""
-    from edgecnn.errors import require
-
-    require("matplotlib", "train", "to draw charts")
-    import numpy as np
-
-    rows = [r for r in cmp.rows if any(v is not None for v in r.values.values())]
-    if not rows:
-        return None
-    sweep = len({(r.threads, r.batch) for r in rows}) > 1
-    labels = [r.file + (f" t={r.threads} b={r.batch}" if sweep else "") for r in rows]
-    n_dev = len(cmp.devices)
-    fig = new_figure(8.0, max(2.6, 0.35 * len(rows) * max(1, n_dev) / 1.5 + 1.4))
-    ax = fig.add_subplot()
-    y = np.arange(len(rows))
-    h = 0.8 / max(1, n_dev)
-    for i, d in enumerate(cmp.devices):
-        vals = [r.values.get(d) for r in rows]
-        ax.barh(y - 0.4 + h * (i + 0.5), [v if v is not None else 0 for v in vals], height=h, label=d)
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"{cmp.metric} ({_cmp_unit(cmp.metric)})")
-    ax.set_title(f"{cmp.metric} per artifact and device")
-    ax.legend(fontsize=8)
-    return png_bytes(fig)
-
-
-def comparison_markdown(cmp: Comparison) -> str:
-    columns, rows = comparison_rows(cmp)
-    out = [f"# edgecnn bench compare — {cmp.metric} ({_cmp_unit(cmp.metric)})\n"]
-    if cmp.warnings:
-        out.append("".join(f"> ⚠ {w}\n" for w in cmp.warnings) + "\n")
-    out.append(markdown_table(rows, columns))
-    out.append("\n## Devices\n")
-    out.append(markdown_table(_device_rows(cmp), ("Device", "Report", "CPU", "Cores", "Machine", "OS", "GPU", "Timestamp")))
-    return "".join(out)
-
-
-def _device_rows(cmp: Comparison) -> list[dict[str, str]]:
-    rows = []
-    for d in cmp.devices:
-        s = cmp.systems.get(d, {})
-        rows.append({"Device": d, "Report": cmp.sources.get(d, ""), "CPU": s.get("board") or s.get("cpu") or "",
-                     "Cores": str(s.get("cores_logical") or ""), "Machine": s.get("machine") or "",
-                     "OS": s.get("os") or "", "GPU": "; ".join(s.get("gpus") or []) or "—",
-                     "Timestamp": s.get("timestamp") or ""})
-    return rows
-
-
-def comparison_html(cmp: Comparison) -> str:
-    columns, rows = comparison_rows(cmp)
-    sections: list[tuple[str, str]] = []
-    if cmp.warnings:
-        sections.append(("", '<div class="warn">' + "<br>".join("⚠ " + html.escape(w) for w in cmp.warnings) + "</div>"))
-    sections.append(("Side by side", html_table(rows, columns, ["mismatch" if r.model_mismatch else "" for r in cmp.rows])))
-    sections.append(("Chart", _charts_html(lambda c: [p for p in [comparison_chart(c)] if p], cmp,
-                                           alts=(f"{cmp.metric} per artifact and device",))))
-    sections.append(("Devices", html_table(_device_rows(cmp), ("Device", "Report", "CPU", "Cores", "Machine", "OS", "GPU",
-                                                                "Timestamp"))))
-    return html_page(f"edgecnn bench compare — {cmp.metric}", sections,
-                     subtitle=f"{len(cmp.devices)} devices: {', '.join(cmp.devices)}")
-
-
-def write_comparison(cmp: Comparison, path: str | os.PathLike[str]) -> Path:
-    """Write a comparison; format by suffix (``.json``, ``.md``, ``.html``). Atomic."""
-    from edgecnn.fileio import write_json, write_text
-
-    p = Path(path)
-    suffix = _check_suffix(p)
-    if suffix == ".json":
-        return write_json(p, cmp.to_dict())
-    if suffix == ".md":
-        return write_text(p, comparison_markdown(cmp))
-    return write_text(p, comparison_html(cmp))

@@ -5,7 +5,7 @@
 * :mod:`edgecnn.bench.runner` — artifact discovery, threads × batch sweeps, accuracy on ``--data``, gates;
 * :mod:`edgecnn.bench.compare` — several devices' reports side by side.
 
-Writers (JSON/Markdown/HTML, charts) live in :mod:`edgecnn.reports`.
+* :mod:`edgecnn.bench.render` — the terminal table, JSON/Markdown/HTML reports with charts, comparisons.
 """
 
 from edgecnn.bench.compare import Comparison, compare_reports

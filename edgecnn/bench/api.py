@@ -13,11 +13,11 @@ from edgecnn.bench.schema import BenchReport
 
 
 def _check_outputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    from edgecnn.reports import _check_suffix
+    from edgecnn.reports import check_report_suffix
 
     out = [Path(p) for p in paths]
     for p in out:
-        _check_suffix(p)  # a bad suffix fails before minutes of measuring, not after
+        check_report_suffix(p)  # a bad suffix fails before minutes of measuring, not after
     return out
 
 
@@ -27,7 +27,7 @@ def bench(models: Sequence[str | os.PathLike[str]], reports: Sequence[str | os.P
 
     Gates are evaluated but not raised: call :func:`~edgecnn.bench.runner.enforce_gates` after showing the table.
     """
-    from edgecnn.reports import write_report
+    from edgecnn.bench.render import write_report
 
     outputs = _check_outputs(reports)
     report = run_bench(models, **options)
@@ -37,7 +37,7 @@ def bench(models: Sequence[str | os.PathLike[str]], reports: Sequence[str | os.P
 def compare(paths: Sequence[str | os.PathLike[str]], reports: Sequence[str | os.PathLike[str]] = (),
             metric: str = "p50") -> tuple[Comparison, list[Path]]:
     """Merge bench reports and write each ``--report`` file (by suffix)."""
-    from edgecnn.reports import write_comparison
+    from edgecnn.bench.render import write_comparison
 
     outputs = _check_outputs(reports)
     cmp = compare_reports(paths, metric=metric)

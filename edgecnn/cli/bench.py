@@ -69,9 +69,10 @@ def bench_run(
     """
     from edgecnn.bench.api import bench
     from edgecnn.bench.measure import BenchSettings
+    from edgecnn.bench.render import results_table
     from edgecnn.bench.runner import enforce_gates, parse_options
     from edgecnn.console import console, info, set_quiet
-    from edgecnn.reports import print_table, results_table
+    from edgecnn.reports import print_table
 
     set_quiet(quiet)
 
@@ -102,8 +103,9 @@ def bench_compare(
 ) -> None:
     """Merge bench reports from several devices: rows are artifacts, columns are devices."""
     from edgecnn.bench.api import compare
+    from edgecnn.bench.render import comparison_table
     from edgecnn.console import console, warn
-    from edgecnn.reports import comparison_table, print_table
+    from edgecnn.reports import print_table
 
     cmp, written = compare(reports, reports=report or [], metric=metric.value)
     for w in cmp.warnings:

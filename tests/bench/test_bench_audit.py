@@ -6,7 +6,7 @@ import json
 import os
 
 from edgecnn.bench import compare_reports, run_bench
-from edgecnn.reports import write_report
+from edgecnn.bench.render import write_report
 
 
 def test_nothing_benchmarked_exits_non_zero_and_still_writes_report(tmp_path, cli, fast_args):

@@ -13,7 +13,8 @@ import pytest
 
 from edgecnn.bench import SCHEMA, BenchReport, compare_reports, load_report, run_bench
 from edgecnn.errors import DataError
-from edgecnn.reports import html_page, markdown_table, png_data_uri, write_report
+from edgecnn.bench.render import write_report
+from edgecnn.reports import html_page, markdown_table, png_data_uri
 
 
 @pytest.fixture(scope="module")
