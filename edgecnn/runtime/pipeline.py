@@ -18,19 +18,56 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from edgecnn.runtime.backends import Backend
-from edgecnn.runtime.sinks import Result
 from edgecnn.runtime.sources import Frame, Source
 
 _END = object()
 
 #: Label reported when the top-1 score is below ``--threshold``.
 UNKNOWN_LABEL = "unknown"
+
+
+@dataclass
+class Result:
+    """The classification of one input."""
+
+    source: str
+    index: int
+    label: str = ""
+    score: float = float("nan")
+    topk: list[tuple[str, float]] = field(default_factory=list)
+    error: str | None = None
+    pre_ms: float = 0.0
+    infer_ms: float = 0.0
+    post_ms: float = 0.0
+    latency_ms: float = 0.0
+    class_index: int = -1
+    probs: np.ndarray | None = field(default=None, repr=False)  # all class probabilities (not written to rows)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "index": self.index,
+            "label": self.label,
+            "score": None if self.error else round(float(self.score), 6),
+            "topk": [[lbl, round(float(s), 6)] for lbl, s in self.topk],
+            "status": "ok" if self.ok else "skipped",
+            "error": self.error or "",
+            "preprocess_ms": round(self.pre_ms, 3),
+            "inference_ms": round(self.infer_ms, 3),
+            "postprocess_ms": round(self.post_ms, 3),
+            "latency_ms": round(self.latency_ms, 3),
+        }
 
 
 @dataclass
@@ -289,11 +326,3 @@ class Pipeline:
             for t in threads:
                 t.join(timeout=0.05)
         self.source.close()
-
-
-def run_pipeline(pipeline: Pipeline, on_result: Callable[[Frame, Result], bool | None]) -> Stats:
-    """Drive a pipeline, calling ``on_result`` for each result; a False return stops the run."""
-    for frame, result in pipeline:
-        if on_result(frame, result) is False:
-            pipeline.stop("user")
-    return pipeline.stats

@@ -21,8 +21,8 @@ import numpy as np
 from edgecnn.console import console, err_console, info, interactive, is_quiet, warn
 from edgecnn.errors import ConfigError
 from edgecnn.runtime.backends import Backend, load_backend, preferred_backend
-from edgecnn.runtime.pipeline import Pipeline, Stats
-from edgecnn.runtime.sinks import ImageSaver, Result, RowWriter, VideoSaver, Window, display_available
+from edgecnn.runtime.pipeline import Pipeline, Result, Stats
+from edgecnn.runtime.sinks import ImageSaver, RowWriter, VideoSaver, Window, display_available
 from edgecnn.runtime.sources import Frame, ImageFilesSource, Source, VideoFileSource, open_source
 
 

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +18,10 @@ import cv2
 import numpy as np
 
 from edgecnn.fileio import atomic_path
+from edgecnn.runtime.pipeline import Result
 
 CSV_FIELDS = ("source", "index", "label", "score", "topk", "status", "error", "preprocess_ms", "inference_ms",
               "postprocess_ms", "latency_ms")
-
-
-@dataclass
-class Result:
-    """The classification of one input."""
-
-    source: str
-    index: int
-    label: str = ""
-    score: float = float("nan")
-    topk: list[tuple[str, float]] = field(default_factory=list)
-    error: str | None = None
-    pre_ms: float = 0.0
-    infer_ms: float = 0.0
-    post_ms: float = 0.0
-    latency_ms: float = 0.0
-    class_index: int = -1
-    probs: np.ndarray | None = field(default=None, repr=False)  # all class probabilities (not written to rows)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "index": self.index,
-            "label": self.label,
-            "score": None if self.error else round(float(self.score), 6),
-            "topk": [[lbl, round(float(s), 6)] for lbl, s in self.topk],
-            "status": "ok" if self.ok else "skipped",
-            "error": self.error or "",
-            "preprocess_ms": round(self.pre_ms, 3),
-            "inference_ms": round(self.infer_ms, 3),
-            "postprocess_ms": round(self.post_ms, 3),
-            "latency_ms": round(self.latency_ms, 3),
-        }
 
 
 class RowWriter:
