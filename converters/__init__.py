@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -138,54 +139,9 @@ def convert(
     path = Path(path)
     t0 = time.perf_counter()
     artifact: dict[str, Any] = {"format": fmt, "precision": precision, "file": path.name}
-    if fmt == "tflite":
-        from converters import to_tflite
-        from converters._fileio import write_bytes_atomic
-        from converters.metadata import complete_card, embed_tflite
-
-        io_dtype = (options.io_dtype or "int8") if precision == "int8" else "float32"
-        flat = to_tflite.convert(model, precision, calib, io_dtype)
-        inputs, outputs = to_tflite.tensor_details(flat)
-        artifact |= {"io_dtype": io_dtype, "converter": _versions("tensorflow")}
-        card = complete_card(metadata, inputs, outputs, artifact)
-        write_bytes_atomic(path, embed_tflite(flat, card, labels))
-    elif fmt == "onnx":
-        from converters import to_onnx
-        from converters._fileio import write_bytes_atomic
-        from converters.metadata import complete_card, embed_onnx
-
-        proto = to_onnx.to_onnx(model, opset=options.opset, dynamic_batch=options.dynamic_batch)
-        if precision == "int8":
-            proto = to_onnx.quantize_int8(proto, calib)
-        inputs, outputs = to_onnx.tensor_details(proto)
-        artifact |= {"io_dtype": inputs[0]["dtype"], "opset": options.opset, "dynamic_batch": options.dynamic_batch,
-                     "quantization": "qdq-per-channel" if precision == "int8" else None,
-                     "converter": _versions("tf2onnx", "onnx", "onnxruntime")}
-        card = complete_card(metadata, inputs, outputs, artifact)
-        embed_onnx(proto, card, labels)
-        try:
-            to_onnx.check(proto)
-        except Exception as exc:  # noqa: BLE001  (onnx.checker.ValidationError and friends)
-            from converters.to_tflite import conversion_error
-
-            raise conversion_error(model, exc, "ONNX") from exc
-        write_bytes_atomic(path, proto.SerializeToString())
-    else:  # saved_model
-        from converters import to_saved_model
-        from converters._fileio import atomic_dir
-        from converters.metadata import TFLITE_MEMBER, card_json, complete_card, labels_text
-
-        inputs, outputs = to_saved_model.tensor_details(model)
-        artifact |= {"io_dtype": "float32", "converter": _versions("tensorflow", "keras")}
-        card = complete_card(metadata, inputs, outputs, artifact)
-        with atomic_dir(path) as tmp:
-            target = tmp / "saved_model"
-            to_saved_model.export(model, target)
-            for child in target.iterdir():
-                child.rename(tmp / child.name)
-            target.rmdir()
-            (tmp / TFLITE_MEMBER).write_text(card_json(card), encoding="utf-8")
-            (tmp / "labels.txt").write_text(labels_text(labels), encoding="utf-8")
+    module, _, func = FORMATS[fmt].writer.partition(":")
+    write = getattr(importlib.import_module(module), func)
+    inputs, outputs, card = write(model, precision, calib, path, metadata, labels, options, artifact)
     seconds = time.perf_counter() - t0
     return Converted(path=path, format=fmt, precision=precision, seconds=seconds, size_bytes=_size(path),
                      inputs=inputs, outputs=outputs, metadata=card)
@@ -195,15 +151,3 @@ def _size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
-
-
-def _versions(*dists: str) -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for d in dists:
-        try:
-            out[d] = version(d)
-        except PackageNotFoundError:
-            out[d] = "unknown"
-    return out

@@ -1,5 +1,8 @@
 """The one table of export formats × precisions (Ultralytics' ``export_formats()`` style).
 
+A pure-Python leaf: it imports nothing (no TensorFlow, no edgecnn), so the edge side may read it for names of
+formats and precisions (ARCHITECTURE rule 2's one exception; ``tests/test_house.py`` guards it).
+
 CLI choices, validation, file names and docs all come from :data:`FORMATS` and :data:`PRECISIONS`;
 adding a row here is how a new target is added (and tested: the round-trip tests are parametrized
 over :func:`targets`).
@@ -38,6 +41,8 @@ class Format:
         runtime: What runs it on the edge side.
         directory: True when the artifact is a folder (SavedModel).
         description: One line for ``--help`` and the docs.
+        writer: ``module:function`` that writes it (imported only when used, so this table stays pure Python);
+            :func:`converters.convert` dispatches through it.
     """
 
     name: str
@@ -46,6 +51,7 @@ class Format:
     runtime: str
     directory: bool
     description: str
+    writer: str = ""
 
 
 PRECISIONS: dict[str, Precision] = {
@@ -62,11 +68,11 @@ FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("tflite", ".tflite", ("float32", "float16", "dynamic", "int8"), "LiteRT / tflite-runtime", False,
-               "TensorFlow Lite flatbuffer (Raspberry Pi, Coral, Android)"),
+               "TensorFlow Lite flatbuffer (Raspberry Pi, Coral, Android)", writer="converters.writers:write_tflite"),
         Format("onnx", ".onnx", ("float32", "int8"), "onnxruntime", False,
-               "ONNX via tf2onnx; int8 via onnxruntime static QDQ quantization"),
+               "ONNX via tf2onnx; int8 via onnxruntime static QDQ quantization", writer="converters.writers:write_onnx"),
         Format("saved_model", "", ("float32",), "TensorFlow / TF Serving", True,
-               "TensorFlow SavedModel folder (model.export)"),
+               "TensorFlow SavedModel folder (model.export)", writer="converters.writers:write_saved_model"),
     )
 }
 

@@ -1,0 +1,92 @@
+"""One writer per export format, named by its row in :data:`converters.registry.FORMATS` (``writer``).
+
+Each takes the Keras model, the canonical precision, checked calibration pixels (or None), the output path, the
+card dict, labels, :class:`~converters.ConvertOptions` and the card's ``artifact`` section so far; it writes the
+artifact atomically with the card embedded and returns ``(inputs, outputs, card)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Written = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]
+
+
+def write_tflite(model: Any, precision: str, calib: np.ndarray | None, path: Path, metadata: dict[str, Any] | None,
+                 labels: list[str], options: Any, artifact: dict[str, Any]) -> Written:
+    """A ``.tflite`` flatbuffer with the TFLite metadata (labels, card) embedded."""
+    from converters import to_tflite
+    from converters._fileio import write_bytes_atomic
+    from converters.metadata import complete_card, embed_tflite
+
+    io_dtype = (options.io_dtype or "int8") if precision == "int8" else "float32"
+    flat = to_tflite.convert(model, precision, calib, io_dtype)
+    inputs, outputs = to_tflite.tensor_details(flat)
+    artifact |= {"io_dtype": io_dtype, "converter": versions("tensorflow")}
+    card = complete_card(metadata, inputs, outputs, artifact)
+    write_bytes_atomic(path, embed_tflite(flat, card, labels))
+    return inputs, outputs, card
+
+
+def write_onnx(model: Any, precision: str, calib: np.ndarray | None, path: Path, metadata: dict[str, Any] | None,
+               labels: list[str], options: Any, artifact: dict[str, Any]) -> Written:
+    """An ``.onnx`` model (tf2onnx; int8 as QDQ) with the card in ``metadata_props``, checked before it is written."""
+    from converters import to_onnx
+    from converters._fileio import write_bytes_atomic
+    from converters.metadata import complete_card, embed_onnx
+
+    proto = to_onnx.to_onnx(model, opset=options.opset, dynamic_batch=options.dynamic_batch)
+    if precision == "int8":
+        proto = to_onnx.quantize_int8(proto, calib)
+    inputs, outputs = to_onnx.tensor_details(proto)
+    artifact |= {"io_dtype": inputs[0]["dtype"], "opset": options.opset, "dynamic_batch": options.dynamic_batch,
+                 "quantization": "qdq-per-channel" if precision == "int8" else None,
+                 "converter": versions("tf2onnx", "onnx", "onnxruntime")}
+    card = complete_card(metadata, inputs, outputs, artifact)
+    embed_onnx(proto, card, labels)
+    try:
+        to_onnx.check(proto)
+    except Exception as exc:  # noqa: BLE001  (onnx.checker.ValidationError and friends)
+        from converters.to_tflite import conversion_error
+
+        raise conversion_error(model, exc, "ONNX") from exc
+    write_bytes_atomic(path, proto.SerializeToString())
+    return inputs, outputs, card
+
+
+def write_saved_model(model: Any, precision: str, calib: np.ndarray | None, path: Path,
+                      metadata: dict[str, Any] | None, labels: list[str], options: Any,
+                      artifact: dict[str, Any]) -> Written:
+    """A SavedModel folder (``serve`` endpoint) with the card and labels beside it, published by one rename."""
+    from converters import to_saved_model
+    from converters._fileio import atomic_dir
+    from converters.metadata import TFLITE_MEMBER, card_json, complete_card, labels_text
+
+    inputs, outputs = to_saved_model.tensor_details(model)
+    artifact |= {"io_dtype": "float32", "converter": versions("tensorflow", "keras")}
+    card = complete_card(metadata, inputs, outputs, artifact)
+    with atomic_dir(path) as tmp:
+        target = tmp / "saved_model"
+        to_saved_model.export(model, target)
+        for child in target.iterdir():
+            child.rename(tmp / child.name)
+        target.rmdir()
+        (tmp / TFLITE_MEMBER).write_text(card_json(card), encoding="utf-8")
+        (tmp / "labels.txt").write_text(labels_text(labels), encoding="utf-8")
+    return inputs, outputs, card
+
+
+def versions(*dists: str) -> dict[str, str]:
+    """Installed versions of the converter packages (``unknown`` when one is missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for d in dists:
+        try:
+            out[d] = version(d)
+        except PackageNotFoundError:
+            out[d] = "unknown"
+    return out
