@@ -22,12 +22,15 @@ class Precision:
         alias: The ``--quantize`` spelling (``none``, ``fp16``, ``dynamic``, ``int8``).
         calibration: Whether converting needs a representative (calibration) dataset.
         description: One line for ``--help`` and the docs.
+        gate: Which parity gates apply: ``exact`` (float32), ``half`` (float16) or ``quantized``
+            (dynamic, int8: agreement and accuracy drop instead of max |Δp|).
     """
 
     name: str
     alias: str
     calibration: bool
     description: str
+    gate: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,11 @@ PRECISIONS: dict[str, Precision] = {
     p.name: p
     for p in (
         Precision("float32", "none", False, "no quantization; bit-exact reference"),
-        Precision("float16", "fp16", False, "float16 weights (half the size; GPU delegates run it natively)"),
-        Precision("dynamic", "dynamic", False, "int8 weights, float activations (dynamic-range quantization)"),
-        Precision("int8", "int8", True, "full integer: int8 weights and activations, calibrated on training images"),
+        Precision("float16", "fp16", False, "float16 weights (half the size; GPU delegates run it natively)", "half"),
+        Precision("dynamic", "dynamic", False, "int8 weights, float activations (dynamic-range quantization)",
+                  "quantized"),
+        Precision("int8", "int8", True, "full integer: int8 weights and activations, calibrated on training images",
+                  "quantized"),
     )
 }
 
@@ -75,6 +80,9 @@ FORMATS: dict[str, Format] = {
                "TensorFlow SavedModel folder (model.export)", writer="converters.writers:write_saved_model"),
     )
 }
+
+#: The precision of an unquantized model: a ``.keras`` model, or an artifact whose card does not say.
+FULL_PRECISION = "float32"
 
 #: ``--quantize`` spelling → precision name.
 ALIASES: dict[str, str] = {p.alias: p.name for p in PRECISIONS.values()} | {p.name: p.name for p in PRECISIONS.values()}
@@ -107,6 +115,29 @@ def artifact_name(fmt: str, precision: str, stem: str = "model") -> str:
     if spec.directory:
         return f"{stem}-{precision}_{spec.name}"
     return f"{stem}-{precision}{spec.suffix}"
+
+
+def parse_artifact_name(name: str) -> tuple[str, str] | None:
+    """(format, precision) of a file or folder named by :func:`artifact_name` (``model-int8.tflite`` →
+    ``("tflite", "int8")``); None for any other name."""
+    for spec in FORMATS.values():
+        for precision in spec.precisions:
+            tail = f"-{precision}_{spec.name}" if spec.directory else f"-{precision}{spec.suffix}"
+            if name.lower().endswith(tail) and len(name) > len(tail):
+                return spec.name, precision
+    return None
+
+
+def precision_rank(precision: str) -> int:
+    """Position of a precision in the table (float32 first); unknown names sort last."""
+    names = list(PRECISIONS)
+    return names.index(precision) if precision in names else len(names)
+
+
+def gate_precisions() -> list[str]:
+    """One precision per kind of parity gate (``exact``, ``half``, ``quantized``: the last of each), for docs."""
+    last = {p.gate: p.name for p in PRECISIONS.values()}
+    return list(last.values())
 
 
 def targets() -> list[tuple[str, str]]:

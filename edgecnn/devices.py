@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from converters.registry import FULL_PRECISION, PRECISIONS
 from edgecnn.config import load_toml, suggest
 from edgecnn.errors import ConfigError
 
 #: Where profiles are looked up, first match wins: $EDGECNN_DEVICES_DIR, then the shipped profiles.
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 SERVICE_TEMPLATE = "edgecnn.service"
-PRECISIONS = ("float32", "float16", "int8")
 _KNOWN_KEYS = {"name", "description", "backend", "precision", "threads", "batch", "delegate", "delegate_options",
                "providers", "source", "camera", "install"}
 
@@ -36,7 +36,7 @@ class DeviceProfile:
     name: str
     description: str = ""
     backend: str = "auto"
-    precision: str = "float32"
+    precision: str = FULL_PRECISION
     threads: int | None = None
     delegate: str | None = None
     delegate_options: dict[str, str] = field(default_factory=dict)
@@ -112,14 +112,20 @@ def _parse(data: dict[str, Any], path: Path) -> DeviceProfile:
             raise ConfigError(f"Unknown key {key!r} in device profile {path}.{suggest(key, _KNOWN_KEYS)}")
     cam = data.get("camera") or {}
     inst = data.get("install") or {}
-    precision = str(data.get("precision", "float32"))
+    precision = str(data.get("precision", FULL_PRECISION))
     if precision not in PRECISIONS:
-        raise ConfigError(f"Device profile {path}: expected precision in {PRECISIONS}; received {precision!r}.")
+        raise ConfigError(f"Device profile {path}: expected precision in {list(PRECISIONS)}; received {precision!r}.")
+    backend = str(data.get("backend", "auto"))
+    from edgecnn.runtime.backends import BACKENDS
+
+    if backend != "auto" and backend not in BACKENDS:
+        raise ConfigError(f"Device profile {path}: expected backend auto or one of {sorted(BACKENDS)}; "
+                          f"received {backend!r}.")
     try:
         return DeviceProfile(
             name=str(data.get("name", path.stem)),
             description=str(data.get("description", "")),
-            backend=str(data.get("backend", "auto")),
+            backend=backend,
             precision=precision,
             threads=int(data["threads"]) if data.get("threads") is not None else None,
             delegate=data.get("delegate"),

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.registry import FULL_PRECISION, PRECISIONS
 from edgecnn.errors import ConfigError, DataError, ModelError
 from edgecnn.imaging import LabelledFiles, UnreadableImageError, load_image, scan_labelled_folder
 from edgecnn.modelcard import ModelCard
@@ -49,10 +50,18 @@ class Gates:
     quant_acc_drop: float = 0.01
 
     def checks(self, precision: str) -> list[tuple[str, str, float]]:
-        """(metric, ``<=``/``>=``, threshold) that an artifact of ``precision`` must meet."""
-        if precision == "float32":
+        """(metric, ``<=``/``>=``, threshold) that an artifact of ``precision`` must meet.
+
+        Raises:
+            ModelError: ``precision`` is not in the registry (an unknown precision is never gated as int8).
+        """
+        spec = PRECISIONS.get(precision)
+        if spec is None:
+            raise ModelError(f"Unknown precision {precision!r} in a model card; expected one of {list(PRECISIONS)}. "
+                             "Re-export the model with `edgecnn export`.")
+        if spec.gate == "exact":
             return [("max_abs", "<=", self.fp32_max_abs), ("agreement", ">=", self.fp32_agreement)]
-        if precision == "float16":
+        if spec.gate == "half":
             return [("max_abs", "<=", self.fp16_max_abs), ("agreement", ">=", self.fp16_agreement)]
         return [("agreement", ">=", self.quant_agreement), ("accuracy_drop", "<=", self.quant_acc_drop)]
 
@@ -253,7 +262,7 @@ def check_artifact(path: str | os.PathLike[str], ref: Reference, gates: Gates | 
                              f"{'×'.join(map(str, ref.inputs.shape[1:]))}.")
         probs = backend.predict(ref.inputs)
         runtime = backend.info()
-    precision = precision or str(card.artifact.get("precision") or "float32")
+    precision = precision or str(card.artifact.get("precision") or FULL_PRECISION)
     fmt = fmt or str(card.artifact.get("format") or path.suffix.lstrip("."))
     figures = compare(ref.probs, probs, ref.targets)
     failures = evaluate_gates(figures, precision, gates)
@@ -272,7 +281,7 @@ def _size(path: Path) -> int:
 
 def fill_size_ratios(results: list[ParityResult]) -> None:
     """Set ``size_ratio`` of each result to its size over the float32 artifact of the same format."""
-    base = {r.format: r.size_bytes for r in results if r.precision == "float32" and r.size_bytes}
+    base = {r.format: r.size_bytes for r in results if r.precision == FULL_PRECISION and r.size_bytes}
     for r in results:
         if r.size_bytes and base.get(r.format):
             r.size_ratio = r.size_bytes / base[r.format]

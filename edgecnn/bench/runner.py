@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,16 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from converters.registry import FORMATS, FULL_PRECISION, parse_artifact_name, precision_rank
 from edgecnn.bench.measure import BenchSettings, measure_latency, stored_samples_ms
 from edgecnn.bench.schema import BenchReport, BenchResult
 from edgecnn.console import info, warn
 from edgecnn.errors import ConfigError, DataError, EdgeCNNError, GateError, ModelError
+from edgecnn.runtime.keras_model import KERAS_FORMAT
+from edgecnn.runtime.keras_model import KERAS_SUFFIXES as _KERAS_SUFFIXES
 
-#: Model file suffixes benchmarked when a folder is given, by format name.
-FOLDER_FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
-KERAS_SUFFIXES = {".keras": "keras", ".h5": "keras"}
+#: Model file suffixes benchmarked when a folder is given, by format name (the registry's file formats).
+FOLDER_FORMATS = {f.suffix: f.name for f in FORMATS.values() if not f.directory}
+#: Keras model suffixes (benchmarked with ``--include-keras``), by format name.
+KERAS_SUFFIXES = dict.fromkeys(_KERAS_SUFFIXES, KERAS_FORMAT)
 GATE_METRICS = ("p50", "p90", "p99", "mean")
-_PRECISION_RE = re.compile(r"model-([a-z0-9]+)$", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------- option parsing
@@ -99,7 +101,7 @@ def discover_artifacts(models: Sequence[str | os.PathLike[str]], backend: str = 
     if not models:
         raise ConfigError("Expected at least one MODEL (a .tflite/.onnx/.keras file or a run/export folder).")
     suffixes = dict(FOLDER_FORMATS)
-    if include_keras or backend == "keras":
+    if include_keras or backend == KERAS_FORMAT:
         suffixes.update(KERAS_SUFFIXES)
     if backend != "auto":
         suffixes = {s: f for s, f in suffixes.items() if s in BACKENDS[backend].suffixes}
@@ -126,13 +128,13 @@ def discover_artifacts(models: Sequence[str | os.PathLike[str]], backend: str = 
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
-_FORMAT_ORDER = {".tflite": 0, ".onnx": 1, ".keras": 2, ".h5": 2}
-_PRECISION_ORDER = {"float32": 0, "float16": 1, "fp16": 1, "dynamic": 2, "int8": 3, "uint8": 4}
-
-
 def _artifact_order(path: Path) -> tuple[int, int, str]:
-    m = _PRECISION_RE.search(path.stem)
-    return (_FORMAT_ORDER.get(path.suffix.lower(), 9), _PRECISION_ORDER.get(m.group(1).lower() if m else "", 8), path.name)
+    """Registry order: formats as in FORMATS (Keras last), then precisions float32 → int8, then name."""
+    order = [*FOLDER_FORMATS, *KERAS_SUFFIXES]
+    suffix = path.suffix.lower()
+    target = parse_artifact_name(path.name)
+    return (order.index(suffix) if suffix in order else len(order),
+            precision_rank(target[1]) if target else precision_rank(""), path.name)
 
 
 @dataclass
@@ -166,8 +168,8 @@ def describe_artifact(path: Path) -> ArtifactFacts:
         precision = card.artifact.get("precision")
         fmt = card.artifact.get("format", fmt) or fmt
     if not precision:
-        m = _PRECISION_RE.search(path.stem)
-        precision = m.group(1).lower() if m else ("float32" if fmt == "keras" else "?")
+        target = parse_artifact_name(path.name)
+        precision = target[1] if target else (FULL_PRECISION if fmt == KERAS_FORMAT else "?")
     try:
         size = path.stat().st_size
         sha = sha256_file(path)

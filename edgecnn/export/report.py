@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from converters.registry import FORMATS, gate_precisions, precision_rank
 from edgecnn import __version__
 from edgecnn.errors import ParityError
 from edgecnn.fileio import write_json, write_text
@@ -47,8 +48,9 @@ class ExportReport:
 
 def next_commands(out_dir: Path, results: list[ParityResult], golden: Path | None) -> list[str]:
     """The commands a user runs next on these artifacts (the smallest runnable one first)."""
-    order = {"int8": 0, "float16": 1, "dynamic": 2, "float32": 3}
-    runnable = sorted((r for r in results if r.format in ("tflite", "onnx")), key=lambda r: order.get(r.precision, 9))
+    # the smallest first: the most quantized precision of a format that runs on the edge (not a folder)
+    runnable = sorted((r for r in results if r.format in FORMATS and not FORMATS[r.format].directory),
+                      key=lambda r: -precision_rank(r.precision))
     cmds = []
     if runnable:
         best = Path(runnable[0].path)
@@ -100,6 +102,6 @@ def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -
                     lines += [f"    - `{e.get('layer') or e.get('tensor')}` ({e.get('op', '')}): {e['rmse_per_scale']:.2f}"
                               for e in r.layer_errors]
         lines.append("")
-    lines += ["## Gates", ""] + [f"- {p}: {gates.describe(p)}" for p in ("float32", "float16", "int8")] + [""]
+    lines += ["## Gates", ""] + [f"- {p}: {gates.describe(p)}" for p in gate_precisions()] + [""]
     lines += ["## Next", "", "```sh", *report.commands, "```", ""]
     write_text(report.report_md, "\n".join(lines))

@@ -34,7 +34,7 @@ from edgecnn.modelcard import (
     load_card,
     read_labels_txt,
 )
-from edgecnn.runtime.keras_model import KERAS_SUFFIXES
+from edgecnn.runtime.keras_model import KERAS_FORMAT, KERAS_SUFFIXES
 
 #: ONNX Runtime providers tried in this order when ``--providers`` is not given (those not installed are skipped).
 DEFAULT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -402,7 +402,7 @@ def _provider_name(p: str) -> str:
 class KerasBackend(Backend):
     """The original Keras model, imported lazily: the reference for parity and debugging."""
 
-    name = "keras"
+    name = KERAS_FORMAT
     suffixes = KERAS_SUFFIXES
     extra = "train"
 

@@ -16,6 +16,8 @@ import numpy as np
 from edgecnn.errors import ModelError, require
 from edgecnn.metrics import class_probs
 
+#: Format name of a Keras model (the ``keras`` backend runs it).
+KERAS_FORMAT = "keras"
 #: File suffixes of Keras models.
 KERAS_SUFFIXES = (".keras", ".h5")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.registry import FULL_PRECISION
 from edgecnn import __version__
 from edgecnn.console import info, is_quiet, set_quiet, warn
 from edgecnn.errors import ArtifactExistsError, ConfigError
@@ -347,7 +348,7 @@ def _card(cfg: TrainConfig, model: Any, data: Any, head: str, metrics: dict[str,
         preprocessing=Preprocessing(color=cfg.color, resize=cfg.interpolation),
         name=cfg.name or "model",
         architecture=cfg.arch,
-        artifact={"format": "keras", "precision": "fp32", "file": MODEL_FILENAME, "params": int(model.count_params())},
+        artifact={"format": "keras", "precision": FULL_PRECISION, "file": MODEL_FILENAME, "params": int(model.count_params())},
         config=cfg.to_dict(),
         dataset=data.summary(),
         metrics={k: metrics[k] for k in keep if k in metrics},

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import converters
-from converters.registry import FORMATS, PRECISIONS, artifact_name, fits, precision_name, targets
+from converters.registry import FORMATS, PRECISIONS, artifact_name, fits, parse_artifact_name, precision_name, targets
 from edgecnn.modelcard import load_card
 
 # how close each precision must stay to Keras on these inputs (probabilities)
@@ -121,3 +121,14 @@ def test_converters_never_imports_edgecnn():
             "converters.metadata; bad = [m for m in sys.modules if m == 'edgecnn' or m.startswith('edgecnn.')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(converters.__file__).parents[1]))
+
+
+@pytest.mark.parametrize(("fmt", "precision"), targets(), ids=[f"{f}-{p}" for f, p in targets()])
+def test_artifact_names_read_back_through_the_registry(fmt, precision):
+    """bench and export read a file's (format, precision) from its name with the registry, not private tables."""
+    assert parse_artifact_name(artifact_name(fmt, precision)) == (fmt, precision)
+    assert parse_artifact_name(artifact_name(fmt, precision, stem="cat-dog")) == (fmt, precision)
+
+
+def test_names_outside_the_registry_are_not_guessed():
+    assert parse_artifact_name("model-fp16.tflite") is None and parse_artifact_name("model.tflite") is None

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from edgecnn import __version__
 from edgecnn.cli import app
+from edgecnn.errors import ModelError
 from edgecnn.fileio import sha256_file
 from edgecnn.parity import Gates, compare, evaluate_gates, load_golden, parity
 
@@ -153,6 +154,14 @@ def test_quantized_gate_counts_agreement_and_accuracy_drop():
     assert figures["agreement"] == pytest.approx(59 / 60)
     msgs = evaluate_gates(figures, "int8", Gates())
     assert len(msgs) == 1 and msgs[0].startswith("accuracy drop")
+
+
+def test_unknown_precision_is_an_error_not_int8_gates():
+    """A card saying "fp32" (the trainer wrote it) was gated as int8; the registry's gate kinds decide now."""
+    with pytest.raises(ModelError, match="fp32"):
+        Gates().checks("fp32")
+    assert Gates().checks("dynamic") == Gates().checks("int8")
+    assert Gates().checks("float32")[0][0] == "max_abs"
 
 
 def test_info_counts_model_ops_not_runtime_delegate_nodes(exported_artifacts):

@@ -38,6 +38,18 @@ def test_profile_with_unknown_key(tmp_path):
         load_profile(bad)
 
 
+def test_profile_precision_and_backend_come_from_the_registries(tmp_path):
+    board = tmp_path / "board.toml"
+    board.write_text('name = "b"\nprecision = "dynamic"\nbackend = "onnx"\n')
+    assert load_profile(board).precision == "dynamic"  # the registry has it; the profile's own list did not
+    board.write_text('name = "b"\nprecision = "fp32"\n')
+    with pytest.raises(ConfigError, match="fp32"):
+        load_profile(board)
+    board.write_text('name = "b"\nbackend = "tensorrt"\n')
+    with pytest.raises(ConfigError, match="tensorrt"):
+        load_profile(board)
+
+
 def test_devices_cli_and_service(tflite_model, tmp_path):
     res = runner.invoke(app, ["devices", "list"])
     assert res.exit_code == 0 and all(b in res.output for b in BOARDS)

@@ -143,6 +143,7 @@ def test_accuracy_floor_and_complete_run_folder(train_cli, tmp_path):
     card = load_card(run / "model.keras")
     assert card.input_shape == (20, 20, 3) and card.preprocessing.resize == "area"
     assert card.architecture == "simple" and card.config["lr_schedule"] == "cosine"
+    assert card.artifact["precision"] == "float32"  # a registry name (it said "fp32", which parity gated as int8)
     assert card.provenance["versions"]["tensorflow"] and card.provenance["edgecnn_version"]
     assert card.metrics["test_accuracy"] == metrics["test_accuracy"]
     assert read_labels_txt(run / "labels.txt") == ["c0", "c1", "c2", "c3"]
