@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -152,6 +153,88 @@ def service_template() -> str:
     raise ConfigError(f"The service template {SERVICE_TEMPLATE} is missing from {PROFILES_DIR}.")
 
 
+@dataclass
+class ServiceUnit:
+    """A filled systemd unit, and the environment file holding the secrets it must not contain."""
+
+    text: str
+    environment: dict[str, str] = field(default_factory=dict)
+    environment_file: str | None = None
+
+    def environment_text(self) -> str:
+        """The ``EnvironmentFile=`` content (``KEY="value"`` lines, systemd-quoted)."""
+        lines = ["# edgecnn service secrets: keep this file mode 0600, owned by root."]
+        for key, value in self.environment.items():
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'{key}="{escaped}"')
+        return "\n".join(lines) + "\n"
+
+
+#: Options of ``edgecnn run`` that the unit sets itself (from the service's own options) or that make no sense
+#: in a service (a window needs a display).
+_SERVICE_OWNS = {"source": "--source", "camera": "--camera", "device": "--device", "show": "--show"}
+_USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+
+
+def _no_control(option: str, value: str) -> str:
+    bad = [c for c in value if ord(c) < 32 or ord(c) == 127]
+    if bad:
+        raise ConfigError(f"Expected {option} without control characters (newlines, tabs...); received {value!r}. "
+                          "A newline would add directives to the unit.")
+    return value
+
+
+def _has_password(source: str) -> bool:
+    from urllib.parse import urlsplit
+
+    if "://" not in source:
+        return False
+    try:
+        return urlsplit(source).password is not None
+    except ValueError:
+        return "@" in source.split("://", 1)[1].split("/", 1)[0]
+
+
+def parse_run_args(model: Path, extra_args: list[str]) -> dict[str, Any]:
+    """Parse ``--args`` with the ``edgecnn run`` command's own parser and checks: what ``run`` refuses is refused.
+
+    Raises:
+        ConfigError: an unknown option or bad value (Click's message), an option the unit sets itself, or a value
+            that :func:`edgecnn.runtime.runner.validate_options` refuses.
+    """
+    import click
+    import typer
+
+    from edgecnn.cli import app  # the run command's own parser (imported lazily: no cycle at import time)
+    from edgecnn.runtime.runner import RunOptions, check_run_outputs, validate_options
+
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    try:
+        ctx = command.make_context("edgecnn run", [str(model), *extra_args], resilient_parsing=False)
+    except click.exceptions.Exit as exc:  # --help
+        raise ConfigError(f"Expected --args as edgecnn run options; received {extra_args!r} (it only shows help).") from exc
+    except click.UsageError as exc:
+        raise ConfigError(f"--args {' '.join(extra_args)!r} is not valid for `edgecnn run`: {exc.format_message()}") from exc
+    params = dict(ctx.params)
+    for key, option in _SERVICE_OWNS.items():
+        default = command.params[[p.name for p in command.params].index(key)].default
+        if params.get(key) not in (None, False, default):
+            raise ConfigError(f"--args must not set {option}: the service sets it "
+                              f"({'use devices service --' + key if key != 'show' else 'a service has no display'}).")
+    for key in ("source", "camera", "device", "show"):
+        params.pop(key, None)
+    options = RunOptions(
+        model=model, threads=params.get("threads"), delegate=params.get("delegate"), width=params.get("width"),
+        height=params.get("height"), fps=params.get("fps"), batch=params.get("batch"), topk=params.get("topk", 5),
+        threshold=params.get("threshold", 0.0), save_csv=params.get("save_csv"), save_jsonl=params.get("save_jsonl"),
+        save_dir=params.get("save"), max_frames=params.get("max_frames"), duration=params.get("duration"),
+        workers=params.get("workers"), reconnect_tries=params.get("reconnect_tries", 5),
+    )
+    validate_options(options)
+    check_run_outputs(options, writable=False)
+    return params
+
+
 def render_service(
     model: str | os.PathLike[str],
     device: str | None = None,
@@ -161,8 +244,14 @@ def render_service(
     user: str | None = None,
     workdir: str | os.PathLike[str] | None = None,
     executable: str | None = None,
-) -> str:
+    environment_file: str | os.PathLike[str] | None = None,
+) -> ServiceUnit:
     """Fill the systemd unit template for running ``model`` on a camera at boot, restarting on failure.
+
+    Every field is validated (no control characters, camera >= 0, a user name's syntax), ``extra_args`` goes
+    through ``edgecnn run``'s own parser and checks, and a source with a password is not written into the unit:
+    it goes to ``environment_file`` (``EDGECNN_SOURCE=...``, read by ``edgecnn run`` when ``--source`` is not given)
+    in :attr:`ServiceUnit.environment`, to be installed with mode 0600.
 
     Args:
         model: Model file; made absolute (systemd has no working directory of yours).
@@ -174,34 +263,113 @@ def render_service(
         user: Account that runs the service (default: the current user).
         workdir: Working directory (default: the model's folder).
         executable: The ``edgecnn`` launcher (default: beside this Python interpreter).
+        environment_file: Where the unit reads its secrets (default ``/etc/edgecnn/<model stem>.env``).
+
+    Raises:
+        ConfigError: a bad field (named, with what was expected).
     """
+    _no_control("MODEL", str(model))
     model_path = Path(model).expanduser().resolve()
     if not model_path.exists():
         raise ConfigError(f"Model not found: {model_path}; the service needs an existing model file.")
+    if model_path.is_dir():
+        if not (model_path / "model.keras").is_file():
+            raise ConfigError(f"Expected a model file or a run folder with model.keras; {model_path} has none.")
     profile = load_profile(device) if device else None
+    if profile is not None:
+        _no_control("the device profile's name", profile.name)
     exe = executable or str(Path(sys.executable).with_name("edgecnn"))
+    _no_control("--executable", exe)
     args = [exe, "run", str(model_path)]
     if profile:
         args += ["--device", profile.name]
+    if camera is not None and camera < 0:
+        raise ConfigError(f"Expected --camera >= 0 (a V4L2 index such as 0 for /dev/video0); received {camera}.")
+    if source is not None and camera is not None:
+        raise ConfigError("Expected --source or --camera, not both; received both.")
     src = source or (profile.source if profile else None)
+    if source is not None and not source.strip():
+        raise ConfigError("Expected a non-empty --source.")
+    environment: dict[str, str] = {}
     if src:
-        args += ["--source", src]
+        _no_control("--source", src)
+        if _has_password(src):
+            environment["EDGECNN_SOURCE"] = src  # `edgecnn run` reads it when --source is absent
+        else:
+            args += ["--source", src]
     else:
         args += ["--camera", str(0 if camera is None else camera)]
     if isinstance(extra_args, str):
+        _no_control("--args", extra_args)
         try:
             extra_args = shlex.split(extra_args)
         except ValueError as exc:
             raise ConfigError(f"Expected --args as shell-quoted edgecnn run arguments; received {extra_args!r} "
                               f"({exc}).") from exc
-    args += list(extra_args or [])
-    return service_template().format(
-        name=model_path.stem,
+    extra = [_no_control("--args", a) for a in (extra_args or [])]
+    if extra:
+        parse_run_args(model_path, extra)
+    args += extra
+    account = user or getpass.getuser()
+    if not _USER_NAME.match(account):
+        raise ConfigError(f"Expected --user as an account name (letters, digits, _ . -; at most 32, not starting with "
+                          f"a digit or -); received {account!r}.")
+    wd = str(Path(workdir).resolve() if workdir else (model_path if model_path.is_dir() else model_path.parent))
+    _no_control("--workdir", wd)
+    env_file = str(environment_file or f"/etc/edgecnn/{_unit_name(model_path)}.env")
+    _no_control("--env-file", env_file)
+    if environment and not os.path.isabs(env_file):
+        raise ConfigError(f"Expected an absolute --env-file path (systemd reads it at boot); received {env_file!r}.")
+    env_line = f"EnvironmentFile={systemd_command_line([env_file])}" if environment else ""
+    text = service_template().format(
+        name=_unit_name(model_path),
         device=profile.name if profile else "this machine",
-        user=user or getpass.getuser(),
-        workdir=str(Path(workdir).resolve() if workdir else model_path.parent),
+        user=account,
+        workdir=systemd_command_line([wd]) if any(c.isspace() for c in wd) else wd,
         exec_start=systemd_command_line(args),
+        environment_file=env_line,
     )
+    return ServiceUnit(text=text, environment=environment, environment_file=env_file if environment else None)
+
+
+def write_service(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
+                  **options: Any) -> tuple[ServiceUnit, list[Path]]:
+    """:func:`render_service`, then write the unit to ``output`` and its secrets beside it (``NAME.env``, mode 0600).
+
+    Raises:
+        ConfigError: a bad field; a source with a password and no ``output`` (the secret must not go to stdout);
+            ``output`` that is the model.
+    """
+    from edgecnn.fileio import atomic_path, write_text
+    from edgecnn.outputs import check_outputs
+
+    if output is not None:
+        env_out = Path(output).with_suffix(".env")
+        check_outputs({"--output": output, "--output (.env beside it)": env_out}, {"MODEL": model})
+    unit = render_service(model, **options)
+    if output is None:
+        if unit.environment:
+            raise ConfigError("The source holds a password: give --output FILE.service; the password is then written "
+                              "to FILE.env (mode 0600), never into the unit or to the terminal.")
+        return unit, []
+    out = Path(output)
+    written = [write_text(out, unit.text)]
+    if unit.environment:
+        with atomic_path(env_out) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, unit.environment_text().encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        written.append(env_out)
+    return unit, written
+
+
+def _unit_name(model_path: Path) -> str:
+    stem = model_path.name if model_path.is_dir() else model_path.stem
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "model"
 
 
 _SYSTEMD_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@+=:,./_-")

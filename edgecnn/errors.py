@@ -46,6 +46,10 @@ class ArtifactExistsError(EdgeCNNError):
     """An output exists and would be overwritten without --force / --exist-ok."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received: unwinds like Ctrl-C (cleanup runs, partial results are kept), exit code 143."""
+
+
 def require(module: str, extra: str, purpose: str = ""):
     """Import an optional dependency or raise a helpful MissingDependencyError.
 

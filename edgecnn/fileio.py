@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,3 +97,124 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# ---------------------------------------------------------------------- folders published whole
+def staging_dir(target: str | os.PathLike[str], kind: str = "staging") -> Path:
+    """A fresh hidden folder beside ``target`` (same file system, so it can be renamed onto it)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-{os.getpid()}-", dir=target.parent))
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def publish_dir(staged: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Make the finished folder ``staged`` appear at ``target`` in one step, then remove what was there.
+
+    At every moment ``target`` is either the previous folder or the new one: a new target is one ``rename``;
+    an existing one is swapped atomically (``renameat2(RENAME_EXCHANGE)``), or, where the file system cannot
+    swap, moved aside to ``.NAME.old-*`` and restored by :func:`recover_dir` if the process dies in between.
+    """
+    staged, target = Path(staged), Path(target)
+    if not os.path.lexists(target):
+        os.rename(staged, target)
+        _fsync_dir(target.parent)
+        return target
+    if _exchange(staged, target):
+        _fsync_dir(target.parent)
+        shutil.rmtree(staged, ignore_errors=True)  # it now holds the previous folder
+        return target
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
+    os.rmdir(old)
+    os.rename(target, old)
+    os.rename(staged, target)
+    _fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def link_tree(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Hard-link ``src`` (file or folder tree) at ``dst``; copies where links are impossible (another device)."""
+    src, dst = Path(src), Path(dst)
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b, follow_symlinks=False)
+        except OSError:
+            shutil.copy2(a, b, follow_symlinks=False)
+
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+    elif src.is_dir():
+        shutil.copytree(src, dst, symlinks=True, copy_function=link)
+    else:
+        link(str(src), str(dst))
+
+
+def recover_dir(target: str | os.PathLike[str]) -> list[Path]:
+    """Clean up after a process killed while staging or publishing ``target``; returns what was removed.
+
+    Leftover ``.NAME.staging-*`` folders (never published) are removed; a ``.NAME.old-*`` folder is put back when
+    ``target`` is missing (killed between the two renames of :func:`publish_dir`), else removed.
+    """
+    target = Path(target)
+    parent = target.parent
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    for p in sorted(parent.glob(f".{glob.escape(target.name)}.*-*")):
+        kind = p.name[len(target.name) + 2:].split("-", 1)[0]
+        if kind == "old" and not os.path.lexists(target):
+            os.rename(p, target)
+            continue
+        if kind in ("old", "staging") and p.is_dir() and not _owner_alive(p):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def _owner_alive(path: Path) -> bool:
+    """Whether the process that made this staging folder (pid in its name) is still running (not us)."""
+    try:
+        pid = int(path.name.rsplit(".", 1)[-1].split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

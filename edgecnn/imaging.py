@@ -261,6 +261,11 @@ def load_image(
     return preprocess(decode_image(path), height, width, color, interpolation)
 
 
+#: Largest side accepted for a model input: beyond it one image alone takes hundreds of MiB (refused up front,
+#: instead of an out-of-memory crash after minutes of decoding).
+MAX_IMG_SIDE = 4096
+
+
 def parse_img_size(value: str | int | tuple[int, int] | list[int]) -> tuple[int, int]:
     """``"64"``, ``64``, ``"48x64"`` or ``(48, 64)`` as (height, width), both positive."""
     try:
@@ -275,4 +280,8 @@ def parse_img_size(value: str | int | tuple[int, int] | list[int]) -> tuple[int,
         raise DataError(f"Expected --img-size N or HxW (e.g. 64 or 48x64); received {value!r}.") from exc
     if h <= 0 or w <= 0:
         raise DataError(f"Expected a positive --img-size; received {value!r}.")
+    if max(h, w) > MAX_IMG_SIDE:
+        gib = h * w * 3 * 4 / 2**30
+        raise DataError(f"Expected --img-size at most {MAX_IMG_SIDE} px per side; received {value!r} ({gib:,.1f} GiB of "
+                        f"float32 per RGB image). Image classifiers train at 32-512 px.")
     return h, w

@@ -2,7 +2,11 @@
 
 Each command lives in its own module exposing ``register(app)``; commands are built with
 :class:`EdgeCommand` so a user error (:class:`~edgecnn.errors.EdgeCNNError`) prints one red line and exits
-non-zero — no traceback unless ``--verbose``.
+non-zero — no traceback unless ``--verbose``. OS failures (read-only or full disk, permissions, a file where a
+folder is needed, out of memory) also end in one line naming the path and what to do, exit 1.
+
+Exit codes: 0 success, 1 failure (bad model/data, failed gate, OS error), 2 usage error (bad option or value,
+an output that is an input), 130 interrupted by SIGINT/Ctrl-C, 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -33,9 +37,23 @@ def _handle(exc: BaseException) -> None:
         error_line(str(exc))
         raise typer.Exit(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        error_line("Interrupted.")
-        raise typer.Exit(130)
+        from edgecnn.errors import Terminated
+
+        term = isinstance(exc, Terminated)
+        error_line("Stopped by SIGTERM." if term else "Interrupted.")
+        raise typer.Exit(143 if term else 130)
+    if isinstance(exc, OSError | MemoryError):  # read-only, full, no permission, a file in the way, absurd sizes
+        from edgecnn.outputs import os_error_message
+
+        if _state["verbose"]:
+            err_console.print(traceback.format_exc(), markup=False, highlight=False)
+        error_line(os_error_message(exc))
+        raise typer.Exit(1)
     raise exc
+
+
+#: What reaches the CLI frame and becomes one line: user errors, Ctrl-C, OS failures (disk, permissions, memory).
+_HANDLED = (EdgeCNNError, KeyboardInterrupt, OSError, MemoryError)
 
 
 class EdgeCommand(TyperCommand):
@@ -44,7 +62,7 @@ class EdgeCommand(TyperCommand):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (EdgeCNNError, KeyboardInterrupt) as exc:
+        except _HANDLED as exc:
             _handle(exc)
 
 
@@ -54,7 +72,7 @@ class EdgeGroup(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (EdgeCNNError, KeyboardInterrupt) as exc:
+        except _HANDLED as exc:
             _handle(exc)
 
 
@@ -115,9 +133,20 @@ def _register_all() -> None:
 _register_all()
 
 
+def _on_sigterm(signum: int, _frame: Any) -> None:
+    from edgecnn.errors import Terminated
+
+    raise Terminated()
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # SIGTERM unwinds like Ctrl-C (temp files removed, partial results written), then exits 143
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     app(prog_name="edgecnn")
 
 

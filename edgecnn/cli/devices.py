@@ -51,26 +51,33 @@ def show_command(name: Annotated[str, typer.Argument(help="Profile name, e.g. rp
 def service_command(
     model: Annotated[Path, typer.Argument(help="Model file the service runs.")],
     device: Annotated[str | None, typer.Option("--device", "-d", help="Device profile to apply.")] = None,
-    source: Annotated[str | None, typer.Option(help="Source (default: the profile's, else --camera).")] = None,
-    camera: Annotated[int | None, typer.Option(help="Camera index (default 0).")] = None,
+    source: Annotated[str | None, typer.Option(help="Source (default: the profile's, else --camera). A stream URL "
+                                               "with a password goes to the environment file, not the unit.")] = None,
+    camera: Annotated[int | None, typer.Option(min=0, help="Camera index (default 0).")] = None,
     user: Annotated[str | None, typer.Option(help="Account running the service (default: you).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the unit here instead of stdout.")] = None,
+    env_file: Annotated[str | None, typer.Option("--env-file", help="Where the installed unit reads its secrets "
+                                                 "(default /etc/edgecnn/<model>.env).")] = None,
     run_args: Annotated[str | None, typer.Option("--args", help="More `edgecnn run` arguments, quoted as one "
-                                                 "string, e.g. \"--save-jsonl /var/log/edgecnn.jsonl\".")] = None,
+                                                 "string, checked like `edgecnn run` checks them, e.g. "
+                                                 "\"--save-jsonl /var/log/edgecnn.jsonl\" (rows are appended, so a "
+                                                 "restart keeps the log).")] = None,
 ) -> None:
     """Fill in devices/edgecnn.service: run MODEL on a camera at boot, restarting on failure."""
     from edgecnn.console import console, info
-    from edgecnn.devices import render_service
-    from edgecnn.fileio import write_text
+    from edgecnn.devices import write_service
 
-    text = render_service(model, device=device, source=source, camera=camera, user=user,
-                          extra_args=run_args)
-    if output:
-        write_text(output, text)
-        info(f"Wrote {output}; install: sudo cp {output} /etc/systemd/system/ && sudo systemctl daemon-reload "
-             f"&& sudo systemctl enable --now {output.name}")
-    else:
-        console.print(text, markup=False, highlight=False, end="")
+    unit, written = write_service(model, output=output, device=device, source=source, camera=camera, user=user,
+                                  extra_args=run_args, environment_file=env_file)
+    if output is None:
+        console.print(unit.text, markup=False, highlight=False, end="")
+        return
+    unit_path = written[0]
+    steps = [f"sudo cp {unit_path} /etc/systemd/system/"]
+    if unit.environment:
+        steps.insert(0, f"sudo install -D -m 600 -o root {written[1]} {unit.environment_file}")
+    steps += ["sudo systemctl daemon-reload", f"sudo systemctl enable --now {unit_path.name}"]
+    info(f"Wrote {', '.join(str(p) for p in written)}; install: " + " && ".join(steps))
 
 
 def register(app: typer.Typer) -> None:

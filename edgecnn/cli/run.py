@@ -34,9 +34,11 @@ def _parse_options(values: list[str] | None) -> dict[str, str] | None:
 
 def run_command(
     model: Annotated[Path, typer.Argument(help="Model file (.tflite, .onnx, .keras) or a run folder.")],
-    source: Annotated[str | None, typer.Option("--source", "-s", help="Image, folder, glob, video, rtsp/http URL, "
-                                               "GStreamer pipeline, picamera2[:N] or synthetic[:FPS[:WxH]].")] = None,
-    camera: Annotated[int | None, typer.Option("--camera", "-c", help="Camera index (V4L2 on Linux).")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", envvar="EDGECNN_SOURCE", show_envvar=True,
+                                               help="Image, folder, glob, video, rtsp/http URL, "
+                                               "GStreamer pipeline, picamera2[:N] or synthetic[:FPS[:WxH]] (a "
+                                               "service reads a stream URL with a password from EDGECNN_SOURCE).")] = None,
+    camera: Annotated[int | None, typer.Option("--camera", "-c", min=0, help="Camera index (V4L2 on Linux).")] = None,
     device: Annotated[str | None, typer.Option("--device", "-d", help="Device profile (edgecnn devices list); "
                                                "flags given here override it.")] = None,
     backend: Annotated[BackendChoice | None, typer.Option(help="Runtime (default: by file type).")] = None,
@@ -53,9 +55,12 @@ def run_command(
     batch: Annotated[int | None, typer.Option(min=1, help="Images per inference call for folders/videos.")] = None,
     topk: Annotated[int, typer.Option(min=1, help="Labels reported per input.")] = 5,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Top-1 below this is reported as 'unknown'.")] = 0.0,
-    save_csv: Annotated[Path | None, typer.Option(help="Write one CSV row per input (flushed as produced).")] = None,
-    save_jsonl: Annotated[Path | None, typer.Option(help="Write one JSON line per input (flushed as produced).")] = None,
-    save: Annotated[Path | None, typer.Option("--save", help="Folder for annotated images / annotated video.")] = None,
+    save_csv: Annotated[Path | None, typer.Option(help="Append one CSV row per input (UTC timestamp; header "
+                                                  "written once and checked; a restart keeps earlier rows).")] = None,
+    save_jsonl: Annotated[Path | None, typer.Option(help="Append one JSON line per input (UTC timestamp; a "
+                                                    "restart keeps earlier rows).")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="Folder for annotated images / annotated video "
+                                              "(existing files are never replaced: a clash gets _2, _3...).")] = None,
     show: Annotated[bool, typer.Option(help="Show a preview window (q quits).")] = False,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many inputs.")] = None,
     duration: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many seconds.")] = None,

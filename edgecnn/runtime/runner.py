@@ -87,8 +87,17 @@ class RunSummary:
         return self.count / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def nothing_readable(self) -> bool:
+        """Every input failed to decode (or none came): the run produced no classification."""
+        return self.ok == 0 and self.stopped_by == "end"
+
+    @property
     def exit_code(self) -> int:
-        return {"SIGTERM": 143, "SIGINT": 130}.get(self.stopped_by, 0)
+        """130 SIGINT, 143 SIGTERM, 1 when not one input could be classified, else 0."""
+        signal_code = {"SIGTERM": 143, "SIGINT": 130}.get(self.stopped_by)
+        if signal_code:
+            return signal_code
+        return 1 if self.nothing_readable else 0
 
     def speed_line(self) -> str:
         shape = f" at shape {self.input_shape}" if self.input_shape else ""
@@ -113,6 +122,9 @@ class RunSummary:
             out.append(f"... and {len(self.skipped) - 10} more skipped (see the CSV/JSONL)")
         if self.stopped_by not in ("end",):
             out.append(f"Stopped by {self.stopped_by}.")
+        if self.nothing_readable:
+            out.append(f"Error: nothing was classified: {'all ' + str(self.count) + ' inputs were unreadable' if self.count else 'the source gave no input'}"
+                       "; check that --source holds images or video this build can decode.")
         if self.outputs:
             out.append("Results saved to " + ", ".join(self.outputs))
         return out
@@ -210,6 +222,22 @@ def run(opts: RunOptions) -> RunSummary:
         EdgeCNNError: bad model, source or options (see :func:`load_backend` and :func:`open_source`).
     """
     opts = apply_device(opts)
+    validate_options(opts)
+    check_run_outputs(opts)
+    backend = load_backend(opts.model, backend=opts.backend or "auto", threads=opts.threads, delegate=opts.delegate,
+                           delegate_options=opts.delegate_options, providers=opts.providers, unsafe=opts.unsafe)
+    try:
+        return _run_with(backend, opts)
+    finally:
+        backend.close()
+
+
+def validate_options(opts: RunOptions) -> None:
+    """The checks of :func:`run` that need no model (``devices service`` applies them to its ``--args``).
+
+    Raises:
+        ConfigError / SourceError: a value out of range, or both a camera and a source.
+    """
     if opts.topk < 1:
         raise ConfigError(f"Expected --topk >= 1; received {opts.topk}.")
     if not 0.0 <= opts.threshold <= 1.0:
@@ -222,12 +250,47 @@ def run(opts: RunOptions) -> RunSummary:
         from edgecnn.errors import SourceError
 
         raise SourceError("Expected --camera or --source, not both; received both.")
-    backend = load_backend(opts.model, backend=opts.backend or "auto", threads=opts.threads, delegate=opts.delegate,
-                           delegate_options=opts.delegate_options, providers=opts.providers, unsafe=opts.unsafe)
-    try:
-        return _run_with(backend, opts)
-    finally:
-        backend.close()
+    if opts.camera is not None and opts.camera < 0:
+        raise ConfigError(f"Expected --camera >= 0 (a V4L2 index); received {opts.camera}.")
+    for key in ("threads", "width", "height", "workers"):
+        value = getattr(opts, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"Expected --{key} >= 1; received {value}.")
+    if opts.fps is not None and not opts.fps > 0:
+        raise ConfigError(f"Expected --fps > 0; received {opts.fps}.")
+    if opts.duration is not None and opts.duration < 0:
+        raise ConfigError(f"Expected --duration >= 0; received {opts.duration}.")
+    if opts.reconnect_tries < 0:
+        raise ConfigError(f"Expected --reconnect-tries >= 0; received {opts.reconnect_tries}.")
+
+
+def _source_inputs(source: str | None) -> list[str]:
+    """The local files and folders a ``--source`` reads (a glob's matches), for the output-path check."""
+    if not source or "://" in source or source.startswith(("synthetic", "picamera2")) or "!" in source:
+        return []
+    if os.path.exists(source):
+        return [source]
+    if any(c in source for c in "*?["):
+        import glob
+        import itertools
+
+        return list(itertools.islice(glob.iglob(source, recursive=True), 100_000))
+    return []
+
+
+def check_run_outputs(opts: RunOptions, writable: bool = True) -> None:
+    """Refuse ``--save-csv``/``--save-jsonl``/``--save`` that are the model, a source file or folder, or each other.
+
+    Raises:
+        OutputConflictError: exit 2, before the model is loaded.
+        OutputPathError: an output that cannot be written (read-only, permissions, a folder where a file goes).
+    """
+    from edgecnn.outputs import check_outputs
+
+    model = Path(opts.model)
+    models = [model, model / "model.keras"] if model.is_dir() else [model]
+    check_outputs({"--save-csv": opts.save_csv, "--save-jsonl": opts.save_jsonl, "--save": opts.save_dir},
+                  {"MODEL": models, "--source": _source_inputs(opts.source)}, folders={"--save"}, writable=writable)
 
 
 def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:

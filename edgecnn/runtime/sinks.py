@@ -1,13 +1,17 @@
 """Where ``edgecnn run`` results go: CSV/JSONL rows, annotated images or video, a preview window.
 
-CSV and JSONL rows are written and flushed one at a time as results are produced, so a run stopped by
-Ctrl-C, SIGTERM or a power cut leaves a file of complete rows (each row is a single ``write``).
-Annotated images and videos are written atomically (temp file + rename).
+CSV and JSONL rows are appended one at a time as results are produced (a restarted run keeps earlier rows),
+so a run stopped by Ctrl-C, SIGTERM, a power cut or a full disk leaves a file of complete rows (each row is
+a single ``write``, cut back on failure). Annotated images and videos are written atomically (temp file +
+rename) and never replace a file that exists: a clash gets ``_2``, ``_3``...
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import datetime as _dt
+import errno
 import io
 import json
 import os
@@ -17,25 +21,85 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgecnn.errors import ConfigError
 from edgecnn.fileio import atomic_path
+from edgecnn.outputs import wrap_os_error
 from edgecnn.runtime.pipeline import Result
 
 CSV_FIELDS = ("source", "index", "label", "score", "topk", "status", "error", "preprocess_ms", "inference_ms",
               "postprocess_ms", "latency_ms")
+#: The CSV header: a UTC timestamp, then the result fields.
+CSV_COLUMNS = ("time_utc", *CSV_FIELDS)
 
 
 class RowWriter:
-    """Appends one CSV or JSONL row per result, flushed (and fsynced every ``sync_every`` rows)."""
+    """Appends one CSV or JSONL row per result; a restarted run (systemd ``Restart=``) keeps every earlier row.
+
+    * The file is opened ``O_APPEND``; a CSV header is written only when the file is new or empty, and an existing
+      file's header (or first JSON line) must match this writer's columns, else :class:`ConfigError` before any row.
+    * Each row carries ``time_utc`` (ISO 8601, UTC, milliseconds).
+    * Each row is one ``os.write`` of the whole encoded line. If the write fails or is short (ENOSPC, EFBIG,
+      EIO), the file is truncated back to its size before the row and the error is raised with the path: a row
+      is whole or absent.
+    * Rows are fsynced every ``sync_every`` rows and on close.
+    """
 
     def __init__(self, path: str | os.PathLike[str], fmt: str, sync_every: int = 50) -> None:
         self.path = Path(path)
         self.fmt = fmt
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.path, "w", encoding="utf-8", newline="")
         self.sync_every = sync_every
         self.rows = 0
-        if fmt == "csv":
-            self._emit(self._csv_line(CSV_FIELDS))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                                          0o666)
+        except OSError as exc:
+            raise wrap_os_error(exc, self.path) from exc
+        try:
+            self._check_existing()
+            if fmt == "csv" and os.fstat(self.fd).st_size == 0:
+                self._emit(self._csv_line(CSV_COLUMNS))
+        except BaseException:
+            os.close(self.fd)
+            self.fd = None
+            raise
+
+    def _check_existing(self) -> None:
+        """An existing file must hold this writer's kind of rows; a torn last line (another tool) is cut off."""
+        assert self.fd is not None
+        size = os.fstat(self.fd).st_size
+        if size == 0:
+            return
+        with open(self.path, "rb") as fh:
+            first = fh.readline()
+            fh.seek(max(0, size - 1))
+            last_byte = fh.read(1)
+        what = "--save-csv" if self.fmt == "csv" else "--save-jsonl"
+        if self.fmt == "csv":
+            expected = self._csv_line(CSV_COLUMNS).encode()
+            if first != expected:
+                got = first.decode("utf-8", "replace").strip()[:120]
+                raise ConfigError(
+                    f"{what} {self.path} exists with other columns ({got!r}); expected the header "
+                    f"{','.join(CSV_COLUMNS)!r}. Rows are appended to an existing file only when its columns match: "
+                    "give a new file name.")
+        else:
+            try:
+                row = json.loads(first)
+                ok = isinstance(row, dict) and "source" in row and "status" in row
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ConfigError(f"{what} {self.path} exists and is not an edgecnn JSON-lines result file; rows are "
+                                  "appended only to such a file: give a new file name.")
+        if last_byte != b"\n":  # a line cut by a crash of something else: not a row, drop it
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+            keep = data.rfind(b"\n") + 1
+            os.truncate(self.path, keep)
+            from edgecnn.console import warn
+
+            warn(f"{self.path} ended with a partial line ({size - keep} bytes); removed it before appending.")
 
     @staticmethod
     def _csv_line(values: Any) -> str:
@@ -44,26 +108,54 @@ class RowWriter:
         return buf.getvalue()
 
     def _emit(self, text: str) -> None:
-        self.fh.write(text)
-        self.fh.flush()
+        assert self.fd is not None
+        data = text.encode("utf-8")
+        before = os.fstat(self.fd).st_size
+        try:
+            n = os.write(self.fd, data)
+            if n != len(data):  # a short write to a regular file means the disk or the size limit is full
+                raise OSError(errno.ENOSPC, f"only {n} of {len(data)} bytes written")
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, before)
+            raise wrap_os_error(exc, self.path) from exc
 
     def write(self, result: Result) -> None:
-        row = result.row()
+        row = {"time_utc": _utc_now(), **result.row()}
         if self.fmt == "csv":
             row["topk"] = ";".join(f"{lbl}:{s:.4f}" for lbl, s in row["topk"])
             row["score"] = "" if row["score"] is None else f"{row['score']:.6f}"
-            self._emit(self._csv_line([row[k] for k in CSV_FIELDS]))
+            self._emit(self._csv_line([row[k] for k in CSV_COLUMNS]))
         else:
             self._emit(json.dumps(row, ensure_ascii=False) + "\n")
         self.rows += 1
         if self.rows % self.sync_every == 0:
-            os.fsync(self.fh.fileno())
+            assert self.fd is not None
+            os.fsync(self.fd)
 
     def close(self) -> None:
-        if not self.fh.closed:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
-            self.fh.close()
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise wrap_os_error(exc, self.path) from exc
+            finally:
+                os.close(fd)
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def free_path(path: Path, taken: set[Path] | None = None) -> Path:
+    """``path``, or ``stem_2.ext``, ``stem_3.ext``... : the first name neither on disk nor in ``taken``."""
+    taken = taken or set()
+    out, n = path, 2
+    while out in taken or os.path.lexists(out):
+        out = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        n += 1
+    return out
 
 
 def annotate(rgb: np.ndarray, result: Result, min_side: int = 256) -> np.ndarray:
@@ -105,11 +197,7 @@ class ImageSaver:
         src = Path(os.path.abspath(result.source))
         rel = src.relative_to(self.root) if self.root and src.is_relative_to(self.root) else Path(src.name)
         suffix = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
-        out = self.folder / rel.with_suffix(suffix)
-        n = 2
-        while out in self._used:
-            out = self.folder / rel.with_name(f"{rel.stem}_{n}{suffix}")
-            n += 1
+        out = free_path(self.folder / rel.with_suffix(suffix), self._used)
         self._used.add(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp:
@@ -134,7 +222,7 @@ class VideoSaver:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = Path(name).stem if Path(name).suffix else "stream"
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "stream"
-        self.path = self.folder / f"{stem}_annotated.avi"
+        self.path = free_path(self.folder / f"{stem}_annotated.avi")
         self.fps = fps or 30.0
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()

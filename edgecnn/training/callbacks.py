@@ -123,8 +123,54 @@ class RunTracker(keras.callbacks.Callback):
 
 
 def load_state(run_dir: Path) -> dict[str, Any]:
+    """The resume state of a run (``weights/state.json``); {} when there is none.
+
+    Raises:
+        ConfigError: the file is damaged (names it and the ways out).
+    """
+    from edgecnn.errors import ConfigError
+
     path = run_dir / WEIGHTS_DIR / STATE_FILENAME
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a JSON object, found {type(state).__name__}")
+        int(state.get("epoch", 0))
+        float(state.get("best_val_loss", math.inf))
+        if not isinstance(state.get("history", []), list):
+            raise ValueError("'history' is not a list")
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path} is damaged ({str(exc).splitlines()[0][:120]}); --resume cannot continue from it. Delete it to "
+            f"resume from {LAST_FILENAME} at epoch 0, or start over with --exist-ok --name {run_dir.name}.") from exc
+    return state
+
+
+def load_checkpoint(path: Path, run_dir: Path) -> Any:
+    """Load a checkpoint (``last.keras``/``best.keras``) of a run, naming the file and the way out when damaged.
+
+    Raises:
+        ModelError: the file is missing, truncated or not a Keras archive.
+    """
+    import zipfile
+
+    from edgecnn.errors import ModelError
+
+    way_out = (f"start over with --exist-ok --name {run_dir.name}" + (
+        f", or copy {BEST_FILENAME} over it to resume from the best epoch" if path.name != BEST_FILENAME
+        and (path.parent / BEST_FILENAME).exists() else ""))
+    if not path.is_file():
+        raise ModelError(f"Checkpoint {path} is missing; {way_out}.")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"Checkpoint {path} is damaged (truncated or not a .keras archive, "
+                         f"{path.stat().st_size} bytes); {way_out}.")
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # noqa: BLE001  (Keras raises ValueError, OSError, zipfile and h5 errors alike)
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"Checkpoint {path} cannot be loaded ({first}); {way_out}.") from exc
 
 
 class Progress(keras.callbacks.Callback):

@@ -67,13 +67,43 @@ def latest_run(project: Path) -> Path | None:
     """The most recently modified run in ``project`` that has a last checkpoint (for ``--resume`` without a name)."""
     from edgecnn.training.callbacks import LAST_FILENAME, WEIGHTS_DIR
 
-    runs = [p for p in project.glob(f"*/{WEIGHTS_DIR}/{LAST_FILENAME}")] if project.is_dir() else []
+    runs = [p for p in project.glob(f"*/{WEIGHTS_DIR}/{LAST_FILENAME}")
+            if not p.parent.parent.name.startswith(".")] if project.is_dir() else []  # not staging folders
     return max(runs, key=lambda p: p.stat().st_mtime).parent.parent if runs else None
 
 
+#: What ``train`` writes before its first checkpoint: a folder holding only these is an abandoned start.
+_START_FILES = frozenset({SPLITS_FILENAME, "labels.txt", CONFIG_FILENAME, "augmented_samples.png", "model_summary.png",
+                          "history.csv"})
+
+
+def abandoned_start(run_dir: Path) -> bool:
+    """A run folder of a training killed (or out of disk) before its first checkpoint: nothing in it is worth keeping.
+
+    It holds only what ``train`` writes before epoch 1 ends (splits, labels, config, sample plots), and no model
+    and no ``weights/last.keras``; the same command may reuse it without ``--exist-ok``.
+    """
+    if not run_dir.is_dir():
+        return False
+    names = {p.name for p in run_dir.iterdir()}
+    weights = run_dir / "weights"
+    if "weights" in names:
+        if weights.is_dir() and not any((weights / n).exists() for n in ("last.keras", "best.keras")):
+            names.discard("weights")
+    return bool(names) and names <= _START_FILES and SPLITS_FILENAME in names or not names
+
+
 def resolve_run_dir(cfg: TrainConfig) -> Path:
-    """Where the run goes; raises when it exists and neither ``exist_ok`` nor ``resume`` is set."""
+    """Where the run goes; raises when it exists and neither ``exist_ok`` nor ``resume`` is set.
+
+    Leftovers of a training killed while staging an ``--exist-ok`` run are cleaned up first, and a folder that a
+    killed or disk-full training left before its first checkpoint is reused (see :func:`abandoned_start`).
+    """
+    from edgecnn.fileio import recover_dir
+
     project = Path(cfg.project)
+    if cfg.name:
+        recover_dir(project / cfg.name)
     if cfg.resume:
         run_dir = project / cfg.name if cfg.name else latest_run(project)
         if run_dir is None or not (run_dir / "weights" / "last.keras").exists():
@@ -83,7 +113,13 @@ def resolve_run_dir(cfg: TrainConfig) -> Path:
     if cfg.name is None:
         return next_run_dir(project)
     run_dir = project / cfg.name
-    if run_dir.exists() and not cfg.exist_ok:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ArtifactExistsError(f"{run_dir} is a file, not a run folder; choose another --name or --project.")
+    if run_dir.exists() and not cfg.exist_ok and not abandoned_start(run_dir):
+        if not (run_dir / MODEL_FILENAME).exists() and (run_dir / "weights" / "last.keras").exists():
+            raise ArtifactExistsError(
+                f"Run folder {run_dir} holds an unfinished training (weights/last.keras, no model.keras); continue it "
+                f"with --resume --name {run_dir.name}, start over with --exist-ok, or choose another --name.")
         raise ArtifactExistsError(
             f"Run folder {run_dir} already exists; pass --exist-ok to overwrite it, --resume to continue it, "
             "or choose another --name."
@@ -100,7 +136,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         ConfigError: invalid option values.
         ArtifactExistsError: the run folder exists without ``exist_ok``/``resume``.
     """
+    from edgecnn.outputs import check_outputs
+
     cfg = validate(cfg)
+    check_outputs({"--project": cfg.project}, {"--data": cfg.data, "--test-data": cfg.test_data}, folders={"--project"})
     was_quiet = is_quiet()
     set_quiet(cfg.quiet or was_quiet)
     try:
@@ -111,8 +150,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 def _train(cfg: TrainConfig) -> TrainResult:
     from edgecnn.training import datasets as ds
-    from edgecnn.training.architectures import ArchKnobs, build_model, resolve_head
-    from edgecnn.training.augmentation import AugmentSpec, make_augmenter
+    from edgecnn.training.architectures import resolve_head
     from edgecnn.training.builtin import materialize_builtin
 
     run_dir = resolve_run_dir(cfg)
@@ -145,8 +183,6 @@ def _train(cfg: TrainConfig) -> TrainResult:
     import keras
     import tensorflow as tf
 
-    from edgecnn.training import callbacks as cb
-
     keras.utils.set_random_seed(cfg.seed)
     gpus = tf.config.list_physical_devices("GPU")
     info(f"Training on GPU: {', '.join(g.name for g in gpus)}" if gpus else "Training on CPU (TensorFlow sees no GPU)")
@@ -156,9 +192,56 @@ def _train(cfg: TrainConfig) -> TrainResult:
     if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
-    # ---- run folder
-    if not cfg.resume and run_dir.exists():  # --exist-ok: start clean, keep nothing stale
+    # ---- run folder. --exist-ok over an earlier run: the new run is built in a hidden staging folder beside it
+    # and swapped in once it has a model, so a failed or killed training keeps the old run (and its export/).
+    final_dir = run_dir
+    staged = not cfg.resume and run_dir.exists() and not abandoned_start(run_dir)
+    created = not run_dir.exists()
+    if staged:
+        from edgecnn.fileio import staging_dir
+
+        run_dir = staging_dir(final_dir)
+        info(f"--exist-ok: training in {run_dir.name}; {final_dir} is replaced only when the new model is saved.")
+    elif not cfg.resume and run_dir.exists():  # an abandoned start: nothing in it is worth keeping
         _clear_run(run_dir)
+    try:
+        return _train_in(cfg, run_dir, final_dir, data, labels, head, h, w, t_start, staged, created)
+    except BaseException as exc:
+        _after_failure(cfg, run_dir, final_dir, staged, created, exc)
+        raise
+
+
+def _after_failure(cfg: TrainConfig, run_dir: Path, final_dir: Path, staged: bool, created: bool,
+                   exc: BaseException) -> None:
+    """Leave a failed or interrupted training resumable (a checkpoint exists) or cleanly reusable (none does)."""
+    from edgecnn.training.callbacks import LAST_FILENAME, WEIGHTS_DIR
+
+    if staged:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        warn(f"Training did not finish; the previous run in {final_dir} is kept unchanged.")
+        return
+    has_checkpoint = (run_dir / WEIGHTS_DIR / LAST_FILENAME).exists()
+    if cfg.resume or has_checkpoint:
+        if not isinstance(exc, KeyboardInterrupt) and has_checkpoint:  # KeyboardInterrupt words its own hint
+            warn(f"Training stopped; its last checkpoint is kept. Continue with: edgecnn train --resume --name "
+                 f"{final_dir.name} --project {cfg.project}")
+        return
+    if created or abandoned_start(run_dir):
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing to resume: the same command can start again
+
+
+def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, labels: list[str], head: str, h: int,
+              w: int, t_start: float, staged: bool, created: bool) -> TrainResult:
+    import keras
+    import tensorflow as tf
+
+    from edgecnn.training import callbacks as cb
+    from edgecnn.training import datasets as ds
+    from edgecnn.training.architectures import ArchKnobs, build_model
+    from edgecnn.training.augmentation import AugmentSpec, make_augmenter
+
+    gpus = tf.config.list_physical_devices("GPU")
+    mixed = bool(cfg.mixed_precision and gpus)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
         ds.write_splits(run_dir, data)
@@ -170,7 +253,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
         state: dict[str, Any] = {}
         if cfg.resume:
             state = cb.load_state(run_dir)
-            model = keras.models.load_model(run_dir / cb.WEIGHTS_DIR / cb.LAST_FILENAME)
+            model = cb.load_checkpoint(run_dir / cb.WEIGHTS_DIR / cb.LAST_FILENAME, run_dir)
         else:
             model = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
             _compile(model, cfg, head, len(labels))
@@ -213,9 +296,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
                               class_weight=class_weight, callbacks=callbacks, verbose=0)
             except KeyboardInterrupt:
                 saved = int(cb.load_state(run_dir).get("epoch", 0))  # what --resume will start from
-                if saved:
+                if saved and not staged:
                     warn(f"Interrupted; epoch {saved} is saved. Continue with: edgecnn train "
-                         f"--resume --name {run_dir.name} --project {cfg.project}")
+                         f"--resume --name {final_dir.name} --project {cfg.project}")
                 raise
         fit_s = time.perf_counter() - t_fit
 
@@ -224,7 +307,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
         if tracker.best_weights is not None:
             model.set_weights(tracker.best_weights)
         elif best_path.exists():
-            model.set_weights(keras.models.load_model(best_path, compile=False).get_weights())
+            model.set_weights(cb.load_checkpoint(best_path, run_dir).get_weights())
         if mixed:  # the saved model computes in float32 (exporters and CPUs want that)
             keras.mixed_precision.set_global_policy("float32")
             fp32 = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
@@ -251,7 +334,20 @@ def _train(cfg: TrainConfig) -> TrainResult:
     finally:
         if mixed:
             keras.mixed_precision.set_global_policy("float32")
+    if staged:  # the new run is complete: swap it in, the old one goes (files edgecnn did not write stay)
+        from edgecnn.fileio import link_tree, publish_dir
+
+        for entry in final_dir.iterdir():
+            if entry.name not in _OWNED and not (run_dir / entry.name).exists():
+                link_tree(entry, run_dir / entry.name)
+        publish_dir(run_dir, final_dir)
+        run_dir, model_path = final_dir, final_dir / MODEL_FILENAME
     return TrainResult(run_dir=run_dir, model_path=model_path, metrics=metrics, card=card, history=history)
+
+
+#: What a run folder holds that edgecnn wrote (``--exist-ok`` replaces these; anything else in the folder is kept).
+_OWNED = frozenset({"weights", "export", MODEL_FILENAME, "modelcard.json", METRICS_FILENAME, "history.csv",
+                    *PLOT_FILES.values(), SPLITS_FILENAME, "labels.txt", CONFIG_FILENAME})
 
 
 def _clear_run(run_dir: Path) -> None:

@@ -98,10 +98,10 @@ def test_service_exec_start_is_systemd_quoted(tflite_model, tmp_path):
     line = systemd_command_line(args)
     assert line == ('"/opt/edge cnn/bin/edgecnn" run "rtsp://u:p%%40ss$$HOME@cam/x" "a\\"b\\\\c" "" '
                     "--threads 4")
-    unit = render_service(tflite_model, source="rtsp://u:p%40ss@cam/x", extra_args="--save-jsonl '/var/log/my x.jsonl'",
-                          executable="/usr/bin/edgecnn")
+    unit = render_service(tflite_model, source="rtsp://cam/p%40th$x", extra_args="--save-jsonl '/var/log/my x.jsonl'",
+                          executable="/usr/bin/edgecnn").text
     exec_line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
-    assert '"rtsp://u:p%%40ss@cam/x"' in exec_line and '"/var/log/my x.jsonl"' in exec_line
+    assert '"rtsp://cam/p%%40th$$x"' in exec_line and '"/var/log/my x.jsonl"' in exec_line
     analyze = shutil.which("systemd-analyze")
     if analyze:
         path = tmp_path / "edgecnn-test.service"
