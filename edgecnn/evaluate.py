@@ -142,7 +142,14 @@ def evaluate(
     """Evaluate a model on a labelled folder (``data``) or a run's split (``run``/``split``).
 
     Writes ``metrics.json`` and ``confusion_matrix.png`` into ``out_dir`` (default ``runs/evaluate/<model>``).
+    The output folder is checked before the model is loaded: it may not be the model, the data or inside it,
+    and must be writable.
     """
+    from edgecnn.outputs import check_outputs
+
+    out = Path(out_dir) if out_dir else Path("runs") / "evaluate" / Path(model).stem
+    model_file = Path(model) / "model.keras" if Path(model).is_dir() else model  # a run folder is not image data
+    check_outputs({"--out": out}, {"MODEL": model_file, "--data": data}, folders={"--out"})
     be = load_backend(model, backend=backend, threads=threads, providers=providers, delegate=delegate)
     try:
         ds, name = _dataset(data, run, split, be.labels)
@@ -165,7 +172,6 @@ def evaluate(
     if not probs:
         raise DataError(f"None of the {len(ds.files)} images in {name} could be decoded.")
     m = metrics(np.asarray(targets), np.stack(probs), ds.labels, topk)
-    out = Path(out_dir) if out_dir else Path("runs") / "evaluate" / Path(model).stem
     out.mkdir(parents=True, exist_ok=True)
     report = EvalReport(model=str(model), data=name, labels=ds.labels, count=len(targets), skipped=skipped,
                         backend_info=info_, **m)

@@ -48,8 +48,10 @@ class ModelInfo:
         return d
 
 
-def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
+def inspect_model(path: str | os.PathLike[str], unsafe: bool = False) -> ModelInfo:
     """Describe a ``.tflite``, ``.onnx``, ``.keras``/``.h5`` file, SavedModel folder or run folder.
+
+    ``unsafe`` allows a ``.keras`` with Lambda layers (arbitrary code: trusted files only).
 
     Raises:
         ModelError: missing file, unknown type, or a file its runtime cannot parse.
@@ -70,7 +72,7 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
     if suffix == ".onnx":
         return _onnx(p)
     if suffix in (".keras", ".h5"):
-        return _keras(p)
+        return _keras(p, unsafe)
     raise ModelError(f"Unknown model type {p.name!r}; expected .tflite, .onnx, .keras/.h5, a run folder or a SavedModel folder.")
 
 
@@ -159,14 +161,14 @@ def _onnx(p: Path) -> ModelInfo:
     return info
 
 
-def _keras(p: Path) -> ModelInfo:
+def _keras(p: Path, unsafe: bool = False) -> ModelInfo:
     import zipfile
 
     from edgecnn.runtime.backends import load_backend
 
     if p.suffix.lower() == ".keras" and not zipfile.is_zipfile(p):
         raise ModelError(f"{p.name} is not a valid .keras model: expected a Keras zip archive ({p.stat().st_size} bytes).")
-    with load_backend(p) as backend:
+    with load_backend(p, unsafe=unsafe) as backend:
         model = backend.model
         ops = Counter(type(layer).__name__ for layer in model.layers)
         return ModelInfo(

@@ -49,6 +49,16 @@ class Gates:
     quant_agreement: float = 0.98
     quant_acc_drop: float = 0.01
 
+    def __post_init__(self) -> None:
+        """Refuse thresholds no artifact could meet or that let anything pass (agreement 1.01, drop -1, max |Δp| 2)."""
+        import math
+
+        for key, (lo, hi) in _GATE_RANGES.items():
+            value = getattr(self, key)
+            if not isinstance(value, int | float) or math.isnan(value) or not lo <= value <= hi:
+                raise ConfigError(f"Expected {_GATE_OPTIONS.get(key, key)} between {lo:g} and {hi:g} "
+                                  f"({_GATE_MEANING[key]}); received {value!r}.")
+
     def checks(self, precision: str) -> list[tuple[str, str, float]]:
         """(metric, ``<=``/``>=``, threshold) that an artifact of ``precision`` must meet.
 
@@ -69,6 +79,15 @@ class Gates:
         return ", ".join(f"{_METRIC_NAMES[m]} {op} {_fmt_metric(m, t)}" for m, op, t in self.checks(precision))
 
 
+#: Valid range of each gate: probabilities differ by 0..1, agreement and accuracy drop are fractions.
+_GATE_RANGES = {"fp32_max_abs": (0.0, 1.0), "fp32_agreement": (0.0, 1.0), "fp16_max_abs": (0.0, 1.0),
+                "fp16_agreement": (0.0, 1.0), "quant_agreement": (0.0, 1.0), "quant_acc_drop": (0.0, 1.0)}
+_GATE_OPTIONS = {"fp32_max_abs": "--gate-fp32-max-abs", "fp16_max_abs": "--gate-fp16-max-abs",
+                 "fp16_agreement": "--gate-fp16-agreement", "quant_agreement": "--gate-int8-agreement",
+                 "quant_acc_drop": "--gate-int8-acc-drop"}
+_GATE_MEANING = {"fp32_max_abs": "a probability difference", "fp16_max_abs": "a probability difference",
+                 "fp32_agreement": "a fraction: 0.98 = 98 %", "fp16_agreement": "a fraction: 0.98 = 98 %",
+                 "quant_agreement": "a fraction: 0.98 = 98 %", "quant_acc_drop": "a fraction: 0.01 = 1 point"}
 _METRIC_NAMES = {"max_abs": "max |Δp|", "agreement": "top-1 agreement", "accuracy_drop": "accuracy drop"}
 
 
@@ -98,6 +117,8 @@ class Reference:
     targets: np.ndarray | None
     labels: list[str]
     source: str = ""
+    source_sha256: str | None = None  # SHA-256 of the model the outputs came from (golden files record it)
+    spec: dict[str, Any] | None = None  # that model's input spec and preprocessing (golden files record it)
 
 
 def load_images(files: LabelledFiles, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +160,12 @@ def save_golden(path: str | os.PathLike[str], ref: Reference, limit: int = GOLDE
     }
     if ref.targets is not None:
         arrays["targets"] = ref.targets[idx].astype(np.int64)
+    if ref.source_sha256:
+        arrays["source_sha256"] = np.asarray(ref.source_sha256, dtype=str)
+    if ref.spec:
+        import json
+
+        arrays["input_spec"] = np.asarray(json.dumps(ref.spec, sort_keys=True), dtype=str)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -155,13 +182,53 @@ def load_golden(path: str | os.PathLike[str]) -> Reference:
             inputs, outputs = z["inputs"], z["outputs"]
             targets = z["targets"] if "targets" in z.files else None
             labels = [str(s) for s in z["labels"]] if "labels" in z.files else []
+            sha = str(z["source_sha256"]) if "source_sha256" in z.files else None
+            spec = _json_spec(str(z["input_spec"])) if "input_spec" in z.files else None
     except Exception as exc:  # noqa: BLE001  (truncated zip: BadZipFile/EOFError/zlib.error; a bare .npy: AttributeError)
         raise DataError(f"{path.name} is not an edgecnn golden file (expected an .npz with inputs/outputs arrays; "
                         f"truncated or another file?): {exc}") from exc
     if inputs.ndim != 4 or inputs.dtype != np.uint8 or len(inputs) != len(outputs):
         raise DataError(f"{path.name}: expected uint8 NHWC inputs and one output row per input; "
                         f"received inputs {inputs.dtype}{inputs.shape}, outputs {outputs.shape}.")
-    return Reference(inputs=inputs, probs=outputs.astype(np.float32), targets=targets, labels=labels, source=str(path))
+    return Reference(inputs=inputs, probs=outputs.astype(np.float32), targets=targets, labels=labels, source=str(path),
+                     source_sha256=sha, spec=spec)
+
+
+def _json_spec(text: str) -> dict[str, Any] | None:
+    import json
+
+    data = json.loads(text)
+    return data if isinstance(data, dict) else None
+
+
+def golden_spec(card: ModelCard) -> dict[str, Any]:
+    """What a golden file records of its model's input: size, channels, colour, resize."""
+    return {"height": card.input.height, "width": card.input.width, "channels": card.input.channels,
+            "color": card.preprocessing.color, "resize": card.preprocessing.resize}
+
+
+def check_golden_matches(path: Path, card: ModelCard, ref: Reference) -> None:
+    """Refuse to compare an artifact with a golden file made from another model (named as such, not as a failed gate).
+
+    Raises:
+        DataError: the artifact's recorded source model (``provenance.source_sha256``) or input spec differs from the
+            golden file's.
+    """
+    if not ref.source_sha256 and not ref.spec:
+        return
+    where = Path(ref.source).name or GOLDEN_FILENAME
+    theirs = (card.provenance or {}).get("source_sha256")
+    if ref.source_sha256 and theirs and theirs != ref.source_sha256:
+        raise DataError(
+            f"{where} was made from another model than {path.name} (source SHA-256 {ref.source_sha256[:12]}… vs "
+            f"{str(theirs)[:12]}…): a golden/model mismatch, not a quantization failure. Check {path.name} against "
+            f"the {GOLDEN_FILENAME} exported with it.")
+    if ref.spec:
+        mine = golden_spec(card)
+        diff = [f"{k} {ref.spec.get(k)!r} vs {mine[k]!r}" for k in mine if k in ref.spec and ref.spec[k] != mine[k]]
+        if diff:
+            raise DataError(f"{where} was made for other inputs than {path.name} ({', '.join(diff)}): a golden/model "
+                            f"mismatch. Check {path.name} against the {GOLDEN_FILENAME} exported with it.")
 
 
 def reference_from_model(model: str | os.PathLike[str], inputs: np.ndarray, targets: np.ndarray | None,
@@ -254,6 +321,7 @@ def check_artifact(path: str | os.PathLike[str], ref: Reference, gates: Gates | 
     path = Path(path)
     with load_backend(path, **backend_kwargs) as backend:
         card = backend.card
+        check_golden_matches(path, card, ref)
         if ref.labels and card.labels and len(card.labels) != len(ref.labels):
             raise ModelError(f"{path.name} has {len(card.labels)} classes; the reference has {len(ref.labels)}.")
         spec = card.input

@@ -134,7 +134,8 @@ def results_table(report: BenchReport, title: str | None = None) -> Table:
     """The rich table printed by ``edgecnn bench``."""
     from rich.table import Table
 
-    table = Table(title=title or f"edgecnn bench — {report.label}", title_justify="left")
+    partial = f" — PARTIAL (stopped by {report.partial})" if report.partial else ""
+    table = Table(title=(title or f"edgecnn bench — {report.label}") + partial, title_justify="left")
     for col in BENCH_COLUMNS:
         table.add_column(col, justify="right" if col.endswith(("MB", "ms", "FPS", "Threads", "Batch", "Accuracy")) else "left",
                          overflow="fold", max_width=60 if col == "Status" else None)
@@ -197,7 +198,9 @@ def latency_charts(results: Sequence[BenchResult]) -> list[bytes]:
 # ====================================================================== bench report writers
 def report_markdown(report: BenchReport) -> str:
     """The bench report as Markdown."""
-    out = [f"# edgecnn bench — {report.label}\n", f"_{settings_line(report.settings)}_\n", "## Results\n",
+    out = [f"# edgecnn bench — {report.label}\n", f"_{settings_line(report.settings)}_\n",
+           *([f"**PARTIAL: stopped by {report.partial}; only the rows measured before it.**\n"] if report.partial else []),
+           "## Results\n",
            markdown_table([summary_row(r) for r in report.results], BENCH_COLUMNS), "\n## All statistics\n",
            markdown_table([detail_row(r) for r in report.results if r.ok], DETAIL_COLUMNS)]
     if report.gates.get("fail_above_ms") is not None or report.gates.get("min_accuracy") is not None:

@@ -328,6 +328,7 @@ def bench_artifact(
     max_images: int | None,
     data_cache: dict[Path, DataFigures | Exception],
     on_row: Callable[[BenchResult], None] | None = None,
+    unsafe: bool = False,
 ) -> list[BenchResult]:
     """Load one artifact with one thread count and measure it at every batch size (one row each).
 
@@ -353,7 +354,7 @@ def bench_artifact(
     rss0 = rss_bytes()
     try:
         be = load_backend(facts.path, backend=backend, threads=threads, delegate=delegate,
-                          delegate_options=delegate_options or None, providers=providers)
+                          delegate_options=delegate_options or None, providers=providers, unsafe=unsafe)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken artifact is a row, not the end of the bench
@@ -456,6 +457,7 @@ def run_bench(
     min_accuracy: float | None = None,
     gate_metric: str = "p50",
     on_row: Callable[[BenchResult], None] | None = None,
+    unsafe: bool = False,
 ) -> BenchReport:
     """Benchmark every artifact × thread count × batch size; returns the report (gates evaluated, not raised).
 
@@ -474,6 +476,7 @@ def run_bench(
         label: Name of this device/run in comparisons (default: profile name or hostname).
         fail_above_ms / min_accuracy / gate_metric: Deployment gates (see :func:`enforce_gates`).
         on_row: Called with each row as soon as it is measured (progress).
+        unsafe: Allow ``.keras`` models with Lambda layers (``--include-keras``; trusted files only).
 
     Raises:
         ConfigError / ModelError / DataError: bad options or inputs, before anything is measured.
@@ -515,14 +518,17 @@ def run_bench(
     peak_resets = reset_peak_rss()
     results: list[BenchResult] = []
     data_cache: dict[Path, DataFigures | Exception] = {}
+    interrupted: KeyboardInterrupt | None = None
     try:
         for f in facts:
             for n_threads in plan.threads:
                 results += bench_artifact(
                     f, backend=plan.backend_for_file(f.path), threads=n_threads, batches=plan.batches, delegate=plan.delegate,
                     delegate_options=plan.delegate_options, providers=plan.providers, settings=settings,
-                    data=data_path, max_images=max_images, data_cache=data_cache, on_row=on_row,
+                    data=data_path, max_images=max_images, data_cache=data_cache, on_row=on_row, unsafe=unsafe,
                 )
+    except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: keep the rows measured so far, marked partial
+        interrupted = exc
     finally:
         pinned_to = sorted(os.sched_getaffinity(0)) if previous is not None and hasattr(os, "sched_getaffinity") else None
         unpin_cpus(previous)
@@ -557,6 +563,12 @@ def run_bench(
         gates={"fail_above_ms": fail_above_ms, "min_accuracy": min_accuracy, "metric": gate_metric},
     )
     report.gate_failures = check_gates(report)
+    if interrupted is not None:
+        from edgecnn.errors import Terminated
+
+        report.partial = "SIGTERM" if isinstance(interrupted, Terminated) else "SIGINT"
+        warn(f"Benchmark stopped by {report.partial}: {len(results)} rows measured; the report is marked partial.")
+        report.interrupted = interrupted  # type: ignore[attr-defined]  (the CLI re-raises it after printing)
     return report
 
 

@@ -100,6 +100,7 @@ class BenchReport:
     gates: dict[str, Any] = field(default_factory=dict)
     gate_failures: list[str] = field(default_factory=list)
     schema: str = SCHEMA
+    partial: str | None = None  # "SIGINT"/"SIGTERM": the bench was stopped; only the rows measured so far
 
     @property
     def ok_results(self) -> list[BenchResult]:
@@ -117,6 +118,7 @@ class BenchReport:
             "settings": self.settings,
             "gates": self.gates,
             "gate_failures": self.gate_failures,
+            "partial": self.partial,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -171,6 +173,7 @@ class BenchReport:
             gates=dict(data.get("gates") or {}),
             gate_failures=list(data.get("gate_failures") or []),
             schema=schema,
+            partial=str(data["partial"]) if data.get("partial") else None,
         )
 
     def save_json(self, path: str | os.PathLike[str]) -> Path:

@@ -62,6 +62,8 @@ def bench_run(
     min_accuracy: Annotated[float | None, typer.Option(help="Exit non-zero when accuracy on --data is below this fraction.")] = None,
     gate_metric: Annotated[GateMetric, typer.Option(help="Latency figure checked by --fail-above-ms.")] = GateMetric.p50,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow .keras models with Lambda layers (only files you "
+                                         "trust).")] = False,
 ) -> None:
     """Benchmark artifacts: init, first inference, warm-up, then timed loop; p50/p90/p99, FPS, RSS, accuracy.
 
@@ -87,11 +89,13 @@ def bench_run(
         settings=BenchSettings(runs=runs, min_seconds=min_seconds, max_seconds=max_seconds, warmup=warmup,
                                warmup_seconds=warmup_seconds),
         label=label, fail_above_ms=fail_above_ms, min_accuracy=min_accuracy, gate_metric=gate_metric.value,
-        on_row=progress,
+        on_row=progress, unsafe=unsafe,
     )
     print_table(results_table(result))
     for path in written:
         console.print(f"Report: {path}")
+    if result.partial:  # stopped by a signal: rows and reports are written; exit 130/143
+        raise result.interrupted  # type: ignore[attr-defined]
     enforce_gates(result)
 
 

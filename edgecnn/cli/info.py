@@ -13,6 +13,8 @@ from edgecnn.cli import EdgeCommand
 def info_cmd(
     model: Annotated[Path, typer.Argument(help=".tflite, .onnx, .keras, run folder or SavedModel folder.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow a .keras model with Lambda layers (only files you "
+                                         "trust).")] = False,
 ) -> None:
     """Show what is inside a model file (TF-free for .tflite and .onnx)."""
     import json
@@ -20,7 +22,7 @@ def info_cmd(
     from edgecnn.console import console
     from edgecnn.inspect import inspect_model, render
 
-    details = inspect_model(model)
+    details = inspect_model(model, unsafe=unsafe)
     if as_json:
         console.print_json(json.dumps(details.to_dict(), default=str))
         return

@@ -45,7 +45,11 @@ def parity_cmd(
     from edgecnn.fileio import write_json
     from edgecnn.parity import parity, print_table, raise_for_failures
 
+    from edgecnn.outputs import check_outputs
+
     gates = gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop)
+    check_outputs({"--json": json_out}, {"CANDIDATE": list(candidates), "--reference": reference, "--golden": golden,
+                                         "--data": data})
     results = parity(candidates, reference=reference, data=data, golden=golden, gates=gates, unsafe=unsafe)
     print_table(results, title=f"Parity ({results[0].samples} samples)")
     if json_out is not None:

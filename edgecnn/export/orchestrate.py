@@ -37,6 +37,7 @@ from edgecnn.parity import (
     compare,
     evaluate_gates,
     fill_size_ratios,
+    golden_spec,
     save_golden,
 )
 from edgecnn.runs import resolve_run
@@ -114,7 +115,8 @@ def export(
     ref: Reference | None = None
     if held is not None:
         x, y, origin = held
-        ref = Reference(inputs=x, probs=keras_probs(src.model, x), targets=y, labels=src.card.labels, source=str(src.model_path))
+        ref = Reference(inputs=x, probs=keras_probs(src.model, x), targets=y, labels=src.card.labels,
+                        source=str(src.model_path), source_sha256=src.sha256, spec=golden_spec(src.card))
     base = src.card.to_dict()
     base["provenance"] = {
         **(src.card.provenance or {}),

@@ -48,16 +48,21 @@ class ExportReport:
 
 def next_commands(out_dir: Path, results: list[ParityResult], golden: Path | None) -> list[str]:
     """The commands a user runs next on these artifacts (the smallest runnable one first)."""
-    # the smallest first: the most quantized precision of a format that runs on the edge (not a folder)
-    runnable = sorted((r for r in results if r.format in FORMATS and not FORMATS[r.format].directory),
-                      key=lambda r: -precision_rank(r.precision))
+    # the smallest first: the most quantized precision of a format that runs on the edge (not a folder);
+    # a failed gate is never suggested: only artifacts that passed (or were not checked) are runnable
+    runnable = sorted((r for r in results if r.format in FORMATS and not FORMATS[r.format].directory
+                       and (r.passed or not r.checked)), key=lambda r: -precision_rank(r.precision))
     cmds = []
     if runnable:
         best = Path(runnable[0].path)
         cmds.append(f"edgecnn run {best} --source path/to/images")
         cmds.append(f"edgecnn run {best} --camera 0")
         cmds.append(f"edgecnn info {best}")
-    cmds.append(f"edgecnn bench {out_dir}")
+    failed = [r for r in results if r.checked and not r.passed]
+    if not failed:
+        cmds.append(f"edgecnn bench {out_dir}")
+    elif runnable:
+        cmds.append(f"edgecnn bench {' '.join(str(Path(r.path)) for r in runnable)}")
     if golden is not None and runnable:
         cmds.append(f"edgecnn parity {' '.join(str(Path(r.path)) for r in runnable)} --golden {golden}")
     return cmds

@@ -288,7 +288,7 @@ def check_run_outputs(opts: RunOptions, writable: bool = True) -> None:
     from edgecnn.outputs import check_outputs
 
     model = Path(opts.model)
-    models = [model, model / "model.keras"] if model.is_dir() else [model]
+    models = [model / "model.keras"] if model.is_dir() else [model]  # a run folder is not image data
     check_outputs({"--save-csv": opts.save_csv, "--save-jsonl": opts.save_jsonl, "--save": opts.save_dir},
                   {"MODEL": models, "--source": _source_inputs(opts.source)}, folders={"--save"}, writable=writable)
 
