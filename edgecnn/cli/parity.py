@@ -43,9 +43,8 @@ def parity_cmd(
 ) -> None:
     """Compare artifacts with the reference model: max/mean |Δp|, top-1 agreement, accuracy; exit 1 on a failed gate."""
     from edgecnn.fileio import write_json
-    from edgecnn.parity import parity, print_table, raise_for_failures
-
     from edgecnn.outputs import check_outputs
+    from edgecnn.parity import parity, print_table, raise_for_failures
 
     gates = gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop)
     check_outputs({"--json": json_out}, {"CANDIDATE": list(candidates), "--reference": reference, "--golden": golden,
