@@ -218,3 +218,18 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# ---------------------------------------------------------------------- test hook
+def fault_point(name: str) -> None:
+    """Test hook: ``EDGECNN_FAULT_POINT=name`` kills this process here (``EDGECNN_FAULT_SIGNAL``: KILL, TERM, INT).
+
+    Used by ``tests/faults`` to stop a command at a known stage; does nothing unless the variable names this point.
+    """
+    if os.environ.get("EDGECNN_FAULT_POINT") != name:
+        return
+    import signal
+
+    sig = getattr(signal, "SIG" + os.environ.get("EDGECNN_FAULT_SIGNAL", "KILL").upper())
+    os.kill(os.getpid(), sig)
+    __import__("time").sleep(5)  # a catchable signal is delivered at the next bytecode; never go on past the point

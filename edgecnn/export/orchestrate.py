@@ -3,17 +3,16 @@
 This module runs an export: it validates the plan (:mod:`.plan`), loads the source (:mod:`.source`), draws
 calibration and held-out data (:mod:`.data`), converts each target with :mod:`converters` (which knows nothing of
 edgecnn), checks parity of every artifact with its real runtime, writes ``golden.npz`` and the report
-(:mod:`.report`), and removes what it wrote when it fails half-way.
+(:mod:`.report`). Everything is built in a hidden staging folder and published in one step after the gates, so a
+failure, Ctrl-C or SIGKILL at any moment leaves the output folder as it was or the finished, checked export.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +88,8 @@ def export(
     """
     import converters
     from converters.registry import FORMATS, PRECISIONS, artifact_name
+    from edgecnn.fileio import fault_point, recover_dir
+    from edgecnn.outputs import check_outputs
 
     gates = gates or Gates()
     if targets is None:
@@ -97,8 +98,12 @@ def export(
         pairs = [pair for f, p in targets for pair in plan_targets([f], [p], None)]
     run_dir, model_path = resolve_run(source)
     out_dir = Path(out) if out is not None else run_dir / "export"
+    check_outputs({"--out": out_dir}, {"SOURCE": model_path, "--check-data": check_data, "--calib-data": calib_data},
+                  folders={"--out"})
+    for leftover in recover_dir(out_dir):  # a killed export's staging folder: never published, never checked
+        info(f"Removed {leftover.name}, left by an export that was stopped before it finished.")
     planned = {pair: out_dir / artifact_name(*pair) for pair in pairs}
-    existing = [p for p in planned.values() if p.exists()]
+    existing = [p for p in planned.values() if p.exists() or (out_dir / REJECTED_DIR / p.name).exists()]
     if existing and not force:
         raise ArtifactExistsError(f"{len(existing)} artifact(s) exist in {out_dir} (first: {existing[0].name}); "
                                   "pass --force to overwrite or --out DIR.")
@@ -127,12 +132,12 @@ def export(
     }
     base["artifact"] = {}
 
-    written = [*planned.values(), out_dir / GOLDEN_FILENAME, out_dir / REPORT_JSON, out_dir / REPORT_MD]
-    with _undo_on_failure(out_dir, written):
-        out_dir.mkdir(parents=True, exist_ok=True)
+    rewritten = {p.name for p in planned.values()} | {GOLDEN_FILENAME, REPORT_JSON, REPORT_MD}
+    with _Staging(out_dir, rewritten) as stage:
         results: list[ParityResult] = []
-        for (fmt, precision), path in planned.items():
-            info(f"Exporting {path.name} ...")
+        for (fmt, precision), final in planned.items():
+            path = stage.dir / final.name
+            info(f"Exporting {final.name} ...")
             # --io-dtype is the int8 TFLite model's I/O type; every other artifact keeps float32 I/O
             options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == ("tflite", "int8") else None,
                                                 opset=opset, dynamic_batch=dynamic_batch)
@@ -143,6 +148,7 @@ def export(
                 raise ModelError(f"{src.model_path.name} cannot be exported to {fmt} {precision}: {exc}") from exc
             except converters.CalibrationError as exc:
                 raise DataError(str(exc)) from exc
+            fault_point("export:converted")
             result = _check(done.path, fmt, precision, ref, gates, check)
             result.conversion_seconds = round(done.seconds, 3)
             result.size_bytes = done.size_bytes
@@ -152,14 +158,24 @@ def export(
                     worst = result.layer_errors[0]
                     result.failures.append(f"largest quantization error in layer {worst.get('layer') or worst['tensor']!r} "
                                            f"({worst['op']}, RMSE {worst['rmse_per_scale']:.1f}× its quantization step)")
+            # only what passed its gate is published beside the report; a failed artifact goes to rejected/
+            if result.checked and not result.passed:
+                stage.reject(path)
+                result.path = str(out_dir / REJECTED_DIR / final.name)
+                result.failures.append(f"not published: kept in {REJECTED_DIR}/ for inspection only")
+            else:
+                result.path = str(final)
+            fault_point("export:checked")
             results.append(result)
         fill_size_ratios(results)
 
         golden = None
         if ref is not None and golden_samples > 0:
-            golden = save_golden(out_dir / GOLDEN_FILENAME, ref, limit=golden_samples)
+            save_golden(stage.dir / GOLDEN_FILENAME, ref, limit=golden_samples)
+            golden = out_dir / GOLDEN_FILENAME
         elif ref is None:
             warn("No held-out data: golden.npz not written (give --check-data DIR to write it).")
+        fault_point("export:golden")
         report = ExportReport(
             source=str(src.model_path), out_dir=out_dir, results=results, checked=check and ref is not None,
             golden=golden, report_json=out_dir / REPORT_JSON, report_md=out_dir / REPORT_MD,
@@ -170,40 +186,101 @@ def export(
         opts = {"formats": sorted({f for f, _ in pairs}, key=list(FORMATS).index), "precisions": sorted({p for _, p in pairs}),
                 "io_dtype": io_dtype, "opset": opset, "dynamic_batch": dynamic_batch, "calib_samples": calib_samples,
                 "force": force, "check": check}
-        write_reports(report, opts, gates)
+        staged_report = ExportReport(**{**report.__dict__, "report_json": stage.dir / REPORT_JSON,
+                                        "report_md": stage.dir / REPORT_MD})
+        write_reports(staged_report, opts, gates)
+        fault_point("export:reported")
+        stage.publish()
     return report
 
 
-@contextlib.contextmanager
-def _undo_on_failure(out_dir: Path, paths: list[Path]) -> Iterator[None]:
-    """Remove what this export wrote if it fails or is interrupted half-way (Ctrl-C, a converter error).
+#: Sub-folder of an export folder holding artifacts that failed their parity gate (never beside the report).
+REJECTED_DIR = "rejected"
 
-    A partial export (some artifacts, no report or golden) would look complete to ``edgecnn run``/``bench`` and
-    block the next attempt without ``--force``. Files that existed before and were not rewritten are kept.
+
+class _Staging:
+    """An export built in a hidden folder beside ``out_dir`` and published whole, or not at all.
+
+    The staging folder starts as hard links of what ``out_dir`` holds that this export does not rewrite (earlier
+    artifacts, files of the user); :meth:`publish` swaps it in atomically (:func:`edgecnn.fileio.publish_dir`).
+    A failure or Ctrl-C removes it; a SIGKILL leaves it hidden and the next export removes it. So ``out_dir`` is at
+    every moment either as it was or the finished, checked export: never artifacts without their report.
+    When ``out_dir`` holds the working directory, files are moved in one by one instead (report last).
     """
-    def stamp(p: Path) -> tuple[int, int] | None:
-        try:
-            st = p.stat()
-        except OSError:
-            return None
-        return st.st_ino, st.st_mtime_ns
 
-    created_dir = not out_dir.exists()
-    before = {p: stamp(p) for p in paths}
+    def __init__(self, out_dir: Path, rewritten: set[str]) -> None:
+        self.out_dir = out_dir
+        self.rewritten = rewritten
+        self.dir = Path()
+        self.rejected: list[Path] = []
+
+    def __enter__(self) -> _Staging:
+        from edgecnn.fileio import link_tree, staging_dir
+
+        target = Path(os.path.realpath(self.out_dir))
+        self.target = target
+        self.dir = staging_dir(target)
+        self.whole = not _holds_cwd(target)
+        if self.whole and target.is_dir():
+            for entry in target.iterdir():
+                if entry.name in self.rewritten:
+                    continue
+                if entry.name == REJECTED_DIR and entry.is_dir():
+                    keep = [e for e in entry.iterdir() if e.name not in self.rewritten]
+                    if keep:
+                        (self.dir / REJECTED_DIR).mkdir(exist_ok=True)
+                        for e in keep:
+                            link_tree(e, self.dir / REJECTED_DIR / e.name)
+                    continue
+                link_tree(entry, self.dir / entry.name)
+        return self
+
+    def reject(self, path: Path) -> None:
+        dest = self.dir / REJECTED_DIR
+        dest.mkdir(exist_ok=True)
+        os.replace(path, dest / path.name)
+        self.rejected.append(dest / path.name)
+
+    def publish(self) -> None:
+        from edgecnn.fileio import publish_dir
+
+        if self.whole:
+            publish_dir(self.dir, self.target)
+            return
+        self.target.mkdir(parents=True, exist_ok=True)
+        for name in (REPORT_JSON, REPORT_MD):  # the old report goes first: never a report over other artifacts
+            (self.target / name).unlink(missing_ok=True)
+        last = [self.dir / REPORT_MD, self.dir / REPORT_JSON]
+        for entry in [*sorted(p for p in self.dir.iterdir() if p not in last), *last]:
+            if not entry.exists():
+                continue
+            dest = self.target / entry.name
+            if entry.is_dir() and dest.is_dir():
+                if entry.name == REJECTED_DIR:
+                    for e in entry.iterdir():
+                        os.replace(e, dest / e.name) if not e.is_dir() else _replace_dir(e, dest / e.name)
+                    continue
+                shutil.rmtree(dest)
+            os.replace(entry, dest)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None or self.dir.exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _replace_dir(src: Path, dest: Path) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(src, dest)
+
+
+def _holds_cwd(folder: Path) -> bool:
     try:
-        yield
-    except BaseException:
-        for p in paths:
-            now = stamp(p)
-            if now is not None and now != before[p]:
-                if p.is_dir():
-                    shutil.rmtree(p, ignore_errors=True)
-                else:
-                    p.unlink(missing_ok=True)
-        if created_dir:
-            with contextlib.suppress(OSError):
-                out_dir.rmdir()
-        raise
+        cwd = Path(os.getcwd()).resolve()
+    except OSError:
+        return False
+    return cwd == folder or folder in cwd.parents
 
 
 def _check(path: Path, fmt: str, precision: str, ref: Reference | None, gates: Gates, check: bool) -> ParityResult:

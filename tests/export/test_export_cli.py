@@ -234,7 +234,7 @@ def test_interrupted_export_leaves_no_partial_folder(run_copy, tmp_path):
 
     def interrupt_after_first_artifact() -> None:
         while not stop.is_set():
-            if out.is_dir() and any(p.name.startswith("model-") for p in out.iterdir()):
+            if any(tmp_path.glob(".o.staging-*/model-*")):  # exports are built in a staging folder beside out
                 _thread.interrupt_main()
                 return
             time.sleep(0.01)
@@ -249,6 +249,7 @@ def test_interrupted_export_leaves_no_partial_folder(run_copy, tmp_path):
     assert res.exit_code == 130, res.output
     assert "Traceback" not in res.output
     assert not out.exists(), sorted(p.name for p in out.iterdir())
+    assert not list(tmp_path.glob(".o.*")), "the staging folder is removed"
 
 
 def test_bare_grayscale_keras_warning_says_grayscale(tmp_path):
