@@ -5,9 +5,15 @@ Pure Python (stdlib + nothing else): readable on an edge box without TensorFlow,
 Where the card lives:
 
 * run folder / ``.keras`` model: ``modelcard.json`` beside the model;
-* ``.tflite``: a zip archive appended to the flatbuffer (TFLite's associated-file style) holding
-  :data:`TFLITE_MEMBER` (the card as JSON) and ``labels.txt``;
+* ``.tflite``: the standard TFLite metadata (``TFLITE_METADATA``: name, ImageProperties, NormalizationOptions,
+  labels as a ``TENSOR_AXIS_LABELS`` file) plus :data:`TFLITE_MEMBER` (the card as JSON), an associated file
+  that metadata references, both zipped after the flatbuffer. Files from edgecnn 0.1 carry only the zip
+  (``modelcard.json`` + ``labels.txt``, no metadata) and stay readable;
 * ``.onnx``: ``metadata_props`` entry :data:`ONNX_KEY` (the card as JSON), plus ``labels`` (newline-joined).
+
+Models made elsewhere are read too (:func:`read`): a ``.tflite`` with only standard metadata (MediaPipe
+Model Maker, tflite-support's writers) gives a card built from its labels, normalization and tensors, and
+an ONNX file's ``labels``/``names``/``classes`` metadata gives its labels.
 
 The embedding side lives in :mod:`converters.metadata` (which must not import edgecnn); the constants
 below are the contract between the two and are repeated there.
@@ -15,15 +21,19 @@ below are the contract between the two and are repeated there.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ModelError
+from edgecnn.standard_metadata import (  # noqa: F401  (_pb_fields is re-exported for edgecnn.inspect)
+    _onnx_protobuf_metadata,
+    _packed_files,
+    _pb_fields,
+    _pb_varint,
+)
 
 SCHEMA = "edgecnn.modelcard/1"
 TFLITE_MEMBER = "modelcard.json"
@@ -91,6 +101,16 @@ class Preprocessing:
     rescale_in_graph: bool = True
     scale: float = 1.0 / 255.0
     offset: float = 0.0
+    #: Host-side normalization applied to the 0..255 pixels before the input tensor, ``(x - mean) / std``
+    #: (TFLite NormalizationOptions; one value or one per channel). ``[0]``/``[1]`` for edgecnn models,
+    #: whose graph rescales; models made elsewhere may need e.g. ``[127.5]``/``[127.5]``.
+    mean: list[float] = field(default_factory=lambda: [0.0])
+    std: list[float] = field(default_factory=lambda: [1.0])
+
+    @property
+    def normalizes(self) -> bool:
+        """Whether the host must normalize (anything but mean 0, std 1)."""
+        return any(float(m) != 0.0 for m in self.mean) or any(float(s) != 1.0 for s in self.std)
 
 
 @dataclass
@@ -188,72 +208,113 @@ def _default(obj: Any) -> Any:
 
 # ---------------------------------------------------------------------- reading back
 def read_tflite_card(data: bytes) -> ModelCard | None:
-    """Card from a ``.tflite`` file's appended zip, or None when it carries none."""
-    if b"PK\x05\x06" not in data[-(1 << 16) - 22 :]:
+    """The edgecnn card packed in a ``.tflite`` file (associated file :data:`TFLITE_MEMBER`, referenced by the
+    standard metadata, or the plain appended zip of edgecnn 0.1), or None when it carries none."""
+    text = _packed_files(data).get(TFLITE_MEMBER)
+    return ModelCard.from_json(text) if text is not None else None
+
+
+def card_from_tflite_metadata(meta: Any, name: str = "model") -> ModelCard | None:
+    """A card built from a ``.tflite`` file's standard metadata and tensors (a model made elsewhere).
+
+    Labels come from the output's ``TENSOR_AXIS_LABELS`` file, colour from ``ImageProperties``, host-side
+    normalization from ``NormalizationOptions``, size/dtype/quantization from the tensors themselves.
+    Returns None when the file carries no metadata at all (the caller falls back to ``labels.txt``).
+
+    Args:
+        meta: A :class:`edgecnn.standard_metadata.TFLiteMetadata`.
+        name: Used when the metadata names no model.
+
+    Raises:
+        ModelError: the metadata contradicts the model (label count vs output size, non-image input).
+    """
+    from edgecnn.imaging import color_for_channels
+
+    if not meta.has_metadata or not meta.inputs or not meta.outputs:
         return None
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if TFLITE_MEMBER not in zf.namelist():
-                return None
-            return ModelCard.from_json(zf.read(TFLITE_MEMBER))
-    except zipfile.BadZipFile:
-        return None
+    inp, out = meta.inputs[0], meta.outputs[0]
+    im = meta.input_metadata[0] if meta.input_metadata else None
+    if len(inp.shape) != 4 or inp.shape[3] not in (1, 3):
+        raise ModelError(f"{name}: input shape {inp.shape} is not an image (expected 1×H×W×1 or 1×H×W×3).")
+    h, w, c = inp.shape[1:4]
+    if (h <= 0 or w <= 0) and im is not None and im.default_size:
+        w, h = im.default_size
+    if h <= 0 or w <= 0:
+        raise ModelError(f"{name}: the input size is dynamic ({inp.shape}) and the metadata gives no default size.")
+    units = int(out.shape[-1]) if out.shape else 0
+    labels = meta.labels()
+    if labels is None:
+        labels = [f"class_{i}" for i in range(2 if units == 1 else units)]
+    elif units == 1 and len(labels) == 1:  # one sigmoid unit labelled with its positive class
+        labels = [f"not {labels[0]}", labels[0]]
+    if len(labels) != (2 if units == 1 else units):
+        raise ModelError(f"{name}: its labels file lists {len(labels)} labels but the output has {units} values; "
+                         "fix the TENSOR_AXIS_LABELS file.")
+    color = (im.color_space if im is not None else None) or color_for_channels(c)
+    if (color == "grayscale") != (c == 1):
+        color = color_for_channels(c)  # the tensor wins over a contradicting ImageProperties
+    mean = list(im.mean) if im is not None and im.mean else [0.0]
+    std = list(im.std) if im is not None and im.std else [1.0]
+    if any(float(v) == 0.0 for v in std) or len(mean) != len(std) or len(mean) not in (1, c):
+        raise ModelError(f"{name}: NormalizationOptions mean={mean} std={std} cannot normalize a {c}-channel image.")
+
+    def quant(t: Any) -> Quantization | None:
+        return Quantization(t.scale, t.zero_point) if t.scale else None
+
+    return ModelCard(
+        labels=labels,
+        input=InputSpec(height=int(h), width=int(w), channels=int(c), dtype=inp.dtype, quantization=quant(inp)),
+        output=OutputSpec(activation="sigmoid" if units == 1 else "softmax", dtype=out.dtype, units=units,
+                          quantization=quant(out)),
+        preprocessing=Preprocessing(color=color, resize="bilinear", rescale_in_graph=mean == [0.0] and std == [1.0],
+                                    mean=mean, std=std),
+        name=meta.name or name,
+        artifact={"format": "tflite"},
+        provenance={"source": "tflite-metadata", "description": meta.description, "version": meta.version,
+                    "author": meta.author, "license": meta.license},
+    )
 
 
 def read_onnx_metadata(data: bytes) -> dict[str, str]:
-    """``metadata_props`` of an ONNX ModelProto, parsed from protobuf wire format without onnx installed."""
-    props: dict[str, str] = {}
-    for field_no, wire, value in _pb_fields(data):
-        if field_no == 14 and wire == 2:  # ModelProto.metadata_props: StringStringEntryProto
-            key = val = ""
-            for f, w, v in _pb_fields(value):
-                if w == 2 and f == 1:
-                    key = v.decode("utf-8")
-                elif w == 2 and f == 2:
-                    val = v.decode("utf-8")
-            props[key] = val
-    return props
+    """``metadata_props`` of an ONNX ModelProto, parsed from protobuf wire format (the fallback where no
+    ONNX runtime is installed; :func:`read` uses onnxruntime's ``get_modelmeta()`` when it is)."""
+    return _onnx_protobuf_metadata(data).props
 
 
 def read_onnx_card(data: bytes) -> ModelCard | None:
-    """Card from an ONNX file's ``metadata_props``, or None when it carries none."""
+    """Card from an ONNX file's ``metadata_props`` (protobuf fallback parser), or None when it carries none."""
     text = read_onnx_metadata(data).get(ONNX_KEY)
     return ModelCard.from_json(text) if text else None
 
 
-def _pb_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ModelError("ONNX file is truncated (protobuf varint runs past the end).")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
+def onnx_labels(props: dict[str, str]) -> list[str] | None:
+    """Labels an ONNX file made elsewhere carries: ``labels`` (newline-joined or a JSON list), ``classes``,
+    or Ultralytics-style ``names`` (``{0: 'cat', 1: 'dog'}``). None when there are none."""
+    import ast
 
-
-def _pb_fields(buf: bytes):
-    """Yield (field number, wire type, value) for the top-level fields of a protobuf message."""
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _pb_varint(buf, pos)
-        field_no, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _pb_varint(buf, pos)
-        elif wire == 1:
-            value, pos = buf[pos : pos + 8], pos + 8
-        elif wire == 2:
-            length, pos = _pb_varint(buf, pos)
-            value, pos = buf[pos : pos + length], pos + length
-        elif wire == 5:
-            value, pos = buf[pos : pos + 4], pos + 4
-        else:
-            raise ModelError(f"Not an ONNX model: unexpected protobuf wire type {wire}.")
-        if pos > end:
-            raise ModelError("ONNX file is truncated.")
-        yield field_no, wire, value
+    for key in ("labels", "classes", "names", "class_names"):
+        raw = props.get(key)
+        if not raw:
+            continue
+        text = raw.strip()
+        if text[:1] in "[{":
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    value = None
+            if isinstance(value, dict):
+                try:
+                    return [str(value[k]) for k in sorted(value, key=lambda k: int(k))]
+                except (TypeError, ValueError):
+                    return [str(v) for v in value.values()]
+            if isinstance(value, list):
+                return [str(v) for v in value]
+        sep = "\n" if "\n" in text else ","
+        return [part.strip() for part in text.split(sep) if part.strip()]
+    return None
 
 
 def read_labels_txt(path: str | os.PathLike[str]) -> list[str]:
@@ -268,14 +329,19 @@ def write_labels_txt(path: str | os.PathLike[str], labels: list[str]) -> Path:
     return write_text(path, "".join(f"{lbl}\n" for lbl in labels))
 
 
-def load_card(model_path: str | os.PathLike[str]) -> ModelCard | None:
-    """The card of a model file or run folder, without TensorFlow.
+def read(model_path: str | os.PathLike[str], *, onnx_session: Any = None) -> ModelCard | None:
+    """The card of a model file or run folder, whatever made it, without TensorFlow.
 
-    Looks inside ``.tflite``/``.onnx`` first, then at ``modelcard.json`` beside the file (or inside the
-    folder). Returns None when no card is found (callers decide whether to fall back to labels.txt).
+    * ``.tflite``: edgecnn's card packed in the file (current or 0.1 layout), else a card built from the
+      standard TFLite metadata (labels, normalization, image properties, tensors);
+    * ``.onnx``: the card in ``metadata_props``, read through onnxruntime's ``get_modelmeta()`` (pass an open
+      ``onnx_session`` to avoid a second load), or the protobuf fallback where onnxruntime is not installed;
+    * else ``modelcard.json`` beside the file (or inside the folder).
+
+    Returns None when nothing describes the model (callers fall back to ``labels.txt`` and the tensors).
 
     Raises:
-        ModelError: the path does not exist or the card is malformed.
+        ModelError: the path does not exist, the file is not a model of its kind, or the card is malformed.
     """
     path = Path(model_path)
     if not path.exists():
@@ -286,9 +352,18 @@ def load_card(model_path: str | os.PathLike[str]) -> ModelCard | None:
     suffix = path.suffix.lower()
     card: ModelCard | None = None
     if suffix == ".tflite":
-        card = read_tflite_card(path.read_bytes())
+        data = path.read_bytes()
+        card = read_tflite_card(data)
+        if card is None:
+            from edgecnn.standard_metadata import read_tflite
+
+            card = card_from_tflite_metadata(read_tflite(data, path.name), path.stem)
     elif suffix == ".onnx":
-        card = read_onnx_card(path.read_bytes())
+        from edgecnn.standard_metadata import onnx_metadata, onnx_metadata_from_session
+
+        meta = onnx_metadata_from_session(onnx_session) if onnx_session is not None else onnx_metadata(path)
+        text = meta.props.get(ONNX_KEY)
+        card = ModelCard.from_json(text) if text else None
     elif suffix == ".json":
         return ModelCard.from_json(path.read_bytes())
     if card is None:
@@ -297,3 +372,8 @@ def load_card(model_path: str | os.PathLike[str]) -> ModelCard | None:
                 card = ModelCard.from_json(beside.read_bytes())
                 break
     return card
+
+
+def load_card(model_path: str | os.PathLike[str], *, onnx_session: Any = None) -> ModelCard | None:
+    """Alias of :func:`read` (the name callers of edgecnn 0.1 use)."""
+    return read(model_path, onnx_session=onnx_session)
