@@ -22,11 +22,20 @@ def _tf():
 
 
 def representative_dataset(calibration: np.ndarray):
-    """A generator factory yielding one float32 NHWC sample at a time (0..255 pixels), as TFLite wants."""
+    """A generator factory yielding one float32 NHWC sample at a time (0..255 pixels), as TFLite wants.
+
+    The first sample's first pixel row starts with a 0 and a 255 value, so the input tensor's calibrated range
+    is the whole pixel range whatever the images hold: a uint8 input is then quantized with scale 1 and zero
+    point 0 (int8: zero point -128), i.e. the raw camera bytes, which is what MediaPipe Tasks and other
+    standard consumers feed a uint8 model (and a bright frame is never clipped at the calibration maximum).
+    """
 
     def gen() -> Iterator[list[np.ndarray]]:
-        for sample in calibration:
-            yield [np.asarray(sample, dtype=np.float32)[None]]
+        for i, sample in enumerate(calibration):
+            x = np.array(sample, dtype=np.float32)[None]
+            if i == 0 and x.shape[2] >= 2:
+                x[0, 0, 0, :], x[0, 0, 1, :] = 0.0, 255.0
+            yield [x]
 
     return gen
 
