@@ -6,11 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= train,tflite,onnx,dev
 PYTEST_ARGS ?=
+# MediaPipe Tasks, the standard consumer of our .tflite files, in a venv of its own (its pins are its own)
+MP_VENV := .venv-mediapipe
+MP_STAMP := $(MP_VENV)/.installed
+MEDIAPIPE ?= mediapipe==1.2.2
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test test-edge bench lint clean constraints
+.PHONY: install mediapipe-venv demo test test-edge bench lint clean constraints
 
 install: $(STAMP)
 
@@ -20,10 +24,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# tests/mediapipe runs the real mediapipe.tasks ImageClassifier on every .tflite `edgecnn export` writes.
+mediapipe-venv: $(MP_STAMP)
+
+$(MP_STAMP): constraints.txt
+	$(PYTHON) -m venv $(MP_VENV)
+	$(MP_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MP_VENV)/bin/python -m pip install -q -c constraints.txt "$(MEDIAPIPE)"
+	touch $(MP_STAMP)
+
 demo: install
 	$(BIN)/edgecnn demo
 
-test: install
+test: install $(MP_STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) test-edge
 
@@ -41,4 +54,4 @@ constraints: install
 	$(BIN)/python -m pip freeze --exclude-editable | sed '/^-e /d' > constraints.txt
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(MP_VENV) build dist *.egg-info .pytest_cache

@@ -24,6 +24,7 @@ import numpy as np
 from converters.errors import CalibrationError, ConversionError
 from converters.registry import (
     ALIASES,
+    DEFAULT_INT8_IO_DTYPE,
     FORMATS,
     IO_DTYPES,
     PRECISIONS,
@@ -37,6 +38,7 @@ from converters.registry import (
 __all__ = [
     "ALIASES",
     "FORMATS",
+    "DEFAULT_INT8_IO_DTYPE",
     "IO_DTYPES",
     "PRECISIONS",
     "CalibrationError",
@@ -57,7 +59,7 @@ class ConvertOptions:
     """Options shared by the converters.
 
     Attributes:
-        io_dtype: Input/output tensor type of a full-int8 TFLite model (``int8`` default, ``uint8``, ``float32``).
+        io_dtype: Input/output tensor type of a full-int8 TFLite model (``uint8`` default, ``int8``, ``float32``).
         opset: ONNX opset.
         dynamic_batch: ONNX with a symbolic batch dimension (TFLite models are always resizable).
     """

@@ -59,7 +59,13 @@ def model_version(card: dict[str, Any]) -> str:
 
 def tflite_model_info(card: dict[str, Any], labels: list[str]) -> Any:
     """The standard metadata of an edgecnn image classifier (see the module docstring)."""
-    from converters.tflite_metadata import FILE_DESCRIPTIONS, FILE_TENSOR_AXIS_LABELS, AssociatedFile, ModelInfo, TensorInfo
+    from converters.tflite_metadata import (
+        FILE_DESCRIPTIONS,
+        FILE_TENSOR_AXIS_LABELS,
+        AssociatedFile,
+        ModelInfo,
+        TensorInfo,
+    )
 
     inp = card.get("input") or {}
     out = card.get("output") or {}

@@ -58,6 +58,7 @@ class TensorInfo:
         stats_min: Stats.min (value range of the tensor before normalization).
         stats_max: Stats.max.
         files: Files attached to this tensor (labels).
+        content: Write a Content table (ImageProperties or FeatureProperties); False leaves it out.
     """
 
     name: str
@@ -68,6 +69,7 @@ class TensorInfo:
     stats_min: list[float] | None = None
     stats_max: list[float] | None = None
     files: list[AssociatedFile] = field(default_factory=list)
+    content: bool = True
 
 
 @dataclass
@@ -122,7 +124,9 @@ def build(info: ModelInfo) -> bytes:
     def files_vector(files: list[AssociatedFile]) -> int | None:
         return table_vector([assoc_file(f) for f in files]) if files else None
 
-    def content(t: TensorInfo) -> int:
+    def content(t: TensorInfo) -> int | None:
+        if not t.content:
+            return None
         if t.image is not None:
             color, width, height = t.image
             b.StartObject(2)  # ImageSize: width, height
@@ -174,7 +178,8 @@ def build(info: ModelInfo) -> bytes:
             b.PrependUOffsetTRelativeSlot(0, name, 0)
         if desc is not None:
             b.PrependUOffsetTRelativeSlot(1, desc, 0)
-        b.PrependUOffsetTRelativeSlot(3, cont, 0)
+        if cont is not None:
+            b.PrependUOffsetTRelativeSlot(3, cont, 0)
         if units is not None:
             b.PrependUOffsetTRelativeSlot(4, units, 0)
         if st is not None:

@@ -17,12 +17,13 @@ Written = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]
 
 def write_tflite(model: Any, precision: str, calib: np.ndarray | None, path: Path, metadata: dict[str, Any] | None,
                  labels: list[str], options: Any, artifact: dict[str, Any]) -> Written:
-    """A ``.tflite`` flatbuffer with the TFLite metadata (labels, card) embedded."""
+    """A ``.tflite`` flatbuffer with the standard TFLite metadata, its labels and the card embedded."""
     from converters import to_tflite
     from converters._fileio import write_bytes_atomic
     from converters.metadata import complete_card, embed_tflite
+    from converters.registry import DEFAULT_INT8_IO_DTYPE
 
-    io_dtype = (options.io_dtype or "int8") if precision == "int8" else "float32"
+    io_dtype = (options.io_dtype or DEFAULT_INT8_IO_DTYPE) if precision == "int8" else "float32"
     flat = to_tflite.convert(model, precision, calib, io_dtype)
     inputs, outputs = to_tflite.tensor_details(flat)
     artifact |= {"io_dtype": io_dtype, "converter": versions("tensorflow")}

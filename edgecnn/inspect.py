@@ -112,7 +112,6 @@ _ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "
 
 def _onnx(p: Path) -> ModelInfo:
     data = p.read_bytes()
-    card = load_card(p)
     try:
         import onnx
     except ImportError:
@@ -125,6 +124,8 @@ def _onnx(p: Path) -> ModelInfo:
         g = model.graph
         if not g.node or not g.input:  # an empty or zero-byte file parses as an empty ModelProto
             raise ModelError(f"{p.name} is not a valid ONNX model: it holds no graph ({len(data)} bytes).")
+    card = load_card(p)
+    if onnx is not None:
         inits = {i.name for i in g.initializer}
 
         def summary(v: Any) -> TensorSummary:

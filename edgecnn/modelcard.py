@@ -214,7 +214,7 @@ def read_tflite_card(data: bytes) -> ModelCard | None:
     return ModelCard.from_json(text) if text is not None else None
 
 
-def card_from_tflite_metadata(meta: Any, name: str = "model") -> ModelCard | None:
+def card_from_tflite_metadata(meta: Any, name: str = "model", labels: list[str] | None = None) -> ModelCard | None:
     """A card built from a ``.tflite`` file's standard metadata and tensors (a model made elsewhere).
 
     Labels come from the output's ``TENSOR_AXIS_LABELS`` file, colour from ``ImageProperties``, host-side
@@ -224,6 +224,7 @@ def card_from_tflite_metadata(meta: Any, name: str = "model") -> ModelCard | Non
     Args:
         meta: A :class:`edgecnn.standard_metadata.TFLiteMetadata`.
         name: Used when the metadata names no model.
+        labels: Labels to use when the file packs no labels file (e.g. a ``labels.txt`` beside it).
 
     Raises:
         ModelError: the metadata contradicts the model (label count vs output size, non-image input).
@@ -242,7 +243,7 @@ def card_from_tflite_metadata(meta: Any, name: str = "model") -> ModelCard | Non
     if h <= 0 or w <= 0:
         raise ModelError(f"{name}: the input size is dynamic ({inp.shape}) and the metadata gives no default size.")
     units = int(out.shape[-1]) if out.shape else 0
-    labels = meta.labels()
+    labels = meta.labels() or labels
     if labels is None:
         labels = [f"class_{i}" for i in range(2 if units == 1 else units)]
     elif units == 1 and len(labels) == 1:  # one sigmoid unit labelled with its positive class
@@ -357,7 +358,19 @@ def read(model_path: str | os.PathLike[str], *, onnx_session: Any = None) -> Mod
         if card is None:
             from edgecnn.standard_metadata import read_tflite
 
-            card = card_from_tflite_metadata(read_tflite(data, path.name), path.stem)
+            meta = read_tflite(data, path.name)
+            beside = path.parent / LABELS_FILENAME
+            labels = None
+            if meta.has_metadata and meta.labels() is None:
+                from edgecnn.console import warn
+
+                if beside.exists():
+                    labels = read_labels_txt(beside)
+                    warn(f"{path.name}: its metadata packs no labels file; using labels from {beside}.")
+                else:
+                    warn(f"{path.name}: its metadata packs no labels file and no labels.txt is beside it; "
+                         "using numeric labels.")
+            card = card_from_tflite_metadata(meta, path.stem, labels)
     elif suffix == ".onnx":
         from edgecnn.standard_metadata import onnx_metadata, onnx_metadata_from_session
 

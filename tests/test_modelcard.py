@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import zipfile
 
 import pytest
@@ -17,6 +18,7 @@ from edgecnn.modelcard import (
     OutputSpec,
     Quantization,
     load_card,
+    onnx_labels,
     read_labels_txt,
     read_onnx_card,
     read_onnx_metadata,
@@ -88,7 +90,8 @@ def _pb_string_field(field: int, data: bytes) -> bytes:
     return varint(field << 3 | 2) + varint(len(data)) + data
 
 
-def test_onnx_metadata_props_parsed_without_onnx(tmp_path):
+def test_onnx_metadata_props_parsed_without_onnx_runtime(tmp_path, monkeypatch):
+    """The hand-written protobuf walk is the fallback for a box with no ONNX runtime installed."""
     card = _card()
     entry = _pb_string_field(1, ONNX_KEY.encode()) + _pb_string_field(2, card.to_json().encode())
     other = _pb_string_field(1, b"labels") + _pb_string_field(2, "ا\nب\nت".encode())
@@ -96,7 +99,25 @@ def test_onnx_metadata_props_parsed_without_onnx(tmp_path):
     assert read_onnx_metadata(model)["labels"] == "ا\nب\nت"
     assert read_onnx_card(model) == card
     (tmp_path / "m.onnx").write_bytes(model)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime → ImportError
     assert load_card(tmp_path / "m.onnx") == card
+
+
+def test_onnx_card_is_read_through_onnxruntime_where_installed(tmp_path):
+    """With onnxruntime installed the card comes from get_modelmeta(); a file it cannot load is one clear error."""
+    pytest.importorskip("onnxruntime")
+    (tmp_path / "fake.onnx").write_bytes(b"\x08\x08" + _pb_string_field(2, b"tf2onnx"))
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        load_card(tmp_path / "fake.onnx")
+
+
+def test_onnx_labels_of_models_made_elsewhere():
+    assert onnx_labels({"labels": "cat\ndog"}) == ["cat", "dog"]
+    assert onnx_labels({"names": "{0: 'person', 1: 'bicycle', 10: 'fire hydrant', 2: 'car'}"}) == [
+        "person", "bicycle", "car", "fire hydrant"]
+    assert onnx_labels({"classes": '["a", "b"]'}) == ["a", "b"]
+    assert onnx_labels({"classes": "a, b ,c"}) == ["a", "b", "c"]
+    assert onnx_labels({"author": "x"}) is None
 
 
 def test_card_beside_model_and_in_run_folder(tmp_path):

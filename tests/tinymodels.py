@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 TINY_SIZE = 24
 
 
@@ -20,3 +23,57 @@ def build_tiny_model(num_classes: int, channels: int = 3, size: int = TINY_SIZE,
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0, channels: int = 3,
+                  interpolation: str = "area") -> Path:
+    """Train a tiny real Keras model on ``data_dir`` and write a run folder like ``edgecnn train`` does:
+    model.keras, modelcard.json, labels.txt, splits.json (train/val/test). ``channels=1``: a grayscale model;
+    ``interpolation``: the resampling of training (and so of every runtime)."""
+    import keras
+    import numpy as np
+
+    from edgecnn.imaging import load_image, scan_labelled_folder
+    from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec, Preprocessing, write_labels_txt
+
+    color = "rgb" if channels == 3 else "grayscale"
+
+    keras.utils.set_random_seed(seed)
+    ds = scan_labelled_folder(data_dir)
+    x = np.stack([load_image(f, TINY_SIZE, TINY_SIZE, color, interpolation) for f in ds.files]).astype(np.float32)
+    y = np.asarray(ds.targets)
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(y))
+    n_test = n_val = len(y) // 5
+    test, val, train = idx[:n_test], idx[n_test : n_test + n_val], idx[n_test + n_val :]
+    model = build_tiny_model(len(ds.labels), channels)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[train], y[train], validation_data=(x[val], y[val]), epochs=epochs, batch_size=16, verbose=0)
+    acc = float(model.evaluate(x[test], y[test], verbose=0)[1])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.save(run_dir / "model.keras")
+    card = ModelCard(
+        labels=ds.labels,
+        input=InputSpec(height=TINY_SIZE, width=TINY_SIZE, channels=channels),
+        output=OutputSpec(activation="softmax", units=len(ds.labels)),
+        preprocessing=Preprocessing(color=color, resize=interpolation),
+        name="tiny",
+        architecture="tiny-test",
+        metrics={"test_accuracy": acc},
+        dataset={"root": str(data_dir), "num_images": len(y)},
+    )
+    card.save(run_dir / "modelcard.json")
+    write_labels_txt(run_dir / "labels.txt", ds.labels)
+
+    def entries(ix):
+        return [[str(ds.files[i].relative_to(data_dir)), int(y[i])] for i in ix]
+
+    (run_dir / "splits.json").write_text(
+        json.dumps(
+            {"root": str(data_dir), "labels": ds.labels, "train": entries(train), "val": entries(val),
+             "test": entries(test), "test_root": None},
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    return run_dir

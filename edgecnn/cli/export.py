@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from converters.registry import FORMATS, IO_DTYPES, PRECISIONS
+from converters.registry import DEFAULT_INT8_IO_DTYPE, FORMATS, IO_DTYPES, PRECISIONS
 from edgecnn.cli import EdgeCommand
 from edgecnn.cli.parity import (
     _DEFAULT_GATES,
@@ -40,7 +40,7 @@ def export_cmd(
     check_data: Annotated[Path | None, typer.Option("--check-data", help="Labelled folder for parity (default: the run's test/val split).")] = None,
     calib_data: Annotated[Path | None, typer.Option("--calib-data", help="Training images (class folders) for int8 calibration (default: the run's train split).")] = None,
     calib_samples: Annotated[int, typer.Option("--calib-samples", min=1, help="Calibration images, stratified over classes.")] = 300,
-    io_dtype: Annotated[IODtype | None, typer.Option("--io-dtype", help="Input/output type of int8 TFLite (default: int8).")] = None,
+    io_dtype: Annotated[IODtype | None, typer.Option("--io-dtype", help=f"Input/output type of int8 TFLite (default: {DEFAULT_INT8_IO_DTYPE}: raw camera bytes, what MediaPipe and other standard consumers take; int8 for runtimes that want signed I/O).")] = None,
     opset: Annotated[int, typer.Option("--opset", min=7, help="ONNX opset.")] = 17,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="ONNX with a symbolic batch dimension.")] = False,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Load Keras models with Lambda layers (only files you trust).")] = False,

@@ -77,7 +77,7 @@ def export(
         check_data: Labelled class-folder for parity (default: the run's test split, else val).
         calib_data: Class-folder of training images for int8 calibration (default: the run's train split).
         calib_samples: Number of calibration images, stratified over classes.
-        io_dtype: Input/output type of int8 TFLite: ``int8`` (default), ``uint8`` or ``float32``.
+        io_dtype: Input/output type of int8 TFLite: ``uint8`` (default, :data:`converters.registry.DEFAULT_INT8_IO_DTYPE`), ``int8`` or ``float32``.
         opset: ONNX opset.
         dynamic_batch: ONNX with a symbolic batch dimension.
         unsafe: Allow Keras models with Lambda layers (``safe_mode`` off).

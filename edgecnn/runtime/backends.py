@@ -32,6 +32,7 @@ from edgecnn.modelcard import (
     Preprocessing,
     Quantization,
     load_card,
+    onnx_labels,
     read_labels_txt,
 )
 from edgecnn.runtime.keras_model import KERAS_FORMAT, KERAS_SUFFIXES
@@ -137,11 +138,21 @@ class Backend:
         return preprocess(rgb, spec.height, spec.width, self.card.preprocessing.color, self.card.preprocessing.resize)
 
     def prepare(self, batch: np.ndarray) -> np.ndarray:
-        """uint8 NHWC pixels (0..255) → the input tensor's dtype, quantized with its scale/zero-point."""
+        """uint8 NHWC pixels (0..255) → the input tensor's dtype, quantized with its scale/zero-point.
+
+        A model whose metadata asks for host-side normalization (``(x - mean) / std``, e.g. a MediaPipe Model
+        Maker export) gets it here; edgecnn models rescale inside the graph (mean 0, std 1) and skip it.
+        """
         batch = np.asarray(batch)
         if batch.ndim == 3:
             batch = batch[None]
         q = self.input.quantization
+        pre = self.card.preprocessing
+        if pre.normalizes:
+            x = (batch.astype(np.float32) - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
+            if self.input.dtype.kind in "iu" and q is not None:
+                return q.quantize(x, self.input.dtype)
+            return np.ascontiguousarray(x, dtype=self.input.dtype)
         if self.input.dtype.kind in "iu" and q is not None:
             if self.input.dtype == np.uint8 and q.scale == 1.0 and q.zero_point == 0:
                 return np.ascontiguousarray(batch, dtype=np.uint8)
@@ -171,14 +182,25 @@ class Backend:
         return np.concatenate([self.predict(batch[i : i + limit]) for i in range(0, len(batch), limit)])
 
     # ------------------------------------------------------------------ model card
+    def _read_card(self) -> ModelCard | None:
+        """The card from the model file (edgecnn's or one built from standard metadata), or beside it."""
+        return load_card(self.path)
+
+    def _standard_labels(self) -> list[str] | None:
+        """Labels the file carries in a standard place other than a card (ONNX ``labels``/``names`` metadata)."""
+        return None
+
     def _resolve_card(self) -> ModelCard:
-        card = load_card(self.path)
+        card = self._read_card()
         if card is not None:
             return card
         h, w, c = (int(v) if isinstance(v, int) else 0 for v in self.input.shape[1:4])
         units = int(self.output.shape[-1] or 0)
         labels_txt = self.path.parent / LABELS_FILENAME
-        if labels_txt.exists():
+        standard = self._standard_labels()
+        if standard and len(standard) == (2 if units == 1 else units):
+            labels = standard
+        elif labels_txt.exists():
             labels = read_labels_txt(labels_txt)
             warn(f"{self.path.name} carries no model card; using labels from {labels_txt}.")
         else:
@@ -372,6 +394,12 @@ class ONNXBackend(Backend):
 
     def infer(self, prepared: np.ndarray) -> np.ndarray:
         return self.session.run([self._out_name], {self.input.name: prepared})[0]
+
+    def _read_card(self) -> ModelCard | None:
+        return load_card(self.path, onnx_session=self.session)  # get_modelmeta() of this session: no second load
+
+    def _standard_labels(self) -> list[str] | None:
+        return onnx_labels(dict(self.session.get_modelmeta().custom_metadata_map))
 
     @property
     def provider(self) -> str:

@@ -59,11 +59,12 @@ def test_export_writes_artifacts_reports_and_golden(run_copy):
     res = invoke("export", run_copy, "-q", "int8")
     assert res.exit_code != 0 and "--force" in res.output
     assert (out / "model-int8.tflite").stat().st_mtime_ns == before
-    res = invoke("export", run_copy, "-q", "int8", "--force", "--io-dtype", "uint8", "--calib-samples", "20")
-    assert res.exit_code == 0, res.output
     from edgecnn.modelcard import load_card
 
-    assert load_card(out / "model-int8.tflite").input.dtype == "uint8"
+    assert load_card(out / "model-int8.tflite").input.dtype == "uint8"  # the default
+    res = invoke("export", run_copy, "-q", "int8", "--force", "--io-dtype", "int8", "--calib-samples", "20")
+    assert res.exit_code == 0, res.output
+    assert load_card(out / "model-int8.tflite").input.dtype == "int8"
 
 
 def test_export_keras_file_without_card_warns_and_uses_numeric_labels(run_copy, tmp_path, shapes_dir):
@@ -198,12 +199,12 @@ def test_io_dtype_applies_to_tflite_int8_only_when_onnx_int8_is_also_asked(run_c
     """--format all --quantize int8 --io-dtype uint8 used to crash with a ValueError traceback on the ONNX int8
     artifact (io_dtype was passed to every converter) and left a lone model-int8.tflite behind."""
     out = tmp_path / "o"
-    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "-q", "int8", "--io-dtype", "uint8",
+    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "-q", "int8", "--io-dtype", "int8",
                  "--calib-samples", "20", "--out", out)
     assert res.exit_code == 0, res.output
     from edgecnn.modelcard import load_card
 
-    assert load_card(out / "model-int8.tflite").input.dtype == "uint8"
+    assert load_card(out / "model-int8.tflite").input.dtype == "int8"
     assert load_card(out / "model-int8.onnx").input.dtype == "float32"
 
 

@@ -19,5 +19,5 @@ def test_exported_artifacts_run_and_match_golden(exported_artifacts):
         with load_backend(exported_artifacts[key]) as backend:
             np.testing.assert_allclose(backend.predict(golden.inputs), golden.probs, atol=1e-4)
     card = load_card(exported_artifacts["tflite-int8"])
-    assert card.artifact["precision"] == "int8" and card.input.dtype == "int8"
+    assert card.artifact["precision"] == "int8" and card.input.dtype == "uint8"
     assert card.input.quantization is not None and card.input.quantization.scale > 0

@@ -51,7 +51,7 @@ def test_card_reads_back_without_tensorflow(exported_artifacts, tiny_run):
         assert (c["fmt"], c["prec"]) == (fmt, prec)
         assert c["labels"] == ["alpha", "beta", "gamma"] and c["size"] == [24, 24, 3]
         assert c["sha"] == sha and c["ver"] == __version__
-    assert cards["tflite-int8"]["dtype"] == "int8" and cards["tflite-int8"]["q"] > 0
+    assert cards["tflite-int8"]["dtype"] == "uint8" and cards["tflite-int8"]["q"] == 1.0  # raw pixel bytes
     assert cards["onnx-int8"]["dtype"] == "float32"
 
 
