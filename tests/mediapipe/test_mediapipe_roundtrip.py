@@ -3,8 +3,11 @@
 
 MediaPipe runs in its own venv (``make mediapipe-venv``, which ``make test`` builds: mediapipe's pins are its
 own), through ``mp_classify.py``; edgecnn's side is the real ``edgecnn run`` CLI. On a held-out folder
-(32 px images, so both sides resize to the model's 24 px, each with its own resampler) MediaPipe's top-1
-label names must agree with ``edgecnn run`` on at least 99 % of the images, and be the real labels.
+(48 px images, so both sides resize to the model's 24 px, each with its own resampler: edgecnn the one training
+used, MediaPipe its bilinear warp) MediaPipe's top-1 label names must agree with ``edgecnn run`` on at least 99 %
+of the images, and be the real labels. The model is trained to 100 % test accuracy on its learnable toy data:
+a barely trained one (67 %) agrees on 100 % of 24 px images but only ~77 % of 48 px ones, because its
+decisions hang on how pixels are resampled.
 
 Grayscale: MediaPipe 1.2.2 refuses any 1-channel image model ("Only RGB color space is supported for now" when the
 metadata says GRAYSCALE, and "depth = 3 or 4" when it says nothing); that is shown here, not hidden.
@@ -57,11 +60,11 @@ def exported(tmp_path_factory) -> dict:
     from tinymodels import make_tiny_run
 
     root = tmp_path_factory.mktemp("mediapipe")
-    train = write_dataset(root / "train", classes=LABELS, per_class=30, size=32, seed=0)
-    heldout = write_dataset(root / "heldout", classes=LABELS, per_class=50, size=32, seed=11)
+    train = write_dataset(root / "train", classes=LABELS, per_class=40, size=32, seed=0)
+    heldout = write_dataset(root / "heldout", classes=LABELS, per_class=50, size=48, seed=11)
     models = {}
     for channels in (3, 1):
-        run = make_tiny_run(train, root / f"run{channels}", epochs=8, channels=channels)
+        run = make_tiny_run(train, root / f"run{channels}", epochs=15, channels=channels)
         out = root / f"export{channels}"
         _edgecnn("export", run, "--format", "tflite", "--quantize", "all", "--out", out)
         models[channels] = {p: out / f"model-{p}.tflite" for p in PRECISIONS}
