@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,4 +140,20 @@ def to_dict(obj: Any) -> dict[str, Any]:
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         out[f.name] = str(v) if isinstance(v, Path) else v
+    return out
+
+
+def parse_key_values(items: Sequence[str] | None, option: str = "--delegate-option",
+                     example: str = "device=usb") -> dict[str, str]:
+    """``["key=value", ...]`` (a repeatable CLI option) → dict; the one KEY=VALUE parser of the CLI.
+
+    Raises:
+        ConfigError: an item without ``=`` or with an empty key.
+    """
+    out: dict[str, str] = {}
+    for item in items or ():
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Expected {option} KEY=VALUE (e.g. {example}); received {item!r}.")
+        out[key.strip()] = val.strip()
     return out

@@ -42,6 +42,7 @@ class DemoResult:
     folder_run: dict[str, Any] = field(default_factory=dict)
     video_run: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
 
 
 def make_video(files: list[Path], path: Path, side: int = VIDEO_SIDE, fps: int = VIDEO_FPS) -> Path:
@@ -195,7 +196,7 @@ def run_demo(
                     "speed": s_folder.speed_line(), "skipped": len(s_folder.skipped)},
         video_run={"frames": video_n, "accuracy": video_acc, "throughput": s_video.throughput,
                    "speed": s_video.speed_line()},
-        seconds=seconds,
+        seconds=seconds, commands=list(exported.commands),
     )
     _write_html(result, trained.metrics, exported, report)
     return result

@@ -6,7 +6,6 @@ TF-free for ``.tflite``/``.onnx`` models; the PNG needs matplotlib (a warning sa
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.console import info, warn
+from edgecnn.console import info
 from edgecnn.errors import ConfigError, DataError
-from edgecnn.fileio import atomic_path, write_json
+from edgecnn.fileio import write_json
 from edgecnn.imaging import LabelledFiles, scan_labelled_folder
+from edgecnn.metrics import classification_metrics
+from edgecnn.reports import plot_confusion
 from edgecnn.runtime.backends import load_backend
 from edgecnn.runtime.pipeline import Pipeline
 from edgecnn.runtime.sources import ImageFilesSource
@@ -43,65 +44,6 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def metrics(targets: np.ndarray, probs: np.ndarray, labels: list[str], k: int) -> dict[str, Any]:
-    """Accuracy, top-k accuracy, per-class precision/recall/F1/support and the confusion matrix."""
-    n = len(labels)
-    pred = probs.argmax(axis=1)
-    k = max(1, min(k, n))
-    topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    cm = np.zeros((n, n), dtype=np.int64)
-    np.add.at(cm, (targets, pred), 1)
-    per_class = {}
-    for i, lbl in enumerate(labels):
-        tp = cm[i, i]
-        prec = tp / cm[:, i].sum() if cm[:, i].sum() else 0.0
-        rec = tp / cm[i, :].sum() if cm[i, :].sum() else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per_class[lbl] = {"precision": float(prec), "recall": float(rec), "f1": float(f1), "support": int(cm[i].sum())}
-    present = [v["f1"] for v in per_class.values() if v["support"]]
-    return {
-        "accuracy": float((pred == targets).mean()) if len(targets) else 0.0,
-        "topk": k,
-        "topk_accuracy": float((topk == targets[:, None]).any(axis=1).mean()) if len(targets) else 0.0,
-        "per_class": per_class,
-        "confusion": cm.tolist(),
-        "macro_f1": float(np.mean(present)) if present else 0.0,
-    }
-
-
-def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str) -> bool:
-    """Write a confusion-matrix PNG (row-normalised colours, counts written in); False without matplotlib."""
-    if importlib.util.find_spec("matplotlib") is None:
-        warn("matplotlib is not installed, so no confusion-matrix PNG: pip install 'edgecnn[train]' (or matplotlib).")
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(labels)
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.6 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), labels, rotation=45, ha="right")
-    ax.set_yticks(range(n), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    if n <= 30:
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black",
-                        fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    return True
 
 
 def _dataset(data: str | os.PathLike[str] | None, run: str | os.PathLike[str] | None, split: str,
@@ -171,7 +113,7 @@ def evaluate(
         be.close()
     if not probs:
         raise DataError(f"None of the {len(ds.files)} images in {name} could be decoded.")
-    m = metrics(np.asarray(targets), np.stack(probs), ds.labels, topk)
+    m = classification_metrics(np.asarray(targets), np.stack(probs), ds.labels, topk)
     out.mkdir(parents=True, exist_ok=True)
     report = EvalReport(model=str(model), data=name, labels=ds.labels, count=len(targets), skipped=skipped,
                         backend_info=info_, **m)

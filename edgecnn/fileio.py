@@ -233,3 +233,14 @@ def fault_point(name: str) -> None:
     sig = getattr(signal, "SIG" + os.environ.get("EDGECNN_FAULT_SIGNAL", "KILL").upper())
     os.kill(os.getpid(), sig)
     __import__("time").sleep(5)  # a catchable signal is delivered at the next bytecode; never go on past the point
+
+
+def path_size(path: str | os.PathLike[str]) -> int:
+    """Bytes of a file, or of every file under a folder (a SavedModel): the one size of an artifact.
+
+    ``converters`` keeps its own copy, since it never imports edgecnn (rule 1).
+    """
+    p = Path(path)
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return p.stat().st_size

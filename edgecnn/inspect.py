@@ -13,8 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from converters.registry import FORMATS
 from edgecnn.errors import ModelError
+from edgecnn.fileio import path_size
 from edgecnn.modelcard import ModelCard, _pb_fields, load_card
+from edgecnn.runs import is_run_folder, run_model
+from edgecnn.runtime.keras_model import KERAS_SUFFIXES
 
 
 @dataclass
@@ -60,24 +64,18 @@ def inspect_model(path: str | os.PathLike[str], unsafe: bool = False) -> ModelIn
     if not p.exists():
         raise ModelError(f"Model not found: {p}")
     if p.is_dir():
-        if (p / "model.keras").exists():
-            p = p / "model.keras"
+        if is_run_folder(p):
+            p = run_model(p)
         elif (p / "saved_model.pb").exists():
-            return ModelInfo(path=str(p), format="saved_model", size_bytes=_dir_size(p), card=load_card(p))
+            return ModelInfo(path=str(p), format="saved_model", size_bytes=path_size(p), card=load_card(p))
         else:
             raise ModelError(f"Expected a model file, a run folder or a SavedModel folder; {p} is neither.")
     suffix = p.suffix.lower()
-    if suffix == ".tflite":
-        return _tflite(p)
-    if suffix == ".onnx":
-        return _onnx(p)
-    if suffix in (".keras", ".h5"):
-        return _keras(p, unsafe)
-    raise ModelError(f"Unknown model type {p.name!r}; expected .tflite, .onnx, .keras/.h5, a run folder or a SavedModel folder.")
-
-
-def _dir_size(p: Path) -> int:
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    readers: dict[str, Any] = {FORMATS["tflite"].suffix: _tflite, FORMATS["onnx"].suffix: _onnx}
+    readers |= dict.fromkeys(KERAS_SUFFIXES, lambda q: _keras(q, unsafe))
+    if suffix in readers:
+        return readers[suffix](p)
+    raise ModelError(f"Unknown model type {p.name!r}; expected {', '.join(readers)}, a run folder or a SavedModel folder.")
 
 
 def _tflite(p: Path) -> ModelInfo:

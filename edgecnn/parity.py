@@ -21,6 +21,7 @@ import numpy as np
 
 from converters.registry import FULL_PRECISION, PRECISIONS
 from edgecnn.errors import ConfigError, DataError, ModelError
+from edgecnn.fileio import path_size
 from edgecnn.imaging import LabelledFiles, UnreadableImageError, load_image, scan_labelled_folder
 from edgecnn.modelcard import ModelCard
 
@@ -337,14 +338,8 @@ def check_artifact(path: str | os.PathLike[str], ref: Reference, gates: Gates | 
     return ParityResult(
         artifact=path.name, path=str(path), format=fmt, precision=precision, samples=len(ref.inputs),
         passed=not failures, gate=gates.describe(precision), failures=failures, runtime=runtime,
-        size_bytes=_size(path), **figures,  # type: ignore[arg-type]
+        size_bytes=path_size(path), **figures,  # type: ignore[arg-type]
     )
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
 
 
 def fill_size_ratios(results: list[ParityResult]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,40 @@ def charts_html(make: Any, *args: Any, alts: Sequence[str]) -> str:
     if not charts:
         return '<p class="muted">No successful measurement to chart.</p>'
     return "\n".join(img_tag(png, alt) for png, alt in zip(charts, alts))
+
+
+def plot_confusion(cm: Any, labels: Sequence[str], path: str | os.PathLike[str], title: str = "Confusion matrix") -> bool:
+    """Write a confusion-matrix PNG atomically; the one plot of it that train and evaluate share.
+
+    Rows are true classes, columns predicted ones; colours are row-normalised and counts written in.
+    Returns False, with a warning, when matplotlib is not installed.
+    """
+    import numpy as np
+
+    from edgecnn.console import warn
+    from edgecnn.fileio import atomic_path
+
+    if not have_matplotlib():
+        warn("matplotlib is not installed, so no confusion-matrix PNG: pip install 'edgecnn[train]' (or matplotlib).")
+        return False
+    cm = np.asarray(cm)
+    n = len(labels)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.6 * n + 2)
+    fig = new_figure(size, size * 0.85)
+    ax = fig.add_subplot()
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    return True

@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+from converters.registry import FORMATS, FULL_PRECISION, PRECISIONS
 from edgecnn.errors import DataError, ModelError
 from edgecnn.imaging import LabelledFiles
 from edgecnn.modelcard import CARD_FILENAME, ModelCard
@@ -27,17 +28,41 @@ SPLITS_FILENAME = "splits.json"
 MODEL_FILENAME = "model.keras"
 
 
-def resolve_run(source: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """(run folder, model file) for a run folder or a ``.keras``/``.h5`` file."""
+def is_run_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder holding a trained ``model.keras``."""
+    return Path(path).is_dir() and (Path(path) / MODEL_FILENAME).is_file()
+
+
+def run_model(source: str | os.PathLike[str]) -> Path:
+    """The model file ``source`` names: the file itself, or a run folder's ``model.keras`` (the one resolver).
+
+    Raises:
+        ModelError: nothing there, or a folder without ``model.keras``.
+    """
     path = Path(source)
     if not path.exists():
-        raise ModelError(f"Model or run folder not found: {path}")
+        raise ModelError(f"Model not found: {path} (expected a model file or a run folder).")
     if path.is_dir():
-        model = path / MODEL_FILENAME
-        if not model.exists():
-            raise ModelError(f"Expected a run folder containing {MODEL_FILENAME}; {path} has none.")
-        return path, model
-    return path.parent, path
+        if not is_run_folder(path):
+            raise ModelError(f"Expected a model file or a run folder containing {MODEL_FILENAME}; {path} has none.")
+        return path / MODEL_FILENAME
+    return path
+
+
+def resolve_run(source: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """(run folder, model file) for a run folder or a ``.keras``/``.h5`` file."""
+    model = run_model(source)
+    return model.parent, model
+
+
+def next_commands_after_train(run_dir: str | os.PathLike[str]) -> list[str]:
+    """What a user runs after ``edgecnn train``: export (int8 + float32, TFLite and ONNX), evaluate, info."""
+    formats = " ".join(f"--format {f}" for f, spec in FORMATS.items() if not spec.directory)
+    precisions = [PRECISIONS[FULL_PRECISION], *(p for p in PRECISIONS.values() if p.calibration)]
+    quantize = " ".join(f"--quantize {p.alias}" for p in precisions)
+    return [f"edgecnn export {run_dir} {formats} {quantize}",
+            f"edgecnn evaluate {run_dir} --run {run_dir}",
+            f"edgecnn info {Path(run_dir) / MODEL_FILENAME}"]
 
 
 def load_run_card(run_dir: str | os.PathLike[str]) -> ModelCard | None:

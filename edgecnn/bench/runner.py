@@ -65,17 +65,6 @@ def parse_int_list(value: str | Sequence[int | None] | int | None, option: str, 
     return list(dict.fromkeys(out))
 
 
-def parse_options(items: Sequence[str] | None, option: str = "--delegate-option") -> dict[str, str]:
-    """``["key=value", ...]`` → dict."""
-    out: dict[str, str] = {}
-    for item in items or ():
-        key, sep, val = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"Expected {option} KEY=VALUE; received {item!r}.")
-        out[key.strip()] = val.strip()
-    return out
-
-
 def parse_list(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None

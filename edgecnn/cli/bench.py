@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from edgecnn.cli import EdgeCommand, EdgeGroup, new_typer
+from edgecnn.cli.choices import BackendChoice
 
 
 class GateMetric(str, Enum):
@@ -37,16 +38,24 @@ class BenchGroup(EdgeGroup):
         return super().parse_args(ctx, args)
 
 
+class BenchRunCommand(EdgeCommand):
+    """``bench run``, the default: its usage line says ``edgecnn bench`` (how it is typed), not ``bench run``."""
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        path = ctx.parent.command_path if ctx.parent is not None else ctx.command_path
+        formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
+
+
 def bench_run(
     models: Annotated[list[Path], typer.Argument(help="Model files (.tflite/.onnx/.keras) and/or run/export folders.",
                                                  show_default=False)],
     threads: Annotated[str | None, typer.Option("--threads", "-t", help="Thread counts to sweep, e.g. 1,2,4 ('auto': runtime default).")] = None,
     batch: Annotated[str | None, typer.Option("--batch", "-b", help="Batch sizes to sweep, e.g. 1,8.")] = None,
-    backend: Annotated[str | None, typer.Option(help="auto (by file type), tflite, onnx or keras.")] = None,
+    backend: Annotated[BackendChoice | None, typer.Option(help="Runtime (default: by file type).")] = None,
     delegate: Annotated[str | None, typer.Option(help="TFLite external delegate library, e.g. libedgetpu.so.1.")] = None,
     delegate_option: Annotated[list[str] | None, typer.Option("--delegate-option", help="Delegate option KEY=VALUE (repeatable).")] = None,
     providers: Annotated[str | None, typer.Option(help="ONNX Runtime providers in order, e.g. cuda,cpu.")] = None,
-    device: Annotated[str | None, typer.Option(help="Device profile (edgecnn devices list); flags override it.")] = None,
+    device: Annotated[str | None, typer.Option("--device", "-d", help="Device profile (edgecnn devices list); flags override it.")] = None,
     cpus: Annotated[str | None, typer.Option(help="Pin to these CPUs while measuring, e.g. 0,1 or 2-3 (Linux).")] = None,
     data: Annotated[Path | None, typer.Option(help="Labelled folder: adds accuracy and preprocessing time per image.")] = None,
     max_images: Annotated[int | None, typer.Option(help="Use at most this many images of --data.")] = None,
@@ -72,7 +81,8 @@ def bench_run(
     from edgecnn.bench.api import bench
     from edgecnn.bench.measure import BenchSettings
     from edgecnn.bench.render import results_table
-    from edgecnn.bench.runner import enforce_gates, parse_options
+    from edgecnn.bench.runner import enforce_gates
+    from edgecnn.config import parse_key_values
     from edgecnn.console import console, info, set_quiet
     from edgecnn.reports import print_table
 
@@ -83,8 +93,8 @@ def bench_run(
         info(f"{what}: p50 {r.latency.p50_ms:.3f} ms" if r.ok else f"{what}: {r.status} ({r.error})")
 
     result, written = bench(
-        models, reports=report or [], backend=backend, threads=threads, batches=batch, delegate=delegate,
-        delegate_options=parse_options(delegate_option), providers=providers, device=device, cpus=cpus, data=data,
+        models, reports=report or [], backend=backend.value if backend else None, threads=threads, batches=batch, delegate=delegate,
+        delegate_options=parse_key_values(delegate_option), providers=providers, device=device, cpus=cpus, data=data,
         max_images=max_images, include_keras=include_keras,
         settings=BenchSettings(runs=runs, min_seconds=min_seconds, max_seconds=max_seconds, warmup=warmup,
                                warmup_seconds=warmup_seconds),
@@ -122,6 +132,6 @@ def bench_compare(
 def register(app: typer.Typer) -> None:
     sub = new_typer(cls=BenchGroup, help="Benchmark artifacts (`edgecnn bench MODEL...`) or compare reports "
                                          "(`edgecnn bench compare REPORT.json...`).")
-    sub.command("run", cls=EdgeCommand, help=bench_run.__doc__)(bench_run)
+    sub.command("run", cls=BenchRunCommand, help=bench_run.__doc__)(bench_run)
     sub.command("compare", cls=EdgeCommand)(bench_compare)
     app.add_typer(sub, name="bench")

@@ -34,6 +34,9 @@ def demo(
     )
     console.print(f"Exports: {result.export_dir}")
     console.print(f"Report: {result.report_html}")
+    console.print("Next:")
+    for cmd in result.commands:
+        console.print(f"  {cmd}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

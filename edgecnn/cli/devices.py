@@ -55,7 +55,7 @@ def service_command(
                                                "with a password goes to the environment file, not the unit.")] = None,
     camera: Annotated[int | None, typer.Option(min=0, help="Camera index (default 0).")] = None,
     user: Annotated[str | None, typer.Option(help="Account running the service (default: you).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the unit here instead of stdout.")] = None,
+    output: Annotated[Path | None, typer.Option("--out", "--output", "-o", help="Write the unit here instead of stdout.")] = None,
     env_file: Annotated[str | None, typer.Option("--env-file", help="Where the installed unit reads its secrets "
                                                  "(default /etc/edgecnn/<model>.env).")] = None,
     run_args: Annotated[str | None, typer.Option("--args", help="More `edgecnn run` arguments, quoted as one "

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from edgecnn.cli import EdgeCommand
+from edgecnn.cli.choices import BackendChoice
 
 
 def evaluate_command(
@@ -17,17 +18,17 @@ def evaluate_command(
     split: Annotated[str, typer.Option(help="Split of --run: test, val or train.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and confusion_matrix.png "
                                              "(default runs/evaluate/<model>).")] = None,
-    backend: Annotated[str, typer.Option(help="auto, tflite, onnx or keras.")] = "auto",
+    backend: Annotated[BackendChoice, typer.Option(help="Runtime (auto: by file type).")] = BackendChoice.auto,
     threads: Annotated[int | None, typer.Option(min=1, help="Interpreter / intra-op threads.")] = None,
     providers: Annotated[str | None, typer.Option(help="ONNX Runtime providers, comma-separated.")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 32,
-    topk: Annotated[int, typer.Option(min=1, help="k of the top-k accuracy.")] = 5,
+    topk: Annotated[int, typer.Option("--top-k", min=1, help="k of the top-k accuracy.")] = 5,
 ) -> None:
     """Measure a model on labelled images through the same pipeline as `edgecnn run`."""
     from edgecnn.console import console
     from edgecnn.evaluate import evaluate
 
-    r = evaluate(model, data=data, run=run, split=split, out_dir=out, backend=backend, threads=threads,
+    r = evaluate(model, data=data, run=run, split=split, out_dir=out, backend=backend.value, threads=threads,
                  providers=[p.strip() for p in providers.split(",")] if providers else None, batch=batch, topk=topk)
     console.print(f"{r.model} on {r.data}: {r.count} images", markup=False)
     console.print(f"accuracy {r.accuracy:.4f}  top-{r.topk} {r.topk_accuracy:.4f}  macro-F1 {r.macro_f1:.4f}",

@@ -33,7 +33,7 @@ _FORMAT_HELP = "; ".join(f"{f.name}: {'/'.join(PRECISIONS[p].alias for p in f.pr
 def export_cmd(
     source: Annotated[Path, typer.Argument(help="Run folder (runs/train/exp) or .keras/.h5 model.", show_default=False)],
     fmt: Annotated[list[FormatChoice], typer.Option("--format", "-f", help=f"Format(s), repeatable ({_FORMAT_HELP}).")] = [FormatChoice.tflite],  # noqa: B006
-    quantize: Annotated[list[QuantizeChoice], typer.Option("--quantize", "-q", help="Precision(s), repeatable; all = every one that fits the format.")] = [QuantizeChoice.none],  # noqa: B006
+    quantize: Annotated[list[QuantizeChoice], typer.Option("--quantize", help="Precision(s), repeatable; all = every one that fits the format.")] = [QuantizeChoice.none],  # noqa: B006
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: SOURCE/export).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing artifacts.")] = False,
     check: Annotated[bool, typer.Option("--check/--no-check", help="Check parity of every artifact with its real runtime.")] = True,

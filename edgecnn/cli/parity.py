@@ -30,7 +30,7 @@ def gates_from(fp32_max_abs: float, fp16_max_abs: float, fp16_agreement: float, 
 
 def parity_cmd(
     candidates: Annotated[list[Path], typer.Argument(help="Artifacts to check (.tflite, .onnx, ...).", show_default=False)],
-    reference: Annotated[Path | None, typer.Option("--reference", "-r", help="Reference model (.keras) to compare with.")] = None,
+    reference: Annotated[Path | None, typer.Option("--reference", help="Reference model (.keras) to compare with.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Labelled class-folder to compare on (needs --reference).")] = None,
     golden: Annotated[Path | None, typer.Option("--golden", help="golden.npz from `edgecnn export` (no TensorFlow needed).")] = None,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow a reference .keras with Lambda layers.")] = False,

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from edgecnn.cli import EdgeCommand
-
-
-class BackendChoice(str, Enum):
-    auto = "auto"
-    tflite = "tflite"
-    onnx = "onnx"
-    keras = "keras"
-
-
-def _parse_options(values: list[str] | None) -> dict[str, str] | None:
-    from edgecnn.errors import ConfigError
-
-    if not values:
-        return None
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"Expected --delegate-option KEY=VALUE (e.g. device=usb); received {item!r}.")
-        out[key.strip()] = value.strip()
-    return out
+from edgecnn.cli.choices import BackendChoice
 
 
 def run_command(
@@ -53,7 +32,7 @@ def run_command(
     height: Annotated[int | None, typer.Option(min=1, help="Camera capture height.")] = None,
     fps: Annotated[float | None, typer.Option(min=0.1, help="Camera capture frame rate.")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Images per inference call for folders/videos.")] = None,
-    topk: Annotated[int, typer.Option(min=1, help="Labels reported per input.")] = 5,
+    topk: Annotated[int, typer.Option("--top-k", min=1, help="Labels reported per input.")] = 5,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Top-1 below this is reported as 'unknown'.")] = 0.0,
     save_csv: Annotated[Path | None, typer.Option(help="Append one CSV row per input (UTC timestamp; header "
                                                   "written once and checked; a restart keeps earlier rows).")] = None,
@@ -70,13 +49,14 @@ def run_command(
     unsafe: Annotated[bool, typer.Option(help="Allow Keras models with Lambda layers (trusted files only).")] = False,
 ) -> None:
     """Classify images, folders, videos, cameras or streams with an exported model (no TensorFlow needed)."""
+    from edgecnn.config import parse_key_values
     from edgecnn.console import console, set_quiet
     from edgecnn.runtime.runner import RunOptions, run
 
     set_quiet(quiet)
     summary = run(RunOptions(
         model=model, source=source, camera=camera, device=device, backend=backend.value if backend else None,
-        threads=threads, delegate=delegate, delegate_options=_parse_options(delegate_option),
+        threads=threads, delegate=delegate, delegate_options=parse_key_values(delegate_option) or None,
         providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
         width=width, height=height, fps=fps, batch=batch, topk=topk, threshold=threshold, save_csv=save_csv,
         save_jsonl=save_jsonl, save_dir=save, show=show, max_frames=max_frames, duration=duration, workers=workers,

@@ -15,11 +15,12 @@ import typer
 from edgecnn.imaging import INTERPOLATIONS
 from edgecnn.training.architectures import ARCHITECTURES
 from edgecnn.training.builtin import BUILTIN_DATASETS
-from edgecnn.training.config import HEADS, LR_SCHEDULES, preset_names
+from edgecnn.training.config import HEADS, LR_SCHEDULES, TrainConfig, preset_names
 
 Schedule = Enum("Schedule", {s: s for s in LR_SCHEDULES}, type=str)  # type: ignore[misc]
 Head = Enum("Head", {h: h for h in HEADS}, type=str)  # type: ignore[misc]
 Interp = Enum("Interp", {i: i for i in INTERPOLATIONS}, type=str)  # type: ignore[misc]
+Arch = Enum("Arch", {a: a for a in ARCHITECTURES}, type=str)  # type: ignore[misc]
 
 DATA = "Data"
 MODEL = "Model"
@@ -28,7 +29,25 @@ OPT = "Optimisation"
 OUT = "Output"
 
 
+_DEFAULTS = TrainConfig()
+
+
+def _default_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def _opt(*names: str, help: str, panel: str, **kw: object) -> typer.models.OptionInfo:
+    """An option whose help ends with its default, read from :class:`TrainConfig` (never restated by hand).
+
+    Options default to None ("not given") so presets and ``--config`` can fill them; the default shown is the
+    one a run gets when neither does. Parentheses, not brackets: Rich would take ``[area]`` for markup.
+    """
+    field = names[0].split("/")[0].lstrip("-").replace("-", "_")
+    value = getattr(_DEFAULTS, field, None)
+    if value is not None and field != "quiet":
+        help = f"{help} (default: {_default_text(value)})"
     return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **kw)
 
 
@@ -46,72 +65,73 @@ def train_command(
     config: Annotated[
         Path | None, _opt("--config", help="TOML file with any of these options; flags override it.", panel=DATA)
     ] = None,
-    img_size: Annotated[str | None, _opt("--img-size", help="Input size N or HxW [64].", panel=DATA)] = None,
-    channels: Annotated[int | None, _opt("--channels", help="1 (grayscale) or 3 (RGB) [3].", panel=DATA)] = None,
+    img_size: Annotated[str | None, _opt("--img-size", help="Input size N or HxW.", panel=DATA)] = None,
+    channels: Annotated[int | None, _opt("--channels", help="1 (grayscale) or 3 (RGB).", panel=DATA)] = None,
     interpolation: Annotated[
-        Interp | None, _opt("--interpolation", help="Resize interpolation, shared with every runtime [area].", panel=DATA)
+        Interp | None, _opt("--interpolation", help="Resize interpolation, shared with every runtime.", panel=DATA)
     ] = None,
-    val_split: Annotated[float | None, _opt("--val-split", help="Stratified validation fraction [0.2].", panel=DATA)] = None,
+    val_split: Annotated[float | None, _opt("--val-split", help="Stratified validation fraction.", panel=DATA)] = None,
     test_split: Annotated[
-        float | None, _opt("--test-split", help="Stratified test fraction without --test-data [0.1].", panel=DATA)
+        float | None, _opt("--test-split", help="Stratified test fraction without --test-data.", panel=DATA)
     ] = None,
-    seed: Annotated[int | None, _opt("--seed", help="Seed of splits, shuffling and init [0].", panel=DATA)] = None,
+    seed: Annotated[int | None, _opt("--seed", help="Seed of splits, shuffling and init.", panel=DATA)] = None,
     strict: Annotated[
         bool | None, _opt("--strict/--no-strict", help="Unreadable images are an error, not a warning.", panel=DATA)
     ] = None,
     workers: Annotated[int | None, _opt("--workers", help="Decoding threads (0 = auto).", panel=DATA)] = None,
     arch: Annotated[
-        str | None, _opt("--arch", help=f"Architecture: {', '.join(ARCHITECTURES)} [simple].", panel=MODEL)
+        Arch | None, _opt("--arch", help="Architecture.", panel=MODEL)
     ] = None,
     head: Annotated[
-        Head | None, _opt("--head", help="auto (sigmoid for 2 classes), softmax or sigmoid [auto].", panel=MODEL)
+        Head | None, _opt("--head", help="auto: sigmoid for 2 classes, else softmax.", panel=MODEL)
     ] = None,
-    filters: Annotated[int | None, _opt("--filters", help="Filters of the first conv layer [32].", panel=MODEL)] = None,
-    kernel_size: Annotated[int | None, _opt("--kernel-size", help="Conv kernel size [3].", panel=MODEL)] = None,
-    strides: Annotated[int | None, _opt("--strides", help="Stride of the first conv layer [1].", panel=MODEL)] = None,
-    pool_size: Annotated[int | None, _opt("--pool-size", help="Max-pool size [2].", panel=MODEL)] = None,
-    dropout: Annotated[float | None, _opt("--dropout", help="Dropout rate [0.25].", panel=MODEL)] = None,
-    l2: Annotated[float | None, _opt("--l2", help="L2 weight decay of conv/dense kernels [0].", panel=MODEL)] = None,
-    dense_units: Annotated[int | None, _opt("--dense-units", help="Dense layer width (0 = none) [128].", panel=MODEL)] = None,
-    depth: Annotated[int | None, _opt("--depth", help="Blocks of blocks/dsconv [3].", panel=MODEL)] = None,
+    filters: Annotated[int | None, _opt("--filters", help="Filters of the first conv layer.", panel=MODEL)] = None,
+    kernel_size: Annotated[int | None, _opt("--kernel-size", help="Conv kernel size.", panel=MODEL)] = None,
+    strides: Annotated[int | None, _opt("--strides", help="Stride of the first conv layer.", panel=MODEL)] = None,
+    pool_size: Annotated[int | None, _opt("--pool-size", help="Max-pool size.", panel=MODEL)] = None,
+    dropout: Annotated[float | None, _opt("--dropout", help="Dropout rate.", panel=MODEL)] = None,
+    l2: Annotated[float | None, _opt("--l2", help="L2 weight decay of conv/dense kernels.", panel=MODEL)] = None,
+    dense_units: Annotated[int | None, _opt("--dense-units", help="Dense layer width (0 = none).", panel=MODEL)] = None,
+    depth: Annotated[int | None, _opt("--depth", help="Blocks of blocks/dsconv.", panel=MODEL)] = None,
     rotation: Annotated[float | None, _opt("--rotation", help="Max rotation, degrees.", panel=AUG)] = None,
     width_shift: Annotated[float | None, _opt("--width-shift", help="Max horizontal shift, fraction.", panel=AUG)] = None,
     height_shift: Annotated[float | None, _opt("--height-shift", help="Max vertical shift, fraction.", panel=AUG)] = None,
     shear: Annotated[float | None, _opt("--shear", help="Max shear, degrees.", panel=AUG)] = None,
-    zoom: Annotated[float | None, _opt("--zoom", help="Zoom range: scale in [1-z, 1+z].", panel=AUG)] = None,
+    zoom: Annotated[float | None, _opt("--zoom", help="Zoom range: scale between 1-z and 1+z.", panel=AUG)] = None,
     hflip: Annotated[bool | None, _opt("--hflip/--no-hflip", help="Random horizontal flips.", panel=AUG)] = None,
     vflip: Annotated[bool | None, _opt("--vflip/--no-vflip", help="Random vertical flips.", panel=AUG)] = None,
-    epochs: Annotated[int | None, _opt("--epochs", help="Maximum epochs [25].", panel=OPT)] = None,
-    batch: Annotated[int | None, _opt("--batch", help="Batch size [32].", panel=OPT)] = None,
-    lr: Annotated[float | None, _opt("--lr", help="Adam learning rate [0.001].", panel=OPT)] = None,
+    epochs: Annotated[int | None, _opt("--epochs", help="Maximum epochs.", panel=OPT)] = None,
+    batch: Annotated[int | None, _opt("--batch", help="Batch size.", panel=OPT)] = None,
+    lr: Annotated[float | None, _opt("--lr", help="Adam learning rate.", panel=OPT)] = None,
     lr_schedule: Annotated[Schedule | None, _opt("--lr-schedule", help="constant, step or cosine.", panel=OPT)] = None,
-    lr_step: Annotated[int | None, _opt("--lr-step", help="Epochs between steps of the step schedule [10].", panel=OPT)] = None,
-    lr_gamma: Annotated[float | None, _opt("--lr-gamma", help="Factor of each step [0.5].", panel=OPT)] = None,
+    lr_step: Annotated[int | None, _opt("--lr-step", help="Epochs between steps of the step schedule.", panel=OPT)] = None,
+    lr_gamma: Annotated[float | None, _opt("--lr-gamma", help="Factor of each step.", panel=OPT)] = None,
     patience: Annotated[
-        int | None, _opt("--patience", help="Early stopping on val loss (0 = off); best weights restored [5].", panel=OPT)
+        int | None, _opt("--patience", help="Early stopping on val loss (0 = off); best weights restored.", panel=OPT)
     ] = None,
     class_weights: Annotated[
         bool | None, _opt("--class-weights/--no-class-weights", help="Balanced class weights.", panel=OPT)
     ] = None,
-    label_smoothing: Annotated[float | None, _opt("--label-smoothing", help="Label smoothing [0].", panel=OPT)] = None,
-    top_k: Annotated[int | None, _opt("--top-k", help="k of the top-k accuracy metric [3].", panel=OPT)] = None,
+    label_smoothing: Annotated[float | None, _opt("--label-smoothing", help="Label smoothing.", panel=OPT)] = None,
+    top_k: Annotated[int | None, _opt("--top-k", help="k of the top-k accuracy metric.", panel=OPT)] = None,
     mixed_precision: Annotated[
         bool | None, _opt("--mixed-precision/--no-mixed-precision", help="float16 compute on GPU.", panel=OPT)
     ] = None,
-    project: Annotated[str | None, _opt("--project", help="Parent folder of runs [runs/train].", panel=OUT)] = None,
-    name: Annotated[str | None, _opt("--name", help="Run folder name [exp, exp2, ...].", panel=OUT)] = None,
+    project: Annotated[str | None, _opt("--project", help="Parent folder of runs.", panel=OUT)] = None,
+    name: Annotated[str | None, _opt("--name", help="Run folder name (default: exp, exp2, ... the next free one).", panel=OUT)] = None,
     exist_ok: Annotated[bool | None, _opt("--exist-ok", help="Overwrite an existing run folder.", panel=OUT)] = None,
     resume: Annotated[
         bool | None, _opt("--resume", help="Continue the run --name (else the latest) from its last checkpoint.", panel=OUT)
     ] = None,
-    plots: Annotated[bool | None, _opt("--plots/--no-plots", help="Write PNG plots [on].", panel=OUT)] = None,
+    plots: Annotated[bool | None, _opt("--plots/--no-plots", help="Write PNG plots.", panel=OUT)] = None,
     quiet: Annotated[bool, _opt("--quiet", "-q", help="No progress display.", panel=OUT)] = False,
 ) -> None:
     """Train an image classifier on a folder of class sub-folders (or --dataset digits)."""
+    overrides = {k: v for k, v in locals().items() if k not in ("config", "preset")}  # first: only the options
     from edgecnn.console import console
+    from edgecnn.runs import next_commands_after_train
     from edgecnn.training import build_config, train
 
-    overrides = {k: v for k, v in locals().items() if k not in ("config", "preset", "console", "build_config", "train")}
     for key, value in list(overrides.items()):
         if isinstance(value, Enum):
             overrides[key] = value.value
@@ -126,6 +146,9 @@ def train_command(
         acc, split = result.metrics.get("val_accuracy"), "val"
     console.print(f"Run folder: {result.run_dir}")
     console.print(f"{split.capitalize()} accuracy: {acc:.4f}" if acc is not None else "No held-out accuracy.")
+    console.print("Next:")
+    for cmd in next_commands_after_train(result.run_dir):
+        console.print(f"  {cmd}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

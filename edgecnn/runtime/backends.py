@@ -481,9 +481,11 @@ def preferred_backend(model: str | os.PathLike[str], preferred: str | None) -> s
 
     Returns ``preferred`` when it can run ``model`` (a run folder means its ``model.keras``), else ``"auto"``.
     """
+    from edgecnn.runs import MODEL_FILENAME
+
     cls = BACKENDS.get(preferred or "auto")
     path = Path(model)
-    suffix = ".keras" if path.is_dir() else path.suffix.lower()
+    suffix = Path(MODEL_FILENAME).suffix if path.is_dir() else path.suffix.lower()
     return preferred if cls is not None and preferred and suffix in cls.suffixes else "auto"
 
 
@@ -497,13 +499,9 @@ def load_backend(
     unsafe: bool = False,
 ) -> Backend:
     """Load a model file (or a run folder's ``model.keras``) with the right backend."""
-    path = Path(model)
-    if not path.exists():
-        raise ModelError(f"Model not found: {path}")
-    if path.is_dir():
-        if not (path / "model.keras").exists():
-            raise ModelError(f"Expected a model file or a run folder with model.keras; {path} has none.")
-        path = path / "model.keras"
+    from edgecnn.runs import run_model
+
+    path = run_model(model)
     cls = backend_for(path, backend)
     if path.suffix.lower() not in cls.suffixes:
         raise ModelError(f"Backend {cls.name!r} cannot run {path.name}; it runs {list(cls.suffixes)} files.")

@@ -239,7 +239,7 @@ def validate_options(opts: RunOptions) -> None:
         ConfigError / SourceError: a value out of range, or both a camera and a source.
     """
     if opts.topk < 1:
-        raise ConfigError(f"Expected --topk >= 1; received {opts.topk}.")
+        raise ConfigError(f"Expected --top-k >= 1; received {opts.topk}.")
     if not 0.0 <= opts.threshold <= 1.0:
         raise ConfigError(f"Expected --threshold between 0 and 1; received {opts.threshold}.")
     if opts.batch is not None and opts.batch < 1:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.fileio import atomic_path
+from edgecnn.reports import plot_confusion  # noqa: F401  (the one confusion-matrix plot, shared with evaluate)
 
 
 def _plt() -> Any:
@@ -43,28 +44,6 @@ def plot_history(history: list[dict[str, float]], path: Path) -> Path:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str = "Confusion matrix") -> Path:
-    """Confusion matrix (rows = true, columns = predicted) with counts in the cells."""
-    plt = _plt()
-    n = len(labels)
-    side = max(4.0, 0.5 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), labels=labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
-    ax.set_yticks(range(n), labels=labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    top = matrix.max() if matrix.size else 0
-    if n <= 30:
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if matrix[i, j] > top / 2 else "black")
     fig.tight_layout()
     return _save(fig, path)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from edgecnn.bench import SCHEMA, BenchReport, compare_reports, load_report, run_bench
-from edgecnn.errors import DataError
 from edgecnn.bench.render import write_report
+from edgecnn.errors import DataError
 from edgecnn.reports import html_page, markdown_table, png_data_uri
 
 

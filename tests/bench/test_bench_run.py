@@ -190,7 +190,7 @@ def test_gate_on_a_broken_artifact_fails(arts, tmp_path, fast):
         (["--batch", "x"], "positive integers"),
         (["--report", "out.pdf"], ".json"),
         (["--runs", "0", "--min-seconds", "0"], "needs a bound"),
-        (["--backend", "tensorrt"], "Unknown --backend"),
+        (["--backend", "tensorrt"], "'tensorrt' is not one of"),
         (["--cpus", "a,b"], "--cpus"),
     ],
 )

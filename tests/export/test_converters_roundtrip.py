@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 import converters
-from converters.registry import FORMATS, PRECISIONS, artifact_name, fits, parse_artifact_name, precision_name, targets
+from converters.registry import (
+    FORMATS,
+    PRECISIONS,
+    artifact_name,
+    fits,
+    parse_artifact_name,
+    precision_name,
+    targets,
+)
 from edgecnn.modelcard import load_card
 
 # how close each precision must stay to Keras on these inputs (probabilities)

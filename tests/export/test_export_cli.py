@@ -28,7 +28,7 @@ def run_copy(tiny_run, tmp_path_factory):
 
 
 def test_export_writes_artifacts_reports_and_golden(run_copy):
-    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "-q", "none", "-q", "int8", "--calib-samples", "40")
+    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "--quantize", "none", "--quantize", "int8", "--calib-samples", "40")
     assert res.exit_code == 0, res.output
     out = run_copy / "export"
     names = {p.name for p in out.iterdir()}
@@ -56,13 +56,13 @@ def test_export_writes_artifacts_reports_and_golden(run_copy):
 
     # no overwrite without --force: exit non-zero, files untouched
     before = (out / "model-int8.tflite").stat().st_mtime_ns
-    res = invoke("export", run_copy, "-q", "int8")
+    res = invoke("export", run_copy, "--quantize", "int8")
     assert res.exit_code != 0 and "--force" in res.output
     assert (out / "model-int8.tflite").stat().st_mtime_ns == before
     from edgecnn.modelcard import load_card
 
     assert load_card(out / "model-int8.tflite").input.dtype == "uint8"  # the default
-    res = invoke("export", run_copy, "-q", "int8", "--force", "--io-dtype", "int8", "--calib-samples", "20")
+    res = invoke("export", run_copy, "--quantize", "int8", "--force", "--io-dtype", "int8", "--calib-samples", "20")
     assert res.exit_code == 0, res.output
     assert load_card(out / "model-int8.tflite").input.dtype == "int8"
 
@@ -112,12 +112,12 @@ def test_source_not_keras(tmp_path):
 
 
 def test_int8_with_saved_model_refused(run_copy, tmp_path):
-    _assert_clean_failure(invoke("export", run_copy, "-f", "saved_model", "-q", "int8", "--out", tmp_path / "o"),
+    _assert_clean_failure(invoke("export", run_copy, "-f", "saved_model", "--quantize", "int8", "--out", tmp_path / "o"),
                           "saved_model", "int8", out=tmp_path / "o")
 
 
 def test_io_dtype_without_int8_refused(run_copy, tmp_path):
-    _assert_clean_failure(invoke("export", run_copy, "-q", "fp16", "--io-dtype", "uint8", "--out", tmp_path / "o"),
+    _assert_clean_failure(invoke("export", run_copy, "--quantize", "fp16", "--io-dtype", "uint8", "--out", tmp_path / "o"),
                           "--io-dtype", out=tmp_path / "o")
 
 
@@ -128,7 +128,7 @@ def test_unknown_format_dies_at_the_edge(run_copy):
 
 def test_empty_calibration_folder(run_copy, tmp_path):
     (tmp_path / "calib" / "alpha").mkdir(parents=True)
-    _assert_clean_failure(invoke("export", run_copy, "-q", "int8", "--calib-data", tmp_path / "calib", "--out", tmp_path / "o"),
+    _assert_clean_failure(invoke("export", run_copy, "--quantize", "int8", "--calib-data", tmp_path / "calib", "--out", tmp_path / "o"),
                           "no images", out=tmp_path / "o")
 
 
@@ -136,7 +136,7 @@ def test_calibration_folder_with_other_classes(run_copy, tmp_path, shapes_dir):
     calib = tmp_path / "calib"
     for cls in ("alpha", "beta"):
         shutil.copytree(shapes_dir / cls, calib / cls)
-    _assert_clean_failure(invoke("export", run_copy, "-q", "int8", "--calib-data", calib, "--out", tmp_path / "o"),
+    _assert_clean_failure(invoke("export", run_copy, "--quantize", "int8", "--calib-data", calib, "--out", tmp_path / "o"),
                           "2 classes", "3", out=tmp_path / "o")
 
 
@@ -183,7 +183,7 @@ def test_calibrating_on_blank_images_fails_the_int8_gate(run_copy, tmp_path):
         for i in range(4):
             Image.new("RGB", (32, 32), (0, 0, 0)).save(calib / cls / f"{i}.png")
     out = tmp_path / "o"
-    res = invoke("export", run_copy, "-q", "int8", "--calib-data", calib, "--out", out)
+    res = invoke("export", run_copy, "--quantize", "int8", "--calib-data", calib, "--out", out)
     assert res.exit_code != 0, res.output
     assert "Parity gate failed" in res.output and "model-int8.tflite" in res.output
     assert "Traceback" not in res.output
@@ -199,7 +199,7 @@ def test_io_dtype_applies_to_tflite_int8_only_when_onnx_int8_is_also_asked(run_c
     """--format all --quantize int8 --io-dtype uint8 used to crash with a ValueError traceback on the ONNX int8
     artifact (io_dtype was passed to every converter) and left a lone model-int8.tflite behind."""
     out = tmp_path / "o"
-    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "-q", "int8", "--io-dtype", "int8",
+    res = invoke("export", run_copy, "-f", "tflite", "-f", "onnx", "--quantize", "int8", "--io-dtype", "int8",
                  "--calib-samples", "20", "--out", out)
     assert res.exit_code == 0, res.output
     from edgecnn.modelcard import load_card
@@ -243,7 +243,7 @@ def test_interrupted_export_leaves_no_partial_folder(run_copy, tmp_path):
     watcher = threading.Thread(target=interrupt_after_first_artifact, daemon=True)
     watcher.start()
     try:
-        res = invoke("export", run_copy, "-f", "all", "-q", "all", "--calib-samples", "20", "--out", out)
+        res = invoke("export", run_copy, "-f", "all", "--quantize", "all", "--calib-samples", "20", "--out", out)
     finally:
         stop.set()
         watcher.join()
