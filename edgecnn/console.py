@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+import threading
 
 from rich.console import Console
 from rich.markup import escape
@@ -63,3 +65,73 @@ def error_line(msg: str) -> None:
 
 def interactive() -> bool:
     return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")
+
+
+# ---------------------------------------------------------------------- third-party noise on the native stderr
+#: Lines that TensorFlow, absl, oneDNN, CUDA stubs, the TFLite converter and LiteRT print from C++ straight to
+#: file descriptor 2 on every run, whatever Python's logging says. Shown only with ``--verbose``.
+NATIVE_NOISE = (
+    re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
+    re.compile(r"^[IWE]\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] "),  # absl/glog lines (oneDNN, cudart stub, cuInit, XLA)
+    re.compile(r"^INFO: Created TensorFlow Lite (XNNPACK )?delegate"),
+    re.compile(r"^INFO: Initialized TensorFlow Lite runtime"),
+    re.compile(r"^fully_quantize: \d"),
+    re.compile(r"^Estimated count of arithmetic ops"),
+    re.compile(r"^To enable the following instructions: .* rebuild TensorFlow"),
+    re.compile(r"^WARNING: Logging before InitGoogleLogging"),
+)
+
+_native: dict[str, object] = {}
+
+
+def quiet_native_stderr() -> None:
+    """Filter what C/C++ libraries write to file descriptor 2 for the rest of the process (the CLI calls this).
+
+    Python's own ``sys.stderr`` is moved to a duplicate of the original descriptor, so Rich, warnings and
+    tracebacks go straight to the terminal (still a TTY for progress bars). Descriptor 2 becomes a pipe read by a
+    thread that forwards every line except :data:`NATIVE_NOISE`, at once: a real native error still shows.
+    Undone by :func:`restore_native_stderr` (``--verbose`` does, before any library loads).
+    """
+    if _native or not hasattr(os, "dup2"):
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read_fd, write_fd = os.pipe()
+    except OSError:
+        return
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    python_err = open(saved, "w", buffering=1, encoding=encoding, errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+    def pump() -> None:
+        with open(read_fd, "rb", buffering=0) as pipe:
+            pending = b""
+            while chunk := pipe.read(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    text = line.decode("utf-8", "replace")
+                    if not any(p.search(text) for p in NATIVE_NOISE):
+                        os.write(saved, line + b"\n")
+            if pending:
+                os.write(saved, pending)
+
+    thread = threading.Thread(target=pump, name="edgecnn-native-stderr", daemon=True)
+    thread.start()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    _native.update(saved=saved, thread=thread, stderr=sys.stderr)
+    sys.stderr = python_err
+
+
+def restore_native_stderr() -> None:
+    """Give descriptor 2 and ``sys.stderr`` back (every line still in the pipe is forwarded first)."""
+    if not _native:
+        return
+    saved, thread = int(_native["saved"]), _native["thread"]  # type: ignore[call-overload]
+    sys.stderr.flush()
+    sys.stderr = _native["stderr"]  # type: ignore[assignment]
+    os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
+    thread.join(timeout=2)  # type: ignore[attr-defined]
+    os.close(saved)
+    _native.clear()

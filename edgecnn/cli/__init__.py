@@ -16,13 +16,21 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from edgecnn import __version__
-from edgecnn.console import err_console, error_line, not_printed, set_quiet
+from edgecnn.console import (
+    err_console,
+    error_line,
+    not_printed,
+    quiet_native_stderr,
+    restore_native_stderr,
+    set_quiet,
+)
 from edgecnn.errors import EdgeCNNError
 
 COMMAND_MODULES = ("train", "export", "parity", "info", "run", "evaluate", "devices", "bench", "demo")
@@ -115,8 +123,12 @@ def _root(
         on_screen = getattr(handler, "stream", None) in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
         if on_screen and not_printed not in handler.filters:
             handler.addFilter(not_printed)
-    if not verbose:
+    if verbose:
+        restore_native_stderr()  # before any library loads: --verbose shows everything
+    else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # TensorFlow's converter warns on every int8 export about statistics it does not need
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs", category=UserWarning)
 
 
 def _register_all() -> None:
@@ -140,14 +152,18 @@ def _on_sigterm(signum: int, _frame: Any) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: third-party native log lines are filtered unless ``--verbose``."""
     import signal
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # SIGTERM unwinds like Ctrl-C (temp files removed, partial results written), then exits 143
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm)
-    app(prog_name="edgecnn")
+    quiet_native_stderr()
+    try:
+        app(prog_name="edgecnn")
+    finally:
+        restore_native_stderr()
 
 
 __all__ = ["EdgeCommand", "EdgeGroup", "app", "main", "new_typer"]
