@@ -20,7 +20,6 @@ from edgecnn.training.config import HEADS, LR_SCHEDULES, TrainConfig, preset_nam
 Schedule = Enum("Schedule", {s: s for s in LR_SCHEDULES}, type=str)  # type: ignore[misc]
 Head = Enum("Head", {h: h for h in HEADS}, type=str)  # type: ignore[misc]
 Interp = Enum("Interp", {i: i for i in INTERPOLATIONS}, type=str)  # type: ignore[misc]
-Arch = Enum("Arch", {a: a for a in ARCHITECTURES}, type=str)  # type: ignore[misc]
 
 DATA = "Data"
 MODEL = "Model"
@@ -80,7 +79,8 @@ def train_command(
     ] = None,
     workers: Annotated[int | None, _opt("--workers", help="Decoding threads (0 = auto).", panel=DATA)] = None,
     arch: Annotated[
-        Arch | None, _opt("--arch", help="Architecture.", panel=MODEL)
+        str | None, _opt("--arch", help="Architecture (a wrong name gets the closest suggested).", panel=MODEL,
+                         metavar=f"<{'|'.join(ARCHITECTURES)}>")
     ] = None,
     head: Annotated[
         Head | None, _opt("--head", help="auto: sigmoid for 2 classes, else softmax.", panel=MODEL)
