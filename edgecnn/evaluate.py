@@ -19,9 +19,13 @@ from edgecnn.fileio import write_json
 from edgecnn.imaging import LabelledFiles, scan_labelled_folder
 from edgecnn.metrics import classification_metrics
 from edgecnn.reports import plot_confusion
+from edgecnn.runs import MODEL_FILENAME, next_run_dir
 from edgecnn.runtime.backends import load_backend
 from edgecnn.runtime.pipeline import Pipeline
 from edgecnn.runtime.sources import ImageFilesSource
+
+#: Parent of the numbered output folders of ``edgecnn evaluate`` without ``--out``.
+EVALUATE_PROJECT = Path("runs") / "evaluate"
 
 
 @dataclass
@@ -83,14 +87,15 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate a model on a labelled folder (``data``) or a run's split (``run``/``split``).
 
-    Writes ``metrics.json`` and ``confusion_matrix.png`` into ``out_dir`` (default ``runs/evaluate/<model>``).
+    Writes ``metrics.json`` and ``confusion_matrix.png`` into ``out_dir`` (default: the next free
+    ``runs/evaluate/exp``, ``exp2``, ... so an ``.onnx`` never overwrites its ``.tflite`` twin's figures).
     The output folder is checked before the model is loaded: it may not be the model, the data or inside it,
     and must be writable.
     """
     from edgecnn.outputs import check_outputs
 
-    out = Path(out_dir) if out_dir else Path("runs") / "evaluate" / Path(model).stem
-    model_file = Path(model) / "model.keras" if Path(model).is_dir() else model  # a run folder is not image data
+    out = Path(out_dir) if out_dir else next_run_dir(EVALUATE_PROJECT)
+    model_file = Path(model) / MODEL_FILENAME if Path(model).is_dir() else model  # a run folder is not image data
     check_outputs({"--out": out}, {"MODEL": model_file, "--data": data}, folders={"--out"})
     be = load_backend(model, backend=backend, threads=threads, providers=providers, delegate=delegate)
     try:

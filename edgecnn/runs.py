@@ -55,6 +55,21 @@ def resolve_run(source: str | os.PathLike[str]) -> tuple[Path, Path]:
     return model.parent, model
 
 
+def next_run_dir(project: str | os.PathLike[str], base: str = "exp") -> Path:
+    """``project/exp``, else ``exp2``, ``exp3``… (the first that does not exist), as ``runs/train`` numbers runs.
+
+    Every command that writes (train, evaluate) puts its outputs in such a folder unless given a path, so a
+    second run never overwrites the first.
+    """
+    project = Path(project)
+    candidate = project / base
+    i = 2
+    while candidate.exists():
+        candidate = project / f"{base}{i}"
+        i += 1
+    return candidate
+
+
 def next_commands_after_train(run_dir: str | os.PathLike[str]) -> list[str]:
     """What a user runs after ``edgecnn train``: export (int8 + float32, TFLite and ONNX), evaluate, info."""
     formats = " ".join(f"--format {f}" for f, spec in FORMATS.items() if not spec.directory)

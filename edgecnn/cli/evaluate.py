@@ -16,8 +16,8 @@ def evaluate_command(
     data: Annotated[Path | None, typer.Option(help="Labelled folder: one sub-folder per class.")] = None,
     run: Annotated[Path | None, typer.Option(help="Evaluate on this training run's split instead of --data.")] = None,
     split: Annotated[str, typer.Option(help="Split of --run: test, val or train.")] = "test",
-    out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and confusion_matrix.png "
-                                             "(default runs/evaluate/<model>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and confusion_matrix.png "
+                                             "(default: the next free runs/evaluate/exp, exp2, ...).")] = None,
     backend: Annotated[BackendChoice, typer.Option(help="Runtime (auto: by file type).")] = BackendChoice.auto,
     threads: Annotated[int | None, typer.Option(min=1, help="Interpreter / intra-op threads.")] = None,
     providers: Annotated[str | None, typer.Option(help="ONNX Runtime providers, comma-separated.")] = None,

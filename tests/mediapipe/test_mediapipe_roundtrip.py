@@ -74,7 +74,7 @@ def exported(tmp_path_factory) -> dict:
 
 def _edgecnn_labels(model: Path, folder: Path, tmp: Path) -> dict[str, str]:
     out = tmp / f"{model.stem}.csv"
-    _edgecnn("run", model, "--source", folder, "--save-csv", out, "--topk", "1")
+    _edgecnn("run", model, "--source", folder, "--save-csv", out, "--top-k", "1")
     with out.open(encoding="utf-8") as fh:
         return {row["source"]: row["label"] for row in csv.DictReader(fh) if row["status"] == "ok"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -78,6 +79,16 @@ def test_evaluate_matches_train_accuracy(tiny_run, artifacts, tmp_path):
     assert set(r.per_class) == set(r.labels) and all(0 <= m["f1"] <= 1 for m in r.per_class.values())
     assert (tmp_path / "t" / "confusion_matrix.png").stat().st_size > 1000
     assert json.loads((tmp_path / "t" / "metrics.json").read_text())["accuracy"] == r.accuracy
+
+
+def test_evaluate_numbers_its_output_folders(int8_model, onnx_model, shapes_dir, tmp_path, monkeypatch):
+    """runs/evaluate/<stem> made an .onnx overwrite its .tflite twin's figures; each evaluation gets expN now."""
+    monkeypatch.chdir(tmp_path)
+    first = evaluate(int8_model, data=shapes_dir)
+    second = evaluate(onnx_model, data=shapes_dir)
+    assert first.outputs[0] == str(Path("runs/evaluate/exp/metrics.json"))
+    assert second.outputs[0] == str(Path("runs/evaluate/exp2/metrics.json"))
+    assert json.loads(Path(first.outputs[0]).read_text())["model"] == str(int8_model)
 
 
 def test_evaluate_cli_on_folder_skips_corrupt(int8_model, shapes_dir, tmp_path):
