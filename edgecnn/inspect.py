@@ -209,8 +209,7 @@ def render(info: ModelInfo) -> list[Any]:
             head.add_row("artifact", ", ".join(f"{k}={v}" for k, v in card.artifact.items() if k != "converter" and v is not None))
         prov = card.provenance or {}
         if prov:
-            head.add_row("provenance", ", ".join(f"{k}={str(v)[:16] if k.endswith('sha256') else v}"
-                                                 for k, v in prov.items() if not isinstance(v, dict)))
+            head.add_row("provenance", ", ".join(f"{k}={v}" for k, v in prov.items() if not isinstance(v, dict)))
         if card.metrics:
             head.add_row("metrics", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                               for k, v in card.metrics.items() if not isinstance(v, (dict, list))))

@@ -122,15 +122,7 @@ def export(
         x, y, origin = held
         ref = Reference(inputs=x, probs=keras_probs(src.model, x), targets=y, labels=src.card.labels,
                         source=str(src.model_path), source_sha256=src.sha256, spec=golden_spec(src.card))
-    base = src.card.to_dict()
-    base["provenance"] = {
-        **(src.card.provenance or {}),
-        "source": str(src.model_path.resolve()),
-        "source_sha256": src.sha256,
-        "edgecnn_version": __version__,
-        "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    base["artifact"] = {}
+    base = portable_card(src.card.to_dict(), src.model_path, src.sha256)
 
     rewritten = {p.name for p in planned.values()} | {GOLDEN_FILENAME, REPORT_JSON, REPORT_MD}
     with _Staging(out_dir, rewritten) as stage:
@@ -267,6 +259,34 @@ class _Staging:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None or self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+#: Card fields that name folders on the training machine: an embedded card keeps only their last part.
+_LOCAL_PATHS = (("dataset", "root"), ("dataset", "test_root"), ("config", "data"), ("config", "test_data"),
+                ("config", "project"))
+
+
+def portable_card(card: dict[str, Any], model_path: Path, sha256: str) -> dict[str, Any]:
+    """The card an artifact embeds: no local paths, the source named by file name and full SHA-256.
+
+    The training machine's platform is dropped (it is a fact of the training run, kept in its modelcard.json,
+    not of the artifact, which runs anywhere its runtime does).
+    """
+    card = {k: (dict(v) if isinstance(v, dict) else v) for k, v in card.items()}
+    for section, key in _LOCAL_PATHS:
+        value = (card.get(section) or {}).get(key)
+        if isinstance(value, str) and value:
+            card[section][key] = Path(value).name
+    provenance = {k: v for k, v in (card.get("provenance") or {}).items() if k != "platform"}
+    card["provenance"] = {
+        **provenance,
+        "source": model_path.name,
+        "source_sha256": sha256,
+        "edgecnn_version": __version__,
+        "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    card["artifact"] = {}
+    return card
 
 
 def _replace_dir(src: Path, dest: Path) -> None:
