@@ -19,6 +19,7 @@ from typing import Any
 
 from edgecnn.console import info
 from edgecnn.errors import ArtifactExistsError, DataError
+from edgecnn.fileio import MB
 
 #: What the demo exports: (format, precision).
 DEMO_TARGETS = [("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8"), ("onnx", "float32"), ("onnx", "int8")]
@@ -170,7 +171,7 @@ def run_demo(
     # 5. the comparison table and the HTML report ------------------------------------------------
     info("[5/5] report")
     parity_by_key = {f"{r.format}-{r.precision}": r for r in exported.results}
-    columns = ["Artifact", "Size KB", "× fp32", "Parity max|Δ|", "Top-1 agree", "Accuracy", "p50 ms", "p90 ms",
+    columns = ["Artifact", "Size MB", "× fp32", "Parity max|Δ|", "Top-1 agree", "Accuracy", "p50 ms", "p90 ms",
                "FPS", "Status"]
     rows: list[dict[str, str]] = []
     for b in report.results:
@@ -179,7 +180,7 @@ def run_demo(
         lat = b.latency
         rows.append({
             "Artifact": Path(b.file).name,
-            "Size KB": f"{(b.size_bytes or 0) / 1024:.1f}",
+            "Size MB": f"{(b.size_bytes or 0) / MB:.3f}",
             "× fp32": f"{p.size_ratio:.2f}" if p and p.size_ratio else "",
             "Parity max|Δ|": f"{p.max_abs:.2e}" if p else "",
             "Top-1 agree": f"{p.agreement * 100:.1f}%" if p else "",

@@ -244,3 +244,16 @@ def path_size(path: str | os.PathLike[str]) -> int:
     if p.is_dir():
         return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
     return p.stat().st_size
+
+
+#: The one size unit: a megabyte is 10**6 bytes everywhere (export, info, bench, demo; sizes and memory).
+MB = 1_000_000
+
+
+def human_size(n: float) -> str:
+    """``4.6 MB``: bytes in decimal units (B, kB, MB, GB), the same figure every command prints."""
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

@@ -15,7 +15,7 @@ from typing import Any
 
 from converters.registry import FORMATS
 from edgecnn.errors import ModelError
-from edgecnn.fileio import path_size
+from edgecnn.fileio import human_size, path_size
 from edgecnn.modelcard import ModelCard, _pb_fields, load_card
 from edgecnn.runs import is_run_folder, run_model
 from edgecnn.runtime.keras_model import KERAS_SUFFIXES
@@ -182,14 +182,12 @@ def render(info: ModelInfo) -> list[Any]:
     """Rich renderables for the terminal: a summary, the tensors, the op counts."""
     from rich.table import Table
 
-    from edgecnn.parity import _human
-
     out: list[Any] = []
     head = Table(show_header=False, box=None, title=f"{Path(info.path).name}", title_justify="left")
     head.add_column(style="bold")
     head.add_column()
     head.add_row("format", info.format)
-    head.add_row("file size", f"{_human(info.size_bytes)} ({info.size_bytes:,} bytes)")
+    head.add_row("file size", f"{human_size(info.size_bytes)} ({info.size_bytes:,} bytes)")
     if info.parameters is not None:
         head.add_row("parameters", f"{info.parameters:,}")
     for k, v in info.extra.items():

@@ -21,7 +21,7 @@ import numpy as np
 
 from converters.registry import FULL_PRECISION, PRECISIONS
 from edgecnn.errors import ConfigError, DataError, ModelError
-from edgecnn.fileio import path_size
+from edgecnn.fileio import human_size, path_size
 from edgecnn.imaging import LabelledFiles, UnreadableImageError, load_image, scan_labelled_folder
 from edgecnn.modelcard import ModelCard
 
@@ -414,7 +414,7 @@ def table_rows(results: list[ParityResult]) -> list[list[str]]:
     for r in results:
         rows.append([
             r.artifact, r.format, r.precision,
-            _human(r.size_bytes) if r.size_bytes is not None else "—",
+            human_size(r.size_bytes) if r.size_bytes is not None else "—",
             f"{r.size_ratio:.2f}" if r.size_ratio is not None else "—",
             f"{r.max_abs:.2e}" if r.checked else "—",
             f"{r.mean_abs:.2e}" if r.checked else "—",
@@ -430,14 +430,6 @@ def table_rows(results: list[ParityResult]) -> list[list[str]]:
 
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f}%"
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def markdown_table(results: list[ParityResult]) -> str:

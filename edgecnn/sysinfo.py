@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgecnn.fileio import MB
+
 #: Distributions whose versions a report lists when they are installed.
 RUNTIME_DISTRIBUTIONS = (
     "ai-edge-litert",
@@ -229,7 +231,7 @@ def _mem_total_mb() -> float | None:
         with open("/proc/meminfo", encoding="ascii", errors="replace") as fh:
             for line in fh:
                 if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 1024, 1)
+                    return round(int(line.split()[1]) * 1024 / MB, 1)  # /proc/meminfo counts KiB
     except (OSError, ValueError):
         return None
     return None

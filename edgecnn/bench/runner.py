@@ -22,6 +22,7 @@ from edgecnn.bench.measure import BenchSettings, measure_latency, stored_samples
 from edgecnn.bench.schema import BenchReport, BenchResult
 from edgecnn.console import info, warn
 from edgecnn.errors import ConfigError, DataError, EdgeCNNError, GateError, ModelError
+from edgecnn.fileio import MB
 from edgecnn.runtime.keras_model import KERAS_FORMAT
 from edgecnn.runtime.keras_model import KERAS_SUFFIXES as _KERAS_SUFFIXES
 
@@ -282,7 +283,7 @@ def _plan(
 
 # ---------------------------------------------------------------------- the run
 def _mb(n: int | None) -> float | None:
-    return round(n / (1 << 20), 2) if n is not None else None
+    return round(n / MB, 2) if n is not None else None
 
 
 def _error_text(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from edgecnn.bench.measure import LatencyStats
 from edgecnn.errors import DataError
+from edgecnn.fileio import MB
 
 SCHEMA = "edgecnn.bench/1"
 SCHEMA_PREFIX = "edgecnn.bench/"
@@ -69,7 +70,7 @@ class BenchResult:
 
     @property
     def size_mb(self) -> float | None:
-        return self.size_bytes / 1e6 if self.size_bytes is not None else None
+        return self.size_bytes / MB if self.size_bytes is not None else None
 
     @property
     def key(self) -> tuple[str, str, str, str]:
