@@ -62,11 +62,17 @@ class ConvertOptions:
         io_dtype: Input/output tensor type of a full-int8 TFLite model (``uint8`` default, ``int8``, ``float32``).
         opset: ONNX opset.
         dynamic_batch: ONNX with a symbolic batch dimension (TFLite models are always resizable).
+        float_stem: int8 TFLite keeps its stem convolution (≤ 4 input channels) and the pool after it in float,
+            which measures faster on XNNPACK (see :mod:`converters.int8`).
+        float_nodes: Layers an int8 artifact keeps in float (TFLite op output tensor names, ONNX node names), as
+            chosen by export's repair from the per-layer quantization errors.
     """
 
     io_dtype: str | None = None
     opset: int = 17
     dynamic_batch: bool = False
+    float_stem: bool = True
+    float_nodes: tuple[str, ...] = ()
 
 
 @dataclass

@@ -3,13 +3,10 @@ int8 with onnxruntime's static quantization (QDQ, per-channel) on the same calib
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from converters.errors import CalibrationError
 from converters.to_tflite import conversion_error
 
 INPUT_NAME = "image"
@@ -49,38 +46,10 @@ def _rename_output(proto: Any, new: str) -> None:
 
 
 def quantize_int8(proto: Any, calibration: np.ndarray) -> Any:
-    """Static QDQ int8 quantization (per-channel weights, int8 activations) with onnxruntime."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    """Static QDQ int8 quantization with onnxruntime (the settings and why: :func:`converters.int8.onnx_int8`)."""
+    from converters.int8 import onnx_int8
 
-    if calibration is None or len(calibration) == 0:
-        raise CalibrationError("ONNX int8 quantization needs calibration images.")
-    fixed = _batch_dim(proto)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            x = np.asarray(calibration, dtype=np.float32)
-            step = 1 if fixed else 32
-            self._batches = iter([{INPUT_NAME: x[i : i + step]} for i in range(0, len(x), step)])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._batches, None)
-
-    with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as tmp:
-        src, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
-        onnx.save(proto, src)
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(
-            str(pre),
-            str(out),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-        )
-        return onnx.load(out)
+    return onnx_int8(proto, calibration)
 
 
 def _batch_dim(proto: Any) -> int | None:

@@ -24,7 +24,14 @@ def write_tflite(model: Any, precision: str, calib: np.ndarray | None, path: Pat
     from converters.registry import DEFAULT_INT8_IO_DTYPE
 
     io_dtype = (options.io_dtype or DEFAULT_INT8_IO_DTYPE) if precision == "int8" else "float32"
-    flat = to_tflite.convert(model, precision, calib, io_dtype)
+    if precision == "int8":
+        from converters.int8 import tflite_int8
+
+        flat, kept = tflite_int8(model, calib, io_dtype, float_stem=options.float_stem, float_nodes=options.float_nodes)
+        artifact["int8"] = {"scheme": "per-channel int8 weights, int8 activations (XNNPACK)",
+                            "float_stem": bool(options.float_stem), "float_nodes": kept}
+    else:
+        flat = to_tflite.convert(model, precision, calib, io_dtype)
     inputs, outputs = to_tflite.tensor_details(flat)
     artifact |= {"io_dtype": io_dtype, "converter": versions("tensorflow")}
     card = complete_card(metadata, inputs, outputs, artifact)
@@ -37,14 +44,21 @@ def write_onnx(model: Any, precision: str, calib: np.ndarray | None, path: Path,
     """An ``.onnx`` model (tf2onnx; int8 as QDQ) with the card in ``metadata_props``, checked before it is written."""
     from converters import to_onnx
     from converters._fileio import write_bytes_atomic
+    from converters.graph import fold_input_rescaling
     from converters.metadata import complete_card, embed_onnx
 
+    model, folded = fold_input_rescaling(model)  # exact; saves a float Mul (and a Q/DQ round trip in int8)
     proto = to_onnx.to_onnx(model, opset=options.opset, dynamic_batch=options.dynamic_batch)
     if precision == "int8":
-        proto = to_onnx.quantize_int8(proto, calib)
+        from converters.int8 import onnx_int8
+
+        proto = onnx_int8(proto, calib, float_nodes=options.float_nodes)
+        artifact["int8"] = {"scheme": "QDQ, uint8 activations, int8 per-channel weights (U8S8)",
+                            "float_stem": False, "float_nodes": list(options.float_nodes)}
     inputs, outputs = to_onnx.tensor_details(proto)
     artifact |= {"io_dtype": inputs[0]["dtype"], "opset": options.opset, "dynamic_batch": options.dynamic_batch,
-                 "quantization": "qdq-per-channel" if precision == "int8" else None,
+                 "rescaling_folded_into": folded,
+                 "quantization": "qdq-per-channel-u8s8" if precision == "int8" else None,
                  "converter": versions("tf2onnx", "onnx", "onnxruntime")}
     card = complete_card(metadata, inputs, outputs, artifact)
     embed_onnx(proto, card, labels)
