@@ -69,8 +69,7 @@ def train(arch: str, size: int, knobs: dict, epochs: int, x: np.ndarray, y: np.n
 def export_all(model, calib: np.ndarray, labels: list[str], out: Path) -> dict[str, Path]:
     """fp32/int8 for TFLite and ONNX with the shipped settings, plus the v0.1 int8 settings as baseline."""
     import converters
-    from converters import to_onnx
-    from converters.int8 import tflite_int8
+    from converters import to_onnx, to_tflite
     from converters.metadata import complete_card, embed_onnx, embed_tflite
     from converters.to_tflite import tensor_details
 
@@ -83,7 +82,7 @@ def export_all(model, calib: np.ndarray, labels: list[str], out: Path) -> dict[s
         paths[f"{fmt}-{prec}"] = converters.convert(model, fmt, prec, p.with_suffix(f".{fmt}"), calibration=calib,
                                                     metadata=card, labels=labels).path
     # v0.1 baselines: full-int8 TFLite (stem quantized too) ...
-    flat, _ = tflite_int8(model, calib.astype(np.float32), "int8", float_stem=False)
+    flat = to_tflite.convert(model, "int8", calib.astype(np.float32), "int8")
     ins, outs = tensor_details(flat)
     p = out / "tflite-int8-v01.tflite"
     p.write_bytes(embed_tflite(flat, complete_card(card, ins, outs, {"format": "tflite", "precision": "int8"}), labels))

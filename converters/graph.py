@@ -68,3 +68,20 @@ def _consumes(layer: Any, tensor: Any) -> bool:
         return False
     items = inp if isinstance(inp, (list, tuple)) else [inp]
     return any(t is tensor for t in items)
+
+
+def stable_node_names(proto: Any) -> Any:
+    """Strip tf2onnx's process-wide counters (``MatMul_Gemm__30``) from node names, in place.
+
+    tf2onnx numbers generated nodes with a counter that keeps growing within a process, so converting the same
+    model twice names its nodes differently; names kept in float by an int8 repair must survive a re-conversion.
+    Clashes get ``_2``, ``_3`` in graph order, which is deterministic.
+    """
+    import re
+
+    seen: dict[str, int] = {}
+    for node in proto.graph.node:
+        base = re.sub(r"__\d+$", "", node.name) or node.op_type
+        seen[base] = seen.get(base, 0) + 1
+        node.name = base if seen[base] == 1 else f"{base}_{seen[base]}"
+    return proto

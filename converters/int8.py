@@ -37,6 +37,8 @@ _STEM_CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 _STEM_TAIL = ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RELU", "RELU6")
 #: A stem is a convolution over at most this many input channels (pixels: grey, RGB, RGBA).
 STEM_MAX_CHANNELS = 4
+#: Every model takes pixels in this range; int8 input quantization covers it whatever the calibration images hold.
+PIXEL_RANGE = (0.0, 255.0)
 
 
 # ====================================================================== TFLite
@@ -48,9 +50,27 @@ def _calibrated_tflite(model: Any, calibration: np.ndarray, io_dtype: str) -> by
     converter._experimental_calibrate_only = True  # noqa: SLF001  (the path QuantizationDebugger takes)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return bytes(converter.convert())
+            calibrated = bytes(converter.convert())
     except Exception as exc:  # noqa: BLE001
         raise conversion_error(model, exc, "TFLite") from exc
+    return pin_input_range(calibrated)
+
+
+def pin_input_range(calibrated: bytes) -> bytes:
+    """Set the calibrated min/max of the model's input tensors to :data:`PIXEL_RANGE`.
+
+    The input is pixels 0..255 by contract, so its quantization must cover that range whatever the calibration
+    images hold (dark or blank calibration sets otherwise clip every brighter pixel at run time).
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
+    for sub in model.subgraphs:
+        for idx in sub.inputs:
+            q = sub.tensors[idx].quantization
+            if q is not None and q.min is not None and q.max is not None and len(q.min) == 1:
+                q.min, q.max = [float(PIXEL_RANGE[0])], [float(PIXEL_RANGE[1])]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _ops(flatbuffer: bytes) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], list[int]]:
@@ -111,10 +131,6 @@ def tflite_int8(model: Any, calibration: np.ndarray, io_dtype: str = "int8", flo
     Raises:
         ValueError: a name in ``float_nodes`` is no op output of this model.
     """
-    from converters.to_tflite import convert
-
-    if not float_stem and not float_nodes:
-        return convert(model, "int8", calibration, io_dtype), []
     if calibration is None or len(calibration) == 0:
         raise CalibrationError("Full int8 quantization needs calibration images (a representative dataset).")
     calibrated = _calibrated_tflite(model, calibration, io_dtype)
@@ -123,14 +139,12 @@ def tflite_int8(model: Any, calibration: np.ndarray, io_dtype: str = "int8", flo
     if unknown:
         raise ValueError(f"float_nodes {unknown} are not op outputs of this model; expected names from {known[:6]}...")
     keep = list(dict.fromkeys([*(tflite_stem(calibrated) if float_stem else []), *float_nodes]))
-    if not keep:
-        return convert(model, "int8", calibration, io_dtype), []
     import tensorflow as tf
     from tensorflow.lite.python.convert import mlir_quantize
 
     dtype = getattr(tf, io_dtype)
     with contextlib.redirect_stdout(io.StringIO()):
-        flat = mlir_quantize(calibrated, input_data_type=dtype, output_data_type=dtype, denylisted_nodes=keep)
+        flat = mlir_quantize(calibrated, input_data_type=dtype, output_data_type=dtype, denylisted_nodes=keep or None)
     return bytes(flat), keep
 
 
@@ -179,17 +193,21 @@ def onnx_int8(proto: Any, calibration: np.ndarray, float_nodes: Sequence[str] = 
 
     if calibration is None or len(calibration) == 0:
         raise CalibrationError("ONNX int8 quantization needs calibration images.")
-    known = {n.name for n in proto.graph.node}
-    unknown = [n for n in float_nodes if n not in known]
-    if unknown:
-        raise ValueError(f"float_nodes {unknown} are not nodes of this ONNX graph.")
     with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as tmp:
         src, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         onnx.save(proto, src)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        known = {n.name for n in onnx.load(str(pre)).graph.node}
+        unknown = [n for n in float_nodes if n not in known]
+        if unknown:
+            raise ValueError(f"float_nodes {unknown} are not nodes of this ONNX graph.")
+        # the input is pixels 0..255 by contract: its range is set, never calibrated (dark calibration images
+        # would otherwise clip every brighter pixel at run time)
+        pixels = {proto.graph.input[0].name: [{"rmin": np.array(PIXEL_RANGE[0], dtype=np.float32),
+                                                "rmax": np.array(PIXEL_RANGE[1], dtype=np.float32)}]}
         quantize_static(str(pre), str(out), _reader(proto, calibration), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=list(float_nodes))
+                        nodes_to_exclude=list(float_nodes), extra_options={"TensorQuantOverrides": pixels})
         return onnx.load(out)
 
 
@@ -222,7 +240,7 @@ def onnx_layer_errors(proto_int8: Any, samples: np.ndarray, top: int | None = 5)
     import onnx
     from onnxruntime.quantization.qdq_loss_debug import (
         collect_activations,
-        compute_activation_error,
+        compute_signal_to_quantization_noice_ratio,
         create_activation_matching,
         modify_model_output_intermediate_tensors,
     )
@@ -234,12 +252,16 @@ def onnx_layer_errors(proto_int8: Any, samples: np.ndarray, top: int | None = 5)
         onnx.save(proto_int8, q)
         modify_model_output_intermediate_tensors(str(q), str(aug))
         acts = collect_activations(str(aug), _reader(proto_int8, samples))
-    errors = compute_activation_error(create_activation_matching(acts))
+    errors = {name: compute_signal_to_quantization_noice_ratio(m["pre_qdq"], m["post_qdq"])
+              for name, m in create_activation_matching(acts).items()}
+    from onnxruntime.quantization.quant_utils import QUANT_INPUT_SUFFIX
+
     rows = []
     for tensor, err in errors.items():
-        node = producers.get(tensor)
+        # a graph output keeps its name on the DequantizeLinear; its producer writes "<name>_QuantizeLinear_Input"
+        node = producers.get(tensor) or producers.get(tensor + QUANT_INPUT_SUFFIX)
         rows.append({"tensor": tensor, "node": node.name if node is not None else None,
                      "layer": node.name if node is not None else None,
-                     "op": node.op_type if node is not None else "input", "sqnr_db": float(err["qdq_err"])})
+                     "op": node.op_type if node is not None else "input", "sqnr_db": float(err)})
     rows.sort(key=lambda r: r["sqnr_db"])
     return rows if top is None else rows[:top]

@@ -44,11 +44,11 @@ def write_onnx(model: Any, precision: str, calib: np.ndarray | None, path: Path,
     """An ``.onnx`` model (tf2onnx; int8 as QDQ) with the card in ``metadata_props``, checked before it is written."""
     from converters import to_onnx
     from converters._fileio import write_bytes_atomic
-    from converters.graph import fold_input_rescaling
+    from converters.graph import fold_input_rescaling, stable_node_names
     from converters.metadata import complete_card, embed_onnx
 
     model, folded = fold_input_rescaling(model)  # exact; saves a float Mul (and a Q/DQ round trip in int8)
-    proto = to_onnx.to_onnx(model, opset=options.opset, dynamic_batch=options.dynamic_batch)
+    proto = stable_node_names(to_onnx.to_onnx(model, opset=options.opset, dynamic_batch=options.dynamic_batch))
     if precision == "int8":
         from converters.int8 import onnx_int8
 

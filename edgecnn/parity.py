@@ -268,6 +268,7 @@ class ParityResult:
     conversion_seconds: float | None = None
     checked: bool = True
     layer_errors: list[dict[str, Any]] = field(default_factory=list)
+    repair: dict[str, Any] | None = None  # int8 self-repair: layers kept in float and their cost (export)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

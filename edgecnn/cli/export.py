@@ -44,6 +44,8 @@ def export_cmd(
     opset: Annotated[int, typer.Option("--opset", min=7, help="ONNX opset.")] = 17,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="ONNX with a symbolic batch dimension.")] = False,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Load Keras models with Lambda layers (only files you trust).")] = False,
+    repair: Annotated[bool, typer.Option("--repair/--no-repair", help="When int8 fails its gate, keep the layers with the largest quantization error in float until it passes.")] = True,
+    repair_layers: Annotated[int, typer.Option("--repair-layers", min=1, help="Most layers the int8 repair may keep in float.")] = 8,
     gate_fp32_max_abs: Fp32MaxAbs = _DEFAULT_GATES.fp32_max_abs,
     gate_fp16_max_abs: Fp16MaxAbs = _DEFAULT_GATES.fp16_max_abs,
     gate_fp16_agreement: Fp16Agreement = _DEFAULT_GATES.fp16_agreement,
@@ -59,6 +61,7 @@ def export_cmd(
         source, formats=[f.value for f in fmt], quantize=[q.value for q in quantize], out=out, force=force, check=check,
         check_data=check_data, calib_data=calib_data, calib_samples=calib_samples,
         io_dtype=io_dtype.value if io_dtype else None, opset=opset, dynamic_batch=dynamic_batch, unsafe=unsafe,
+        repair=repair, repair_layers=repair_layers,
         gates=gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop),
     )
     samples = report.check_data["samples"] if report.check_data else 0

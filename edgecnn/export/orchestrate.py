@@ -20,9 +20,10 @@ import numpy as np
 
 from edgecnn import __version__
 from edgecnn.console import info, warn
-from edgecnn.errors import ArtifactExistsError, DataError, ModelError
+from edgecnn.errors import ArtifactExistsError, ConfigError, DataError, ModelError
 from edgecnn.export.data import DEFAULT_CALIB_SAMPLES, calibration_set, heldout_set
 from edgecnn.export.plan import plan_targets
+from edgecnn.export.repair import DEFAULT_MAX_LAYERS
 from edgecnn.export.report import REPORT_JSON, REPORT_MD, ExportReport, next_commands, write_reports
 from edgecnn.export.source import resolve_source
 from edgecnn.metrics import class_probs
@@ -60,6 +61,8 @@ def export(
     gates: Gates | None = None,
     golden_samples: int = GOLDEN_MAX,
     targets: list[tuple[str, str]] | None = None,
+    repair: bool = True,
+    repair_layers: int = DEFAULT_MAX_LAYERS,
 ) -> ExportReport:
     """Export a run folder or ``.keras`` model to every requested (format, precision) and check parity.
 
@@ -85,6 +88,9 @@ def export(
         golden_samples: Inputs kept in ``golden.npz`` (≤ 64 by default).
         targets: Exact (format, precision) pairs to write, instead of the ``formats`` × ``quantize`` product
             (``edgecnn demo`` uses it for TFLite fp32/fp16/int8 + ONNX fp32/int8 in one report).
+        repair: When a full-int8 artifact fails its gate, keep the layers with the largest quantization error in
+            float until it passes (:mod:`.repair`); ``False`` (``--no-repair``) reports the failure as is.
+        repair_layers: Most layers a repair may keep in float.
     """
     import converters
     from converters.registry import FORMATS, PRECISIONS, artifact_name
@@ -92,6 +98,8 @@ def export(
     from edgecnn.outputs import check_outputs
 
     gates = gates or Gates()
+    if repair_layers < 1:
+        raise ConfigError(f"--repair-layers must be ≥ 1; received {repair_layers}.")
     if targets is None:
         pairs = plan_targets(list(formats or ["tflite"]), list(quantize or ["none"]), io_dtype)
     else:
@@ -133,17 +141,24 @@ def export(
             # --io-dtype is the int8 TFLite model's I/O type; every other artifact keeps float32 I/O
             options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == ("tflite", "int8") else None,
                                                 opset=opset, dynamic_batch=dynamic_batch)
-            try:
-                done = converters.convert(src.model, fmt, precision, path, calibration=calib, metadata=base,
-                                          labels=src.card.labels, options=options)
-            except converters.ConversionError as exc:
-                raise ModelError(f"{src.model_path.name} cannot be exported to {fmt} {precision}: {exc}") from exc
-            except converters.CalibrationError as exc:
-                raise DataError(str(exc)) from exc
+            def write(opts: Any = options, fmt: str = fmt, precision: str = precision, path: Path = path) -> Any:
+                try:
+                    return converters.convert(src.model, fmt, precision, path, calibration=calib, metadata=base,
+                                              labels=src.card.labels, options=opts)
+                except converters.ConversionError as exc:
+                    raise ModelError(f"{src.model_path.name} cannot be exported to {fmt} {precision}: {exc}") from exc
+                except converters.CalibrationError as exc:
+                    raise DataError(str(exc)) from exc
+
+            done = write()
             fault_point("export:converted")
             result = _check(done.path, fmt, precision, ref, gates, check)
             result.conversion_seconds = round(done.seconds, 3)
             result.size_bytes = done.size_bytes
+            if (repair and check and not result.passed and precision == "int8" and fmt in ("tflite", "onnx")
+                    and calib is not None and ref is not None):
+                result = _repair(src.model, fmt, precision, path, calib, ref, gates, options, write, done, result,
+                                 repair_layers)
             if check and not result.passed and fmt == "tflite" and precision == "int8" and calib is not None and ref is not None:
                 result.layer_errors = _layer_errors(src.model, calib, ref.inputs, io_dtype)
                 if result.layer_errors:
@@ -325,6 +340,26 @@ def _check_saved_model(path: Path, precision: str, ref: Reference, gates: Gates)
     return ParityResult(artifact=path.name, path=str(path), format="saved_model", precision=precision,
                         samples=len(ref.inputs), passed=not failures, gate=gates.describe(precision), failures=failures,
                         runtime={"backend": "tensorflow", "runtime_version": version}, **figures)  # type: ignore[arg-type]
+
+
+def _repair(model: Any, fmt: str, precision: str, path: Path, calib: np.ndarray, ref: Reference, gates: Gates,
+            options: Any, write: Any, done: Any, failed: ParityResult, max_layers: int) -> ParityResult:
+    """Run :func:`edgecnn.export.repair.repair` on a failed int8 artifact; the result carries the repair record."""
+    from dataclasses import replace
+
+    from edgecnn.export.repair import repair
+
+    info(f"{path.name} failed its gate; keeping the layers with the largest quantization error in float ...")
+    auto = list((done.metadata.get("artifact", {}).get("int8") or {}).get("float_nodes") or [])
+    result, rec = repair(fmt, model, path, calib, ref.inputs,
+                         convert=lambda nodes: write(replace(options, float_nodes=tuple(nodes))),
+                         check=lambda p: _check(p, fmt, precision, ref, gates, True),
+                         first=failed, max_layers=max_layers, already_float=auto)
+    result.conversion_seconds = failed.conversion_seconds
+    result.repair = rec.to_dict()
+    if not rec.passed:
+        result.failures.append(f"int8 repair kept {len(rec.float_layers)} layer(s) in float and still failed: {rec.reason}")
+    return result
 
 
 def _layer_errors(model: Any, calib: np.ndarray, samples: np.ndarray, io_dtype: str | None) -> list[dict[str, Any]]:

@@ -107,6 +107,22 @@ def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -
                     lines += [f"    - `{e.get('layer') or e.get('tensor')}` ({e.get('op', '')}): {e['rmse_per_scale']:.2f}"
                               for e in r.layer_errors]
         lines.append("")
+    repaired = [r for r in report.results if r.repair]
+    if repaired:
+        lines += ["## int8 repair", ""]
+        for r in repaired:
+            rep = r.repair or {}
+            verdict = "passed its gate" if rep.get("passed") else f"still failed ({rep.get('reason', '')})"
+            lines.append(f"**{r.artifact}** failed its gate as full int8 and {verdict} with "
+                         f"{len(rep.get('float_layers', []))} layer(s) kept in float:\n")
+            lines += [f"- `{f['layer']}` ({f['op']}; {f['error']}; round {f['round']})" for f in rep.get("float_layers", [])]
+            cost = rep.get("cost") or {}
+            if cost:
+                lat = (f"p50 {cost['p50_ms_repaired']:.3f} ms vs {cost['p50_ms_full_int8']:.3f} ms full int8 "
+                       f"(×{cost['latency_ratio']:.2f})" if cost.get("p50_ms_repaired") is not None else "latency not measured")
+                lines.append(f"\nCost against full int8: size {cost['size_bytes_repaired']:,} vs "
+                             f"{cost['size_bytes_full_int8']:,} bytes (×{cost['size_ratio']:.3f}); {lat}.")
+            lines.append("")
     lines += ["## Gates", ""] + [f"- {p}: {gates.describe(p)}" for p in gate_precisions()] + [""]
     lines += ["## Next", "", "```sh", *report.commands, "```", ""]
     write_text(report.report_md, "\n".join(lines))

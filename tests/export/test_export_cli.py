@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from edgecnn.cli import app
+from edgecnn.modelcard import load_card
 
 runner = CliRunner()
 
@@ -176,23 +178,56 @@ def test_unconvertible_layer_is_named(tmp_path, shapes_dir):
                           "zeta_block", "Zeta", out=tmp_path / "o")
 
 
-def test_calibrating_on_blank_images_fails_the_int8_gate(run_copy, tmp_path):
+def _blank_calibration(tmp_path):
     calib = tmp_path / "blank"
     for cls in ("alpha", "beta", "gamma"):
         (calib / cls).mkdir(parents=True)
         for i in range(4):
             Image.new("RGB", (32, 32), (0, 0, 0)).save(calib / cls / f"{i}.png")
+    return calib
+
+
+def test_calibrating_on_blank_images_fails_the_int8_gate_without_repair(run_copy, tmp_path):
     out = tmp_path / "o"
-    res = invoke("export", run_copy, "--quantize", "int8", "--calib-data", calib, "--out", out)
+    res = invoke("export", run_copy, "--quantize", "int8", "--calib-data", _blank_calibration(tmp_path), "--out", out,
+                 "--no-repair")
     assert res.exit_code != 0, res.output
     assert "Parity gate failed" in res.output and "model-int8.tflite" in res.output
     assert "Traceback" not in res.output
     report = json.loads((out / "export_report.json").read_text())
     assert report["passed"] is False
     row = report["artifacts"][0]
-    assert not row["passed"] and row["failures"]
+    assert not row["passed"] and row["failures"] and row["repair"] is None
     assert row["layer_errors"], "the report names the layers with the largest quantization error"
     assert "largest quantization error" in (out / "export_report.md").read_text()
+
+
+def test_int8_that_fails_its_gate_repairs_itself(run_copy, tmp_path):
+    """Calibrated on blank images, full int8 fails; export keeps the worst layers in float until the gate passes."""
+    out = tmp_path / "o"
+    res = invoke("export", run_copy, "--format", "tflite", "--format", "onnx", "--quantize", "int8", "--calib-data",
+                 _blank_calibration(tmp_path), "--out", out)
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["passed"] is True
+    md = (out / "export_report.md").read_text()
+    assert "## int8 repair" in md
+    for row in report["artifacts"]:
+        rep = row["repair"]
+        assert row["passed"] and rep["passed"], row
+        assert rep["full_int8"]["failures"], "the full-int8 attempt failed first"
+        assert 1 <= len(rep["float_layers"]) <= 8
+        assert rep["rounds"][-1]["passed"] and not any(r["passed"] for r in rep["rounds"][:-1])
+        cost = rep["cost"]
+        assert cost["size_bytes_repaired"] > 0 and cost["p50_ms_repaired"] > 0 and cost["p50_ms_full_int8"] > 0
+        for layer in rep["float_layers"]:
+            assert f"`{layer['layer']}`" in md
+        card = load_card(out / Path(row["path"]).name)
+        assert card.artifact["int8"]["float_nodes"], "the artifact's card records which layers stayed float"
+        assert (out / Path(row["path"]).name).exists() and not (out / "rejected").exists()
+    tfl = next(r for r in report["artifacts"] if r["format"] == "tflite")
+    kept = load_card(out / "model-int8.tflite").artifact["int8"]["float_nodes"]
+    assert all(f["node"] in kept for f in tfl["repair"]["float_layers"])
 
 
 def test_io_dtype_applies_to_tflite_int8_only_when_onnx_int8_is_also_asked(run_copy, tmp_path):
