@@ -72,9 +72,11 @@ class Result:
 
 @dataclass
 class Stats:
-    """Running timing and counting figures of a pipeline."""
+    """Running timing and counting figures of a pipeline: the one measurement the live display and the final
+    summary both read (the bar's last figures are the summary's)."""
 
     started: float = field(default_factory=time.perf_counter)
+    finished: float | None = None
     count: int = 0
     ok: int = 0
     skipped: int = 0
@@ -99,20 +101,27 @@ class Stats:
         self.post_ms += r.post_ms
         self.latencies_ms.append(r.latency_ms)
 
+    def finish(self) -> None:
+        """Freeze the clock: figures read after the run ends stay the ones the summary reports."""
+        if self.finished is None:
+            self.finished = time.perf_counter()
+
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        return (self.finished if self.finished is not None else time.perf_counter()) - self.started
 
     def mean(self, what: str) -> float:
         return getattr(self, f"{what}_ms") / self.ok if self.ok else 0.0
 
     def fps(self, recent: bool = True) -> float:
-        """Results per second: over the last ~2 s (recent) or the whole run."""
-        if recent:
+        """Results per second: those of the last 2 s over 2 s (recent, while running) or the whole run.
+
+        A batch delivers its results within microseconds, so a rate between result timestamps would read
+        hundreds of thousands; counting the results of a fixed window does not.
+        """
+        if recent and self.finished is None and self.elapsed > 2.0:
             now = time.perf_counter()
-            w = [t for t in self.window if now - t <= 2.0]
-            if len(w) >= 2:
-                return (len(w) - 1) / max(w[-1] - w[0], 1e-9)
+            return sum(1 for t in self.window if now - t <= 2.0) / 2.0
         return self.count / self.elapsed if self.elapsed > 0 else 0.0
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgecnn.console import console, err_console, info, interactive, is_quiet, warn
 from edgecnn.errors import ConfigError
+from edgecnn.runs import MODEL_FILENAME
 from edgecnn.runtime.backends import Backend, load_backend, preferred_backend
 from edgecnn.runtime.pipeline import Pipeline, Result, Stats
 from edgecnn.runtime.sinks import ImageSaver, RowWriter, VideoSaver, Window, display_available
@@ -101,8 +102,8 @@ class RunSummary:
 
     def speed_line(self) -> str:
         shape = f" at shape {self.input_shape}" if self.input_shape else ""
-        return (f"Speed: {self.pre_ms:.1f}ms preprocess, {self.infer_ms:.1f}ms inference, "
-                f"{self.post_ms:.1f}ms postprocess per image{shape}")
+        return (f"Speed: {fmt_ms(self.pre_ms)} preprocess, {fmt_ms(self.infer_ms)} inference, "
+                f"{fmt_ms(self.post_ms)} postprocess per image{shape}")
 
     def lines(self) -> list[str]:
         b = self.backend_info
@@ -111,7 +112,7 @@ class RunSummary:
         out = [
             f"Model {self.model} on {runtime} ({where}, threads={b.get('threads') or 'default'}); source {self.source}",
             f"Processed {self.count} inputs ({self.ok} classified, {len(self.skipped)} skipped) in {self.elapsed_s:.2f}s: "
-            f"{self.throughput:.1f}/s; latency p50 {self.latency_p50_ms:.1f}ms p90 {self.latency_p90_ms:.1f}ms",
+            f"{self.throughput:.1f}/s; latency p50 {fmt_ms(self.latency_p50_ms)} p90 {fmt_ms(self.latency_p90_ms)}",
             self.speed_line(),
         ]
         if self.dropped or self.reconnects:
@@ -151,6 +152,11 @@ def apply_device(opts: RunOptions) -> RunOptions:
     return opts
 
 
+def fmt_ms(value: float) -> str:
+    """Milliseconds with enough digits for sub-millisecond models (``0.041ms``, ``1.2ms``), never ``0.0ms``."""
+    return f"{value:.3f}ms" if value < 1 else f"{value:.1f}ms"
+
+
 class _Reporter:
     """Per-result lines, a progress bar (finite sources) or a status line (live sources)."""
 
@@ -177,8 +183,8 @@ class _Reporter:
 
     def status(self, last: Result | None = None) -> str:
         s = self.stats
-        text = (f"{s.fps():.1f} FPS | pre {s.mean('pre'):.1f}ms infer {s.mean('infer'):.1f}ms "
-                f"post {s.mean('post'):.1f}ms")
+        text = (f"{s.fps():.1f} FPS | pre {fmt_ms(s.mean('pre'))} infer {fmt_ms(s.mean('infer'))} "
+                f"post {fmt_ms(s.mean('post'))}")
         if self.source.live:
             text += f" | dropped {self.source.dropped}"
         if last is not None and last.ok:
@@ -190,7 +196,7 @@ class _Reporter:
             total = f"/{self.source.total}" if self.source.total else ""
             if r.ok:
                 tops = ", ".join(f"{lbl} {s:.2f}" for lbl, s in r.topk)
-                line = f"{position}{total} {r.source}: {tops}, {r.infer_ms:.1f}ms"
+                line = f"{position}{total} {r.source}: {tops}, {fmt_ms(r.infer_ms)}"
             else:
                 line = f"{position}{total} {r.source}: skipped ({r.error})"
             (self.progress.console if self.progress else console).print(line, markup=False, highlight=False)
@@ -212,6 +218,10 @@ class _Reporter:
 
     def close(self) -> None:
         if self.progress is not None:
+            if self.source.live:
+                self.progress.update(self.task, description=self.status())
+            else:
+                self.progress.update(self.task, status=self.status())  # the final figures, as the summary says
             self.progress.stop()
 
 
@@ -288,7 +298,7 @@ def check_run_outputs(opts: RunOptions, writable: bool = True) -> None:
     from edgecnn.outputs import check_outputs
 
     model = Path(opts.model)
-    models = [model / "model.keras"] if model.is_dir() else [model]  # a run folder is not image data
+    models = [model / MODEL_FILENAME] if model.is_dir() else [model]  # a run folder is not image data
     check_outputs({"--save-csv": opts.save_csv, "--save-jsonl": opts.save_jsonl, "--save": opts.save_dir},
                   {"MODEL": models, "--source": _source_inputs(opts.source)}, folders={"--save"}, writable=writable)
 
@@ -334,7 +344,6 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
     skipped: list[tuple[str, str]] = []
     counts: Counter[str] = Counter()
     previous = _install_sigterm(pipeline)
-    t_start = time.perf_counter()
     position = 0
     results = iter(pipeline)
     try:
@@ -357,6 +366,8 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
         pipeline.stop("SIGINT")
     finally:
         results.close()
+        pipeline.stats.finish()
+        reporter.stats = pipeline.stats
         reporter.close()
         for sink in sinks:
             sink.close()
@@ -377,7 +388,7 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
         skipped=skipped,
         dropped=source.dropped,
         reconnects=source.reconnects,
-        elapsed_s=time.perf_counter() - t_start,
+        elapsed_s=stats.elapsed,
         pre_ms=stats.mean("pre"),
         infer_ms=stats.mean("infer"),
         post_ms=stats.mean("post"),
