@@ -1,4 +1,10 @@
-"""Terminal output shared by every command: one rich Console on stderr for messages, stdout for results."""
+"""Terminal output shared by every command: messages on stderr, results on stdout.
+
+Rich is imported only when it is needed: when a stream is a terminal (colours, progress bars) or when a
+caller asks for a rich object (tables, JSON). Piped and captured output (CI logs, ``| tee``, a service's
+journal, ``edgecnn run ... > preds.txt``) is written as plain lines, which keeps a one-image
+``edgecnn run`` from paying for Rich's import (issue 12: cold start as a whole process).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,7 @@ import os
 import re
 import sys
 import threading
-
-from rich.console import Console
-from rich.markup import escape
-
-
-def _width(stream) -> int | None:
-    # Piped or captured output (CI logs, `| tee`): rich would squeeze tables into 80 columns; use a wide page.
-    return None if stream.isatty() or os.environ.get("COLUMNS") else 160
-
-
-console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+from typing import Any
 
 log = logging.getLogger("edgecnn")
 # A library adds a NullHandler: without it, Python's last-resort handler would print every warn() a second
@@ -26,6 +21,90 @@ log = logging.getLogger("edgecnn")
 log.addHandler(logging.NullHandler())
 
 _quiet = False
+
+
+def _stream(stderr: bool) -> Any:
+    return sys.stderr if stderr else sys.stdout
+
+
+def _is_terminal(stream: Any) -> bool:
+    if os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or exotic streams
+        return False
+
+
+def _width(stream: Any) -> int | None:
+    # Piped or captured output (CI logs, `| tee`): rich would squeeze tables into 80 columns; use a wide page.
+    return None if _is_terminal(stream) or os.environ.get("COLUMNS") else 160
+
+
+class LazyConsole:
+    """A ``rich.console.Console`` created on first use; plain strings to a non-terminal skip Rich entirely.
+
+    Attribute access (``.file``, ``.is_terminal``, ``.print_json`` ...) goes to the real Console, so code
+    written for Rich keeps working; :attr:`rich` returns the Console itself (e.g. for ``Progress(console=)``).
+    """
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    @property
+    def rich(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True,
+                                    width=_width(_stream(self._stderr)))
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rich, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:  # e.g. ``console.width = 160``
+            setattr(self.rich, name, value)
+
+    def print(self, *objects: Any, markup: bool | None = None, highlight: bool | None = None, end: str = "\n",
+              **kwargs: Any) -> None:
+        """``Console.print``; plain ``str`` objects printed with ``markup=False`` to a non-terminal bypass Rich."""
+        stream = _stream(self._stderr)
+        if (self._console is None and not kwargs and markup is False and objects
+                and all(isinstance(o, str) for o in objects) and not _is_terminal(stream)):
+            write_line(" ".join(objects), stderr=self._stderr, end=end)
+            return
+        self.rich.print(*objects, markup=markup, highlight=highlight, end=end, **kwargs)
+
+
+def write_line(text: str, stderr: bool = False, end: str = "\n") -> None:
+    """Write ``text`` as is (no markup, no wrapping) and flush, as Rich does after each print."""
+    stream = _stream(stderr)
+    try:
+        stream.write(text + end)
+        stream.flush()
+    except UnicodeEncodeError:  # a terminal/pipe in a narrow encoding: never crash on a file name
+        enc = getattr(stream, "encoding", None) or "ascii"
+        stream.write((text + end).encode(enc, "replace").decode(enc))
+        stream.flush()
+
+
+console = LazyConsole()
+err_console = LazyConsole(stderr=True)
+
+
+def _styled(tag: str, prefix: str, msg: str) -> None:
+    """``prefix msg`` on stderr: coloured through Rich on a terminal, plain otherwise."""
+    if _is_terminal(sys.stderr) or err_console._console is not None:
+        from rich.markup import escape
+
+        err_console.print(f"[{tag}]{prefix}[/{tag}] {escape(msg)}" if prefix else escape(msg), markup=True)
+    else:
+        write_line(f"{prefix} {msg}" if prefix else msg, stderr=True)
 
 
 def set_quiet(quiet: bool) -> None:
@@ -40,12 +119,12 @@ def is_quiet() -> bool:
 def info(msg: str) -> None:
     """Progress/status line on stderr (silenced by --quiet)."""
     if not _quiet:
-        err_console.print(escape(msg))
+        _styled("", "", msg)
 
 
 def warn(msg: str) -> None:
     """One yellow warning line on stderr (never silenced)."""
-    err_console.print(f"[yellow]WARNING[/yellow] {escape(msg)}", markup=True)
+    _styled("yellow", "WARNING", msg)
     log.warning(msg, extra={PRINTED: True})
 
 
@@ -60,7 +139,7 @@ def not_printed(record: logging.LogRecord) -> bool:
 
 def error_line(msg: str) -> None:
     """One red error line on stderr."""
-    err_console.print(f"[red]Error:[/red] {escape(msg)}", markup=True)
+    _styled("red", "Error:", msg)
 
 
 def interactive() -> bool:

@@ -6,16 +6,20 @@ happen here, with the same function and interpolation at training and at run tim
     file  --decode_image-->  RGB uint8 HxWx3  --preprocess-->  uint8 HxWxC (C = 1 or 3)
     frame (BGR, from OpenCV) --bgr_to_rgb--^
 
-Only numpy, Pillow and OpenCV: no TensorFlow.
+Only numpy, Pillow and OpenCV: no TensorFlow. OpenCV is imported on first use (a folder's decoding, a
+resize, a grayscale conversion), never at import: a one-image ``edgecnn run`` on a model-sized image never
+loads it (issue 12, cold start).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageFile
 
@@ -23,13 +27,14 @@ from edgecnn.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
-#: Interpolation names accepted in model cards and ``--interpolation``; values are OpenCV flags.
+#: Interpolation names accepted in model cards and ``--interpolation``; values are OpenCV's flags
+#: (cv2.INTER_AREA, INTER_LINEAR, INTER_NEAREST, INTER_CUBIC, INTER_LANCZOS4; a test checks them against cv2).
 INTERPOLATIONS: dict[str, int] = {
-    "area": cv2.INTER_AREA,
-    "bilinear": cv2.INTER_LINEAR,
-    "nearest": cv2.INTER_NEAREST,
-    "bicubic": cv2.INTER_CUBIC,
-    "lanczos": cv2.INTER_LANCZOS4,
+    "area": 3,
+    "bilinear": 1,
+    "nearest": 0,
+    "bicubic": 2,
+    "lanczos": 4,
 }
 COLORS = ("rgb", "grayscale")
 
@@ -132,7 +137,7 @@ def scan_labelled_folder(folder: str | os.PathLike[str], labels: list[str] | Non
     return LabelledFiles(labels=list(labels), files=files, targets=targets, per_class=per_class)
 
 
-def decode_image(source: str | os.PathLike[str] | bytes) -> np.ndarray:
+def decode_image(source: str | os.PathLike[str] | bytes, opencv: bool = True) -> np.ndarray:
     """Decode an image file (any of PNG/JPEG/BMP/GIF/WebP/TIFF, any mode) to RGB uint8 HxWx3.
 
     Alpha is dropped (as Keras' ``load_img`` does); palette, 16-bit and CMYK images are converted;
@@ -142,6 +147,11 @@ def decode_image(source: str | os.PathLike[str] | bytes) -> np.ndarray:
     3-component JPEG) go through OpenCV, which releases the GIL so decoder threads really run in
     parallel; everything else, and anything OpenCV refuses, goes through Pillow. The choice depends only
     on the file's bytes, so training and every runtime decode a given file the same way.
+
+    Args:
+        source: A path or the file's bytes.
+        opencv: False decodes with Pillow only (same pixels: tested per format); a single image is
+            decoded this way so that it does not pay for importing OpenCV.
 
     Raises:
         UnreadableImageError: zero-byte, truncated or undecodable file.
@@ -153,7 +163,7 @@ def decode_image(source: str | os.PathLike[str] | bytes) -> np.ndarray:
         raise UnreadableImageError(f"Image not found: {name}") from exc
     except OSError as exc:
         raise UnreadableImageError(f"Cannot read image {name}: {exc.strerror or exc}") from exc
-    rgb = _decode_opencv(data)
+    rgb = _decode_opencv(data) if opencv else None
     return rgb if rgb is not None else _decode_pillow(data, name)
 
 
@@ -198,6 +208,8 @@ def _decode_opencv(data: bytes) -> np.ndarray | None:
             return None
     else:
         return None
+    import cv2
+
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
         return None
@@ -229,6 +241,8 @@ def _decode_pillow(data: bytes, name: str) -> np.ndarray:
 
 def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     """An OpenCV frame (BGR, BGRA or gray) as RGB uint8 HxWx3."""
+    import cv2
+
     if frame.ndim == 2 or frame.shape[2] == 1:
         return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     if frame.shape[2] == 4:
@@ -246,12 +260,80 @@ def preprocess(rgb: np.ndarray, height: int, width: int, color: str = "rgb", int
         raise DataError(f"Expected interpolation in {sorted(INTERPOLATIONS)}; received {interpolation!r}.")
     if color not in COLORS:
         raise DataError(f"Expected color in {COLORS}; received {color!r}.")
-    img = rgb if color == "rgb" else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    img = rgb
+    if color != "rgb":
+        import cv2
+
+        img = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if img.shape[0] != height or img.shape[1] != width:
-        img = cv2.resize(img, (width, height), interpolation=INTERPOLATIONS[interpolation])
+        if interpolation == "area" and "cv2" not in sys.modules and _area_general(img.shape[0], img.shape[1], height, width):
+            img = resize_area(img, height, width)  # OpenCV's exact pixels, without importing OpenCV for one image
+        else:
+            import cv2
+
+            img = cv2.resize(img, (width, height), interpolation=INTERPOLATIONS[interpolation])
     if img.ndim == 2:
         img = img[:, :, None]
     return np.ascontiguousarray(img, dtype=np.uint8)
+
+
+def _area_general(src_h: int, src_w: int, height: int, width: int) -> bool:
+    """True when OpenCV's INTER_AREA takes its general (non-integer scale) downscaling path."""
+    if height > src_h or width > src_w:
+        return False  # upscaling: OpenCV interpolates bilinearly
+    return not (src_h % height == 0 and src_w % width == 0)  # integer scales take OpenCV's fast path
+
+
+@lru_cache(maxsize=32)
+def _area_table(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV's ``computeResizeAreaTab`` as (source index, weight, valid) arrays of shape (dst, K), in its order."""
+    scale = src / dst
+    entries: list[list[tuple[int, float]]] = []
+    for d in range(dst):
+        f1 = d * scale
+        f2 = f1 + scale
+        cell = min(scale, src - f1)
+        s1, s2 = math.ceil(f1), math.floor(f2)
+        s2 = min(s2, src - 1)
+        s1 = min(s1, s2)
+        row = []
+        if s1 - f1 > 1e-3:
+            row.append((s1 - 1, (s1 - f1) / cell))
+        row += [(i, 1.0 / cell) for i in range(s1, s2)]
+        if f2 - s2 > 1e-3:
+            row.append((s2, min(min(f2 - s2, 1.0), cell) / cell))
+        entries.append(row)
+    k = max(len(r) for r in entries)
+    index = np.zeros((dst, k), np.intp)
+    weight = np.zeros((dst, k), np.float32)  # OpenCV keeps the weights in float32
+    valid = np.zeros((dst, k), bool)
+    for d, row in enumerate(entries):
+        for j, (i, w) in enumerate(row):
+            index[d, j], weight[d, j], valid[d, j] = i, w, True
+    return index, weight, valid
+
+
+def resize_area(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """OpenCV's ``INTER_AREA`` downscaling with a non-integer scale, in numpy, pixel for pixel.
+
+    The same weights (float32), the same order of float32 additions (rows, then columns) and the same
+    rounding (half to even) as OpenCV's ``resizeArea_``; a test compares it with ``cv2.resize`` on many
+    sizes. :func:`preprocess` uses it for a single image when OpenCV is not loaded (importing OpenCV costs a
+    cold start more time and memory than the model); otherwise, and for other cases, OpenCV resizes.
+    """
+    src = img.astype(np.float32)
+    if src.ndim == 2:
+        src = src[:, :, None]
+    index, weight, valid = _area_table(src.shape[1], width)
+    rows = np.zeros((src.shape[0], width, src.shape[2]), np.float32)
+    for j in range(index.shape[1]):
+        rows = np.where(valid[None, :, j, None], rows + src[:, index[:, j], :] * weight[None, :, j, None], rows)
+    index, weight, valid = _area_table(src.shape[0], height)
+    out = rows[index[:, 0]] * weight[:, 0, None, None]
+    for j in range(1, index.shape[1]):
+        out = np.where(valid[:, j, None, None], out + rows[index[:, j]] * weight[:, j, None, None], out)
+    result = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return result if img.ndim == 3 else result[:, :, 0]
 
 
 def load_image(

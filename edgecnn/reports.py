@@ -175,6 +175,7 @@ def print_table(table: Any, console: Any = None) -> None:
     from edgecnn.console import console as default_console
 
     console = console or default_console
+    console = getattr(console, "rich", console)  # a LazyConsole: rich measures a real Console
     if not console.is_terminal:
         width = max(console.width, Measurement.get(console, console.options.update_width(400), table).maximum)
         if width > console.width:

@@ -12,6 +12,7 @@ an output that is an input), 130 interrupted by SIGINT/Ctrl-C, 143 stopped by SI
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -73,6 +74,11 @@ class EdgeCommand(TyperCommand):
         except _HANDLED as exc:
             _handle(exc)
 
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        from edgecnn.cli.coercion import install_param
+
+        return install_param(super().get_help_option(ctx))  # built per call; coerced without Pydantic
+
 
 class EdgeGroup(TyperGroup):
     """A Typer group (``devices``, ``bench``) with the same error handling as :class:`EdgeCommand`."""
@@ -83,6 +89,11 @@ class EdgeGroup(TyperGroup):
         except _HANDLED as exc:
             _handle(exc)
 
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        from edgecnn.cli.coercion import install_param
+
+        return install_param(super().get_help_option(ctx))  # built per call; coerced without Pydantic
+
 
 def new_typer(**kwargs: Any) -> typer.Typer:
     """A sub-application (command group) configured like the root one."""
@@ -92,9 +103,52 @@ def new_typer(**kwargs: Any) -> typer.Typer:
     return typer.Typer(**kwargs)
 
 
+def _load_command(name: str) -> Any:
+    """Import one command's module and build its Click command (or group)."""
+    try:
+        module = importlib.import_module(f"edgecnn.cli.{name}")
+    except ModuleNotFoundError as exc:  # a command not written yet in this checkout
+        if exc.name == f"edgecnn.cli.{name}":
+            return None
+        raise
+    holder = typer.Typer(rich_markup_mode=app.rich_markup_mode)
+    module.register(holder)
+    command = typer.main.get_group(holder).commands.get(name)
+    if command is not None:
+        from edgecnn.cli.coercion import install
+
+        install(command)  # plain option values without importing Pydantic (cold start)
+    return command
+
+
+class LazyRootGroup(EdgeGroup):
+    """The root group: a command's module is imported only when that command is looked up.
+
+    ``edgecnn run ...`` therefore never imports the training, export or bench modules (nor what they
+    import, such as OpenCV or the architecture registry); ``edgecnn --help`` still lists every command.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from edgecnn.cli.coercion import install
+
+        install(self)  # the root's own options, coerced without Pydantic
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [n for n in COMMAND_MODULES if n in self.commands or importlib.util.find_spec(f"edgecnn.cli.{n}")]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in COMMAND_MODULES:
+            command = _load_command(cmd_name)
+            if command is not None:
+                self.add_command(command, cmd_name)
+        return command
+
+
 app = typer.Typer(
     name="edgecnn",
-    cls=EdgeGroup,
+    cls=LazyRootGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -131,20 +185,6 @@ def _root(
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs", category=UserWarning)
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"edgecnn.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command not written yet in this checkout
-            if exc.name == f"edgecnn.cli.{name}":
-                continue
-            raise
-        module.register(app)
-
-
-_register_all()
-
-
 def _on_sigterm(signum: int, _frame: Any) -> None:
     from edgecnn.errors import Terminated
 
@@ -166,7 +206,7 @@ def main() -> None:
         restore_native_stderr()
 
 
-__all__ = ["EdgeCommand", "EdgeGroup", "app", "main", "new_typer"]
+__all__ = ["EdgeCommand", "EdgeGroup", "LazyRootGroup", "app", "main", "new_typer"]
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -231,9 +231,12 @@ class Backend:
 def tflite_runtime() -> tuple[Any, Any, str, str]:
     """(Interpreter class, load_delegate, library name, version): LiteRT, else tflite-runtime, else tf.lite."""
     try:
+        import ai_edge_litert
         from ai_edge_litert import interpreter as mod
 
-        return mod.Interpreter, mod.load_delegate, "ai-edge-litert", _dist_version("ai-edge-litert")
+        # the package's own __version__ first: importlib.metadata costs a cold start ~10-30 ms
+        version = getattr(ai_edge_litert, "__version__", None) or _dist_version("ai-edge-litert")
+        return mod.Interpreter, mod.load_delegate, "ai-edge-litert", version
     except ImportError:
         pass
     try:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgecnn.console import console, err_console, info, interactive, is_quiet, warn
 from edgecnn.errors import ConfigError
 from edgecnn.runs import MODEL_FILENAME
@@ -172,11 +170,11 @@ class _Reporter:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             if source.live:
-                self.progress = Progress(TextColumn("{task.description}"), console=err_console, transient=False)
+                self.progress = Progress(TextColumn("{task.description}"), console=err_console.rich, transient=False)
             else:
                 self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                          TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-                                         console=err_console)
+                                         console=err_console.rich)
             self.task = self.progress.add_task(source.name if not source.live else "starting", total=source.total,
                                                status="")
             self.progress.start()
@@ -377,7 +375,7 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
             window.close()
         _restore_sigterm(previous)
     stats = pipeline.stats
-    lat = np.asarray(stats.latencies_ms) if stats.latencies_ms else np.zeros(1)
+    lat = sorted(stats.latencies_ms) or [0.0]
     spec = backend.card.input
     return RunSummary(
         model=str(opts.model),
@@ -392,14 +390,22 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
         pre_ms=stats.mean("pre"),
         infer_ms=stats.mean("infer"),
         post_ms=stats.mean("post"),
-        latency_p50_ms=float(np.percentile(lat, 50)),
-        latency_p90_ms=float(np.percentile(lat, 90)),
+        latency_p50_ms=_percentile(lat, 50),
+        latency_p90_ms=_percentile(lat, 90),
         input_shape=(pipeline.batch, spec.height, spec.width, spec.channels),
         stopped_by=pipeline.stop_reason or "end",
         class_counts=dict(counts),
         outputs=outputs,
         init_ms=backend.init_seconds * 1000.0,
     )
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """``numpy.percentile(values, q)`` (linear) of sorted values, without numpy's masked-array import."""
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
 
 
 def _files_root(source: ImageFilesSource) -> str:

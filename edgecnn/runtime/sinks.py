@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edgecnn.errors import ConfigError
@@ -160,6 +159,8 @@ def free_path(path: Path, taken: set[Path] | None = None) -> Path:
 
 def annotate(rgb: np.ndarray, result: Result, min_side: int = 256) -> np.ndarray:
     """A BGR copy of the image with the top-k labels drawn on it (small images are upscaled first)."""
+    import cv2
+
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     h, w = img.shape[:2]
     if min(h, w) < min_side:
@@ -200,6 +201,8 @@ class ImageSaver:
         out = free_path(self.folder / rel.with_suffix(suffix), self._used)
         self._used.add(out)
         out.parent.mkdir(parents=True, exist_ok=True)
+        import cv2
+
         with atomic_path(out) as tmp:
             if not cv2.imwrite(str(tmp), annotate(rgb, result)):
                 raise OSError(f"cannot write {out}")
@@ -226,13 +229,15 @@ class VideoSaver:
         self.fps = fps or 30.0
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
-        self.writer: cv2.VideoWriter | None = None
+        self.writer: Any = None  # cv2.VideoWriter, opened with the first frame
         self.count = 0
         self._pending: np.ndarray | None = None  # the last annotated frame, written once the next index is known
         self._last_index: int | None = None
 
     def write(self, rgb: np.ndarray, result: Result) -> None:
         img = annotate(rgb, result, min_side=0)
+        import cv2
+
         if self.writer is None:
             h, w = img.shape[:2]
             self.writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"MJPG"), float(self.fps), (w, h))
@@ -267,6 +272,8 @@ class VideoSaver:
 
 def display_available() -> tuple[bool, str]:
     """(whether a window can be opened, why not)."""
+    import cv2
+
     if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False, "no display (DISPLAY/WAYLAND_DISPLAY is not set)"
     try:
@@ -284,12 +291,16 @@ class Window:
 
     def show(self, rgb: np.ndarray, result: Result) -> bool:
         """Show a frame; returns False when the user asked to quit."""
+        import cv2
+
         cv2.imshow("edgecnn", annotate(rgb, result, min_side=320))
         key = cv2.waitKey(1) & 0xFF
         return key not in (ord("q"), 27)
 
     def close(self) -> None:
         if not self.closed:
+            import cv2
+
             self.closed = True
             try:
                 cv2.destroyAllWindows()

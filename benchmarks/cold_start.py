@@ -1,0 +1,181 @@
+"""Cold start as a whole process: ``edgecnn run MODEL --source one.png --quiet`` vs a bare ten-line LiteRT script.
+
+Each measurement is a fresh process, from spawn to exit, so it counts the interpreter start, every import,
+loading the model, decoding and classifying the image and printing the result. Peak RSS is the child's own
+``ru_maxrss`` (``os.wait4``). The two commands run interleaved, round after round (ARCHITECTURE.md, "How
+performance is measured here"); the figures are medians.
+
+Images: ``one.png`` (110x100 px, so it must be resized: edgecnn's preprocessing resizes with OpenCV's
+INTER_AREA, as training did) and ``one_64.png`` (already the model's input size: no resize). The bare script
+decodes and resizes with Pillow, as a textbook script does.
+
+Targets (issue 12): wall <= 1.5x and peak RSS <= 1.3x the bare script.
+
+Usage: python benchmarks/cold_start.py [--rounds 15] [--model model-int8.tflite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BARE_SCRIPT = '''\
+import sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from PIL import Image
+it = Interpreter(model_path=sys.argv[1]); it.allocate_tensors()
+inp, out = it.get_input_details()[0], it.get_output_details()[0]
+x = np.asarray(Image.open(sys.argv[2]).convert("RGB").resize(tuple(inp["shape"][2:0:-1])), np.float32)[None]
+s, z = inp["quantization"]
+it.set_tensor(inp["index"], (np.clip(np.round(x / s + z), -128, 127) if s else x).astype(inp["dtype"]))
+it.invoke(); print(int(it.get_tensor(out["index"])[0].argmax()))
+'''
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one whole process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err}")
+    return wall, usage.ru_maxrss / 1024.0
+
+
+def measure_all(spec_path: Path) -> None:
+    """The interleaved timing loop (run in a lean child process; see main)."""
+    spec = json.loads(spec_path.read_text())
+    env, cases, base_cmds = spec["env"], spec["cases"], spec["base"]
+    for cmd in [*base_cmds.values(), *[c for case in cases.values() for c in case.values()]]:
+        measure(cmd, env)  # warm the file cache
+    raw: dict[str, dict[str, list[tuple[float, float]]]] = {k: {"bare": [], "edgecnn": []} for k in cases}
+    base: dict[str, list[tuple[float, float]]] = {k: [] for k in base_cmds}
+    load = [os.getloadavg()[0]]
+    for r in range(spec["rounds"]):
+        for label, case in cases.items():
+            for who in (("bare", "edgecnn") if r % 2 == 0 else ("edgecnn", "bare")):
+                raw[label][who].append(measure(case[who], env))
+        for label, cmd in base_cmds.items():
+            base[label].append(measure(cmd, env))
+        load.append(os.getloadavg()[0])
+    Path(str(spec_path) + ".out").write_text(json.dumps({"raw": raw, "base": base, "load": load}))
+
+
+def edgecnn_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "edgecnn"
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from edgecnn.cli import main; main()"]
+
+
+def make_images(work: Path, size: int) -> dict[str, Path]:
+    import numpy as np
+    from PIL import Image
+
+    from edgecnn.synthetic import pattern_image
+
+    rgb = pattern_image("disc", 110, np.random.default_rng(0))[:100]  # 110 wide, 100 high
+    out = {"one.png (110x100, resized)": work / "one.png", f"one_{size}.png (model size)": work / f"one_{size}.png"}
+    Image.fromarray(rgb).save(out["one.png (110x100, resized)"])
+    Image.fromarray(pattern_image("disc", size, np.random.default_rng(0))).save(out[f"one_{size}.png (model size)"])
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--model", type=Path, help="an int8 .tflite (default: train and export the benchmark model)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cold_start.json")
+    ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.measure:
+        measure_all(args.measure)
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-coldstart-") as tmp:
+        work = Path(tmp)
+        if args.model is None:
+            sys.path.insert(0, str(ROOT / "benchmarks"))
+            from run_throughput import make_model
+
+            print("training and exporting the int8 model (TensorFlow, not timed) ...", flush=True)
+            model = make_model(work)
+        else:
+            model = args.model.resolve()
+        from ai_edge_litert.interpreter import Interpreter
+
+        size = int(Interpreter(model_path=str(model)).get_input_details()[0]["shape"][1])
+        images = make_images(work, size)
+        bare = work / "bare.py"
+        bare.write_text(BARE_SCRIPT)
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                   TF_CPP_MIN_LOG_LEVEL="2")
+        env.pop("FORCE_COLOR", None)
+        cases = {}
+        for label, image in images.items():
+            cases[label] = {
+                "bare": [sys.executable, str(bare), str(model), str(image)],
+                "edgecnn": [*edgecnn_cmd(), "run", str(model), "--source", str(image), "--quiet"],
+            }
+        spec = {"rounds": args.rounds, "env": env, "cases": cases,
+                "base": {"python -c pass": [sys.executable, "-c", "pass"],
+                         "python -c 'import edgecnn'": [sys.executable, "-c", "import edgecnn"]}}
+        (work / "spec.json").write_text(json.dumps(spec))
+        # The timing loop runs in a lean process (standard library only): a child's ru_maxrss counts the
+        # memory it inherits before exec, so measuring from this process (numpy, LiteRT loaded) would
+        # put a floor of this process's RSS under every figure.
+        subprocess.run([sys.executable, __file__, "--measure", str(work / "spec.json")], check=True, env=env)
+        measured = json.loads((work / "spec.json.out").read_text())
+    raw, base, load = measured["raw"], measured["base"], measured["load"]
+
+    def med(samples: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(s[i] for s in samples)
+
+    print(f"\nCold start, whole processes, {args.rounds} interleaved rounds, medians "
+          f"(load average {min(load):.2f}-{max(load):.2f}, {os.cpu_count()} cores)")
+    results = {"rounds": args.rounds, "model": model.name, "load_average": [round(v, 2) for v in load],
+               "machine": platform.platform(), "cores": os.cpu_count(), "cases": {}}
+    ok = True
+    for label, samples in raw.items():
+        bw, ew = med(samples["bare"], 0), med(samples["edgecnn"], 0)
+        br, er = med(samples["bare"], 1), med(samples["edgecnn"], 1)
+        wall_ratio, rss_ratio = ew / bw, er / br
+        passed = wall_ratio <= 1.5 and rss_ratio <= 1.3
+        ok &= passed
+        print(f"  {label}:")
+        print(f"    wall: edgecnn {ew * 1000:7.1f} ms vs bare {bw * 1000:7.1f} ms = {wall_ratio:.2f}x (target <= 1.5x)")
+        print(f"    RSS : edgecnn {er:7.1f} MiB vs bare {br:7.1f} MiB = {rss_ratio:.2f}x (target <= 1.3x) "
+              f"{'PASS' if passed else 'FAIL'}")
+        results["cases"][label] = {
+            "edgecnn_wall_ms": round(ew * 1000, 1), "bare_wall_ms": round(bw * 1000, 1), "wall_ratio": round(wall_ratio, 3),
+            "edgecnn_rss_mib": round(er, 1), "bare_rss_mib": round(br, 1), "rss_ratio": round(rss_ratio, 3),
+            "pass": passed,
+            "raw": {who: [[round(w * 1000, 1), round(m, 1)] for w, m in s] for who, s in samples.items()},
+        }
+    for label, samples in base.items():
+        print(f"  {label}: {med(samples, 0) * 1000:.1f} ms, {med(samples, 1):.1f} MiB")
+        results[label] = {"wall_ms": round(med(samples, 0) * 1000, 1), "rss_mib": round(med(samples, 1), 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(tmp_out, args.out)
+    print(f"Saved {args.out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
