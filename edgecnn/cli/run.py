@@ -1,7 +1,6 @@
 """``edgecnn run MODEL --source X | --camera N``: TF-free inference on images, folders, videos, cameras, streams."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: Typer would eval ~25 string annotations on every start.
 from pathlib import Path
 from typing import Annotated
 

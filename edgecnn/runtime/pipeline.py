@@ -136,6 +136,17 @@ def topk_of(probs: np.ndarray, labels: list[str], k: int) -> list[tuple[int, flo
     return [(int(i), float(probs[i])) for i in idx]
 
 
+def topk_batch(probs: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]]]:
+    """:func:`topk_of` for every row of an (N, classes) array at once: (indices, scores) as Python lists.
+
+    The same order as :func:`topk_of` (stable sort of the negated scores, so ties go to the lower index);
+    one numpy call per batch instead of one per image.
+    """
+    k = max(1, min(k, probs.shape[1]))
+    idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return idx.tolist(), np.take_along_axis(probs, idx, axis=1).astype(np.float64).tolist()
+
+
 class Pipeline:
     """Runs a backend over a source with overlapped stages and yields :class:`Result` objects in order.
 
@@ -170,7 +181,7 @@ class Pipeline:
         # thread was busy, leaving that thread blocked on an empty queue (a 10 s hang and a leaked thread).
         self._abort = threading.Event()
         self._pre_ended = False
-        depth = 1 if source.live else max(4, 2 * self.batch)
+        depth = 1 if source.live else 4  # batches (lists of frames) waiting for the infer thread
         self._q_pre: queue.Queue = queue.Queue(maxsize=depth)
         self._q_out: queue.Queue = queue.Queue(maxsize=1 if source.live else 4)
 
@@ -203,6 +214,10 @@ class Pipeline:
     def _produce(self) -> None:
         deadline = time.perf_counter() + self.duration if self.duration else None
         n = 0
+        # Finite sources hand frames to the infer thread a batch at a time (one queue hand-off per batch, not
+        # per image); live sources hand each frame over at once, so the newest frame is never held back.
+        group = 1 if self.source.live else self.batch
+        pending: list[Frame] = []
         try:
             for frame in self.source:
                 if frame.error is None and frame.tensor is None and frame.image is not None:
@@ -211,8 +226,11 @@ class Pipeline:
                     frame.pre_ms += (time.perf_counter() - t0) * 1000.0
                 if not self.keep_images:
                     frame.image = None
-                if not self._put(self._q_pre, frame):
-                    return
+                pending.append(frame)
+                if len(pending) >= group:
+                    if not self._put(self._q_pre, pending):
+                        return
+                    pending = []
                 n += 1
                 if self.max_frames is not None and n >= self.max_frames:
                     self.stop("max-frames")
@@ -225,6 +243,8 @@ class Pipeline:
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
             self._errors.append(exc)
         finally:
+            if pending and not self._errors:
+                self._put(self._q_pre, pending)
             self._put(self._q_pre, _END)
 
     def _gather(self) -> list[Frame] | None:
@@ -233,8 +253,8 @@ class Pipeline:
         first = self._get_pre()
         if first is _END:
             return None
-        items = [first]
-        while len(items) < self.batch:
+        items = list(first)
+        while len(items) < self.batch:  # live sources: add frames already waiting, never wait for more
             try:
                 item = self._q_pre.get_nowait() if self.source.live else self._get_pre()
             except queue.Empty:
@@ -242,7 +262,7 @@ class Pipeline:
             if item is _END:
                 self._pre_ended = True  # deliver this last (short) batch, then end
                 break
-            items.append(item)
+            items.extend(item)
         return items
 
     def _infer(self) -> None:
@@ -268,21 +288,23 @@ class Pipeline:
         labels = self.backend.labels
         t0 = time.perf_counter()
         probs = self.backend.postprocess(raw) if raw is not None else None
+        if probs is not None:
+            top_idx, top_scores = topk_batch(probs, self.topk)  # one call per batch, not per image
         out: list[tuple[Frame, Result]] = []
         j = 0
+        threshold = self.threshold
         for frame in items:
             if frame.error is not None:
                 out.append((frame, Result(source=frame.source, index=frame.index, error=frame.error, pre_ms=frame.pre_ms)))
                 continue
-            top = topk_of(probs[j], labels, self.topk)
-            j += 1
-            best, score = top[0]
-            label = labels[best] if score >= self.threshold else UNKNOWN_LABEL
-            kept = [(labels[i], s) for i, s in top if s >= self.threshold] if self.threshold > 0 else \
-                [(labels[i], s) for i, s in top]
+            idx, scores = top_idx[j], top_scores[j]
+            best, score = idx[0], scores[0]
+            label = labels[best] if score >= threshold else UNKNOWN_LABEL
+            kept = [(labels[i], v) for i, v in zip(idx, scores) if v >= threshold] if threshold > 0 else \
+                [(labels[i], v) for i, v in zip(idx, scores)]
             out.append((frame, Result(source=frame.source, index=frame.index, label=label, score=score, topk=kept,
-                                      pre_ms=frame.pre_ms, infer_ms=per_ms, class_index=best,
-                                      probs=probs[j - 1])))
+                                      pre_ms=frame.pre_ms, infer_ms=per_ms, class_index=best, probs=probs[j])))
+            j += 1
         post_ms = (time.perf_counter() - t0) * 1000.0 / max(1, j)
         done = time.perf_counter()
         for frame, r in out:

@@ -309,7 +309,7 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
     bi = backend.info()
     info(f"Running {Path(opts.model).name} with {bi.get('runtime')} "
          f"({bi.get('provider') or bi.get('delegate') or 'cpu'}) on {source.describe()}")
-    pipeline = Pipeline(backend, source, batch=opts.batch or 1, topk=min(opts.topk, len(backend.labels)),
+    pipeline = Pipeline(backend, source, batch=opts.batch or default_batch(backend, source), topk=min(opts.topk, len(backend.labels)),
                         threshold=opts.threshold, max_frames=opts.max_frames, duration=opts.duration,
                         keep_images=keep)
     if opts.batch and pipeline.batch < opts.batch and not source.live:
@@ -406,6 +406,17 @@ def _percentile(ordered: list[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
+
+
+#: Images per inference call on folders, globs and videos when --batch is not given and the model accepts it.
+FINITE_BATCH = 16
+
+
+def default_batch(backend: Backend, source: Source) -> int:
+    """Batch for a run without --batch: live sources 1 (latency first); finite ones :data:`FINITE_BATCH` when
+    the model takes any batch (one invoke, one hand-off and one top-k per batch instead of per image; results
+    are the same as batch 1, tested), else 1."""
+    return FINITE_BATCH if not source.live and backend.max_batch is None else 1
 
 
 def _files_root(source: ImageFilesSource) -> str:

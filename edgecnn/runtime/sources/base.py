@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
+
+from edgecnn.lazy import cv2
 
 Transform = Callable[[np.ndarray], np.ndarray]
 

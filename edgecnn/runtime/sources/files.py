@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
-
 from edgecnn.errors import DataError, SourceError
 from edgecnn.imaging import bgr_to_rgb, decode_image
+from edgecnn.lazy import cv2
 from edgecnn.runtime.sources.base import Frame, Source, Transform
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
@@ -42,7 +41,9 @@ class ImageFilesSource(Source):
         t0 = time.perf_counter()
         frame = Frame(index=index, source=str(path), t_capture=t0)
         try:
-            rgb = decode_image(path)
+            # OpenCV's decoders release the GIL, which only pays with several workers; one image (or one
+            # worker) decodes with Pillow, the same pixels (tested per format) without importing OpenCV.
+            rgb = decode_image(path, opencv=self.workers > 1)
             if self.transform is not None:
                 frame.tensor = self.transform(rgb)
             if self.keep_image:

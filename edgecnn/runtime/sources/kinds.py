@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
 from edgecnn.errors import DataError, SourceError
 from edgecnn.imaging import IMAGE_EXTENSIONS, is_image_file, list_images
+from edgecnn.lazy import cv2
 from edgecnn.runtime.sources.base import Source, Transform, mask_url
 from edgecnn.runtime.sources.files import VIDEO_EXTENSIONS, ImageFilesSource, VideoFileSource
 from edgecnn.runtime.sources.live import (

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edgecnn.errors import MissingDependencyError, SourceError
 from edgecnn.imaging import bgr_to_rgb
+from edgecnn.lazy import cv2
 from edgecnn.runtime.sources.base import Frame, Source, quiet_opencv
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -162,11 +162,11 @@ class LiveSource(Source):
 class OpenCVSource(LiveSource):
     """A camera index, a stream URL, a GStreamer pipeline or a camera mapped to a video file, via OpenCV."""
 
-    def __init__(self, target: int | str, name: str, api: int = cv2.CAP_ANY, width: int | None = None,
+    def __init__(self, target: int | str, name: str, api: int | None = None, width: int | None = None,
                  height: int | None = None, fps: float | None = None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         self.target = target
-        self.api = api
+        self.api = cv2.CAP_ANY if api is None else api
         self.width, self.height, self.req_fps = width, height, fps
         self.cap: cv2.VideoCapture | None = None
 
