@@ -132,3 +132,47 @@ def test_truncated_jpeg_and_png_are_errors_not_grey_images():
         for cut in (len(data) // 3, 2 * len(data) // 3):
             with pytest.raises(UnreadableImageError, match="Cannot decode"):
                 decode_image(data[:cut])
+
+
+def test_interpolation_flags_are_opencvs():
+    import cv2
+
+    from edgecnn.imaging import INTERPOLATIONS
+
+    assert INTERPOLATIONS == {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
+                              "bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def test_numpy_area_resize_is_opencvs_pixel_for_pixel():
+    """One image is resized without importing OpenCV; it must give exactly cv2.resize(INTER_AREA)'s pixels."""
+    import cv2
+
+    from edgecnn.imaging import _area_general, resize_area
+
+    rng = np.random.default_rng(12)
+    checked = 0
+    sizes = [(100, 110, 64, 64), (480, 640, 64, 64), (480, 640, 96, 96), (37, 41, 24, 24), (64, 100, 64, 64),
+             (100, 64, 64, 64), (301, 7, 3, 5), (50, 50, 49, 1)]
+    sizes += [(int(h), int(w), int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1)))
+              for h, w in rng.integers(2, 400, (120, 2))]
+    for src_h, src_w, h, w in sizes:
+        if not _area_general(src_h, src_w, h, w):
+            continue
+        for channels in (3, 1):
+            shape = (src_h, src_w, 3) if channels == 3 else (src_h, src_w)
+            img = rng.integers(0, 256, shape, dtype=np.uint8)
+            if checked % 3 == 0:  # flat regions too, where ties in rounding are likeliest
+                img = (img // 64 * 64).astype(np.uint8)
+            expected = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+            np.testing.assert_array_equal(resize_area(img, h, w), expected, err_msg=f"{shape} -> {h}x{w}")
+            checked += 1
+    assert checked > 150
+
+
+def test_area_resize_path_is_chosen_only_where_it_is_exact():
+    from edgecnn.imaging import _area_general
+
+    assert _area_general(100, 110, 64, 64)
+    assert not _area_general(128, 128, 64, 64)  # integer scale: OpenCV's own fast path (different rounding)
+    assert not _area_general(32, 32, 64, 64)  # upscale: OpenCV interpolates
+    assert _area_general(128, 100, 64, 64)  # one integer axis only: still the general path
