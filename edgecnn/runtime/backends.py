@@ -11,6 +11,7 @@ tflite-runtime is installed and TensorFlow happens to be.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import time
@@ -83,6 +84,7 @@ class Backend:
         delegate: str | None = None,
         delegate_options: dict[str, str] | None = None,
         providers: list[str] | None = None,
+        init_cache: bool = True,
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -91,6 +93,10 @@ class Backend:
         self.delegate = delegate
         self.delegate_options = delegate_options or {}
         self.requested_providers = providers
+        self.init_cache = init_cache
+        #: What the init cache did on this start: "hit", "stored", "rebuilt", "unwritable" or "off"
+        #: (see :mod:`edgecnn.runtime.initcache`; backends without one report "off").
+        self.init_cache_status = "off"
         t0 = time.perf_counter()
         self._load()
         self.init_seconds = time.perf_counter() - t0
@@ -364,18 +370,30 @@ class ONNXBackend(Backend):
                 raise ModelError(f"ONNX Runtime providers {missing} are not available here; available: {available}.")
         else:
             wanted = [p for p in DEFAULT_PROVIDERS if p in available] or ["CPUExecutionProvider"]
-        so = ort.SessionOptions()
-        if self.threads:
-            so.intra_op_num_threads = int(self.threads)
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        if wanted == ["CPUExecutionProvider"]:
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so = self._session_options(ort, cpu_only=wanted == ["CPUExecutionProvider"])
         self.session = None
+        cache, staged = self._ort_cache(ort, wanted), None
+        if cache is not None:
+            cached = cache.lookup()
+            if cached is not None:
+                warm = self._session_options(ort, cpu_only=True)
+                warm.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimized already
+                try:
+                    self.session = ort.InferenceSession(str(cached), warm, providers=wanted)
+                    cache.status = "hit"
+                except Exception:  # noqa: BLE001  (an entry this onnxruntime cannot load: rebuild it)
+                    cache.discard()
+            if self.session is None:
+                staged = cache.staging_path()
+                if staged is not None:
+                    so.optimized_model_filepath = str(staged)
         errors = []
-        while wanted:
+        while wanted and self.session is None:
             try:
                 self.session = ort.InferenceSession(str(self.path), so, providers=wanted)
+                if staged is not None:
+                    cache.commit(staged)
+                    staged = None
                 break
             except Exception as exc:  # noqa: BLE001  (onnxruntime raises its own Fail/InvalidGraph types)
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -385,6 +403,11 @@ class ONNXBackend(Backend):
                 wanted = wanted[1:]
                 if wanted == ["CPUExecutionProvider"]:
                     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if staged is not None:  # the session failed: drop the half-written optimized model
+            with contextlib.suppress(OSError):
+                staged.unlink()
+        if cache is not None:
+            self.init_cache_status = cache.status
         if errors:
             warn("ONNX Runtime fell back from " + "; ".join(errors))
         inp = self.session.get_inputs()[0]
@@ -404,6 +427,29 @@ class ONNXBackend(Backend):
     def _standard_labels(self) -> list[str] | None:
         return onnx_labels(dict(self.session.get_modelmeta().custom_metadata_map))
 
+    def _session_options(self, ort: Any, cpu_only: bool) -> Any:
+        so = ort.SessionOptions()
+        if self.threads:
+            so.intra_op_num_threads = int(self.threads)
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        if cpu_only:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return so
+
+    def _ort_cache(self, ort: Any, providers: list[str]) -> Any:
+        """The saved optimized model's cache entry: CPU sessions only (GPU providers keep their own caches)."""
+        from edgecnn.runtime.initcache import InitCache, cache_enabled
+
+        if not (self.init_cache and cache_enabled() and providers == ["CPUExecutionProvider"]):
+            return None
+        level = "ORT_ENABLE_ALL"  # SessionOptions' default, used for the cold start that writes the entry
+        try:
+            return InitCache("ort", self.path, {"onnxruntime": ort.__version__, "providers": providers,
+                                                "optimization": level}, ".onnx")
+        except OSError:
+            return None
+
     @property
     def provider(self) -> str:
         return self.session.get_providers()[0]
@@ -417,6 +463,7 @@ class ONNXBackend(Backend):
             "delegate": None,
             "provider": self.provider,
             "providers": self.session.get_providers(),
+            "init_cache": self.init_cache_status,
         }
 
     def close(self) -> None:
@@ -500,8 +547,13 @@ def load_backend(
     delegate_options: dict[str, str] | None = None,
     providers: list[str] | None = None,
     unsafe: bool = False,
+    init_cache: bool = True,
 ) -> Backend:
-    """Load a model file (or a run folder's ``model.keras``) with the right backend."""
+    """Load a model file (or a run folder's ``model.keras``) with the right backend.
+
+    ``init_cache=False`` builds the runtime from scratch, neither reading nor writing the init cache
+    (:mod:`edgecnn.runtime.initcache`).
+    """
     from edgecnn.runs import run_model
 
     path = run_model(model)
@@ -509,7 +561,7 @@ def load_backend(
     if path.suffix.lower() not in cls.suffixes:
         raise ModelError(f"Backend {cls.name!r} cannot run {path.name}; it runs {list(cls.suffixes)} files.")
     kwargs: dict[str, Any] = {"threads": threads, "delegate": delegate, "delegate_options": delegate_options,
-                              "providers": providers}
+                              "providers": providers, "init_cache": init_cache}
     if cls is KerasBackend:
         kwargs["unsafe"] = unsafe
     return cls(path, **kwargs)
