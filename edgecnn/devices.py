@@ -208,7 +208,7 @@ def parse_run_args(model: Path, extra_args: list[str]) -> dict[str, Any]:
     from edgecnn.cli import app  # the run command's own parser (imported lazily: no cycle at import time)
     from edgecnn.runtime.runner import RunOptions, check_run_outputs, validate_options
 
-    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    command = typer.main.get_command(app).get_command(None, "run")  # type: ignore[attr-defined]  (built lazily)
     try:
         ctx = command.make_context("edgecnn run", [str(model), *extra_args], resilient_parsing=False)
     except click.exceptions.Exit as exc:  # --help

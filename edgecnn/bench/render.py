@@ -34,6 +34,7 @@ BENCH_COLUMNS = ("Format", "Precision", "Backend", "Threads", "Batch", "Size MB"
                  "p50 ms", "p90 ms", "p99 ms", "FPS", "Status")
 #: Extra columns in the file reports (all statistics).
 DETAIL_COLUMNS = ("File", "Backend", "Threads", "Batch", "Runtime", "Delegate/provider", "Init ms", "First ms",
+                  "Init cold ms", "Init warm ms", "First cold ms", "First warm ms", "Init cache",
                   "Runs", "min ms", "mean ms", "std ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "Inf/s", "Images/s",
                   "Peak RSS MB", "RSS growth MB", "Preproc ms/img", "End-to-end ms/img")
 
@@ -96,6 +97,11 @@ def detail_row(r: BenchResult) -> dict[str, str]:
         "Delegate/provider": accel,
         "Init ms": _f(r.init_ms, 2),
         "First ms": _ms(r.first_ms),
+        "Init cold ms": _f(r.init_cold_ms, 2),
+        "Init warm ms": _f(r.init_warm_ms, 2),
+        "First cold ms": _ms(r.first_cold_ms),
+        "First warm ms": _ms(r.first_warm_ms),
+        "Init cache": r.init_cache or "—",
         "Runs": str(lat.count) if lat else "—",
         "min ms": _ms(lat.min_ms if lat else None),
         "mean ms": _ms(lat.mean_ms if lat else None),

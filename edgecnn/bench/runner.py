@@ -304,6 +304,41 @@ def _timing_batch(pool: np.ndarray | None, card: Any, batch: int, seed: int) -> 
     return np.ascontiguousarray(np.concatenate([pool] * reps)[:batch])
 
 
+def measure_starts(path: Path, seed: int = 0, **load_kwargs: Any) -> dict[str, Any]:
+    """Init and first-inference times of a cold start (no init cache) and a warm one (init cache filled).
+
+    Cold: the backend built from scratch, neither reading nor writing the init cache
+    (:mod:`edgecnn.runtime.initcache`). Warm: a start after the cache has been filled (a second start of
+    ``edgecnn run`` on this machine). Both in this process, so imports and shared libraries are already
+    loaded: these figures isolate what the model's own start costs. A backend without an init cache
+    (TFLite) reports its second start as warm. Returns the :class:`BenchResult` fields (empty if the
+    model cannot be loaded: the main measurement then reports the error).
+    """
+    from edgecnn.runtime.backends import load_backend
+
+    def start(init_cache: bool) -> tuple[float, float, str]:
+        gc.collect()
+        be = load_backend(path, init_cache=init_cache, **load_kwargs)
+        try:
+            x = be.prepare(_synthetic_input(be.card, 1, seed))
+            t0 = time.perf_counter()
+            be.infer(x)
+            return be.init_seconds * 1e3, (time.perf_counter() - t0) * 1e3, be.init_cache_status
+        finally:
+            be.close()
+
+    try:
+        init_cold, first_cold, _ = start(init_cache=False)
+        start(init_cache=True)  # fills the cache if it was empty (or stale)
+        init_warm, first_warm, status = start(init_cache=True)
+    except KeyboardInterrupt:
+        raise
+    except Exception:  # noqa: BLE001 - the main load reports why
+        return {}
+    return {"init_cold_ms": round(init_cold, 3), "first_cold_ms": round(first_cold, 4),
+            "init_warm_ms": round(init_warm, 3), "first_warm_ms": round(first_warm, 4), "init_cache": status}
+
+
 def bench_artifact(
     facts: ArtifactFacts,
     *,
@@ -339,12 +374,15 @@ def bench_artifact(
             on_row(r)
         return r
 
+    load_kwargs: dict[str, Any] = {"backend": backend, "threads": threads, "delegate": delegate,
+                                   "delegate_options": delegate_options or None, "providers": providers,
+                                   "unsafe": unsafe}
+    starts = measure_starts(facts.path, settings.seed, **load_kwargs)  # before the RSS baseline below
     gc.collect()
     reset_peak_rss()
     rss0 = rss_bytes()
     try:
-        be = load_backend(facts.path, backend=backend, threads=threads, delegate=delegate,
-                          delegate_options=delegate_options or None, providers=providers, unsafe=unsafe)
+        be = load_backend(facts.path, **load_kwargs)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken artifact is a row, not the end of the bench
@@ -359,6 +397,7 @@ def bench_artifact(
             "runtime_version": binfo.get("runtime_version"),
             "provider": binfo.get("provider"),
             "init_ms": round(be.init_seconds * 1e3, 3),
+            **starts,
         }
         if facts.precision == "?" and be.input.dtype.kind in "iu":
             facts.precision = str(be.input.dtype)

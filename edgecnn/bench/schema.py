@@ -47,6 +47,13 @@ class BenchResult:
     provider: str | None = None
     init_ms: float | None = None
     first_ms: float | None = None
+    # Starts of the model (issue 12): cold = built from scratch, warm = with the init cache filled
+    # (ONNX Runtime's saved optimized model); see edgecnn.bench.runner.measure_starts.
+    init_cold_ms: float | None = None
+    first_cold_ms: float | None = None
+    init_warm_ms: float | None = None
+    first_warm_ms: float | None = None
+    init_cache: str | None = None  # the warm start's cache: "hit", "off" (no cache for this backend), ...
     warmup_runs: int | None = None
     wall_seconds: float | None = None
     capped: bool = False
