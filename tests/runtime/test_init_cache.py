@@ -34,6 +34,11 @@ def _reference(model: Path) -> np.ndarray:
         return be.predict(_pixels(be))
 
 
+def _card(model: Path):
+    with load_backend(model, init_cache=False) as be:
+        return be.card
+
+
 @pytest.mark.parametrize("key", ["onnx-float32", "onnx-int8"])
 def test_second_start_loads_the_saved_optimized_model(artifacts, cache_dir, tmp_path, key):
     model = tmp_path / "m.onnx"
@@ -50,6 +55,7 @@ def test_second_start_loads_the_saved_optimized_model(artifacts, cache_dir, tmp_
     with load_backend(model) as second:
         assert second.init_cache_status == "hit"
         np.testing.assert_array_equal(second.predict(_pixels(second)), expected)
+        assert second.card == _card(model)  # the saved graph keeps the model's metadata (card, labels)
 
 
 def test_a_changed_model_does_not_use_the_old_entry(artifacts, cache_dir, tmp_path):
