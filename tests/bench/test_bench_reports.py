@@ -216,3 +216,18 @@ def test_benchmarking_tflite_and_onnx_never_imports_tensorflow(arts, shapes_dir,
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY: []" in proc.stdout, proc.stdout
     assert out.exists()
+
+
+def test_compare_lines_up_devices_benched_at_their_own_thread_counts(arts, tmp_path, fast):
+    """rpi4 benched at 4 threads and a server at auto gave a diagonal table: rows were keyed on threads."""
+    a = write_report(run_bench([arts["tflite-int8"]], threads="1", settings=fast(), label="rpi4"), tmp_path / "a.json")
+    b = write_report(run_bench([arts["tflite-int8"]], settings=fast(), label="server"), tmp_path / "b.json")
+    cmp = compare_reports([a, b])
+    assert len(cmp.rows) == 1 and cmp.rows[0].threads == "1 / auto"
+    assert all(v is not None for v in cmp.rows[0].values.values()) and not cmp.warnings
+
+    # A report that sweeps threads keeps them apart; nothing in common is said, not silently diagonal.
+    c = write_report(run_bench([arts["onnx-float32"]], threads="1,2", settings=fast(), label="sweep"),
+                     tmp_path / "c.json")
+    cmp = compare_reports([a, c])
+    assert any("nothing lines up" in w for w in cmp.warnings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -250,3 +251,14 @@ def test_copied_artifact_keeps_its_identity(arts, tmp_path, fast):
     a = run_bench([arts["tflite-int8"]], settings=fast()).results[0]
     b = run_bench([copy], settings=fast()).results[0]
     assert a.sha256 == b.sha256 and a.precision == b.precision == "int8"
+
+
+def test_nothing_benchmarked_exits_non_zero_and_still_writes_report(tmp_path, cli, fast_args):
+    """`edgecnn bench broken.tflite` printed an error row and exited 0, as if the benchmark had passed."""
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(os.urandom(2048))
+    out = tmp_path / "r.json"
+    res = cli("bench", bad, *fast_args, "--report", out)
+    assert res.exit_code == 1, res.output
+    assert "Nothing was benchmarked" in res.output and "Traceback" not in res.output
+    assert json.loads(out.read_text())["results"][0]["status"] == "error"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from edgecnn.cli import app
-from edgecnn.devices import list_profiles, load_profile, render_service
+from edgecnn.devices import list_profiles, load_profile, render_service, systemd_command_line
 from edgecnn.errors import ConfigError
 from edgecnn.evaluate import evaluate
 
@@ -102,3 +105,29 @@ def test_evaluate_cli_on_folder_skips_corrupt(int8_model, shapes_dir, tmp_path):
     assert "accuracy" in res.output and "broken.png" in res.output and "precision" in res.output
     res = runner.invoke(app, ["evaluate", str(int8_model), "--data", str(tmp_path / "missing")])
     assert res.exit_code != 0 and "not found" in res.output
+
+
+def test_service_exec_start_is_systemd_quoted(tflite_model, tmp_path):
+    """ExecStart was shell-quoted: systemd expands % specifiers and $VARs, so a URL with %40 made the unit
+    invalid ("Exec format error") and $HOME was substituted."""
+    args = ["/opt/edge cnn/bin/edgecnn", "run", "rtsp://u:p%40ss$HOME@cam/x", 'a"b\\c', "", "--threads", "4"]
+    line = systemd_command_line(args)
+    assert line == ('"/opt/edge cnn/bin/edgecnn" run "rtsp://u:p%%40ss$$HOME@cam/x" "a\\"b\\\\c" "" '
+                    "--threads 4")
+    unit = render_service(tflite_model, source="rtsp://cam/p%40th$x", extra_args="--save-jsonl '/var/log/my x.jsonl'",
+                          executable="/usr/bin/edgecnn").text
+    exec_line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
+    assert '"rtsp://cam/p%%40th$$x"' in exec_line and '"/var/log/my x.jsonl"' in exec_line
+    analyze = shutil.which("systemd-analyze")
+    if analyze:
+        path = tmp_path / "edgecnn-test.service"
+        path.write_text(unit.replace("ExecStart=/usr/bin/edgecnn", f"ExecStart={sys.executable}"))
+        res = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+        assert "Exec format error" not in res.stderr and "bad unit file setting" not in res.stderr, res.stderr
+
+
+def test_service_unbalanced_args_is_one_line_error(tflite_model):
+    """`devices service --args '"x'` used to end in a ValueError traceback from shlex."""
+    res = runner.invoke(app, ["devices", "service", str(tflite_model), "--args", '"unbalanced'])
+    assert res.exit_code != 0 and "--args" in res.output and "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)

@@ -103,3 +103,16 @@ def test_unknown_preset_suggests():
 def test_defaults_match_documented_contract():
     cfg = TrainConfig()
     assert (cfg.val_split, cfg.interpolation, cfg.project, cfg.lr_schedule) == (0.2, "area", "runs/train", "constant")
+
+
+def test_config_toml_never_carries_resume_or_exist_ok(tmp_path):
+    """A run's config.toml loaded again with --config must start a NEW run: a saved ``resume = true`` turned it
+    into a resume of the old run, and a saved ``exist_ok = true`` wiped the old run folder."""
+    cfg = TrainConfig(data="d", name="r", exist_ok=True, resume=True)
+    text = cfg.to_toml()
+    assert "resume" not in text and "exist_ok" not in text
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    again = build_config(config_file=path, overrides={"epochs": 7})
+    assert again.resume is False and again.exist_ok is False
+    assert again.data == "d" and again.name == "r" and again.epochs == 7

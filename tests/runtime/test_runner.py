@@ -1,10 +1,9 @@
-"""Regressions found by the user-path audit of `edgecnn run` / `devices` (one test per defect)."""
+"""edgecnn.runtime.runner end to end: Ctrl-C, device profiles as preferences, a missing delegate, one warning."""
 
 from __future__ import annotations
 
 import gc
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,15 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from edgecnn.cli import app
-from edgecnn.devices import render_service, systemd_command_line
 from edgecnn.errors import ModelError
 from edgecnn.runtime.backends import load_backend
 from edgecnn.runtime.runner import RunOptions, run
 
-runner = CliRunner()
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -91,27 +86,5 @@ def test_warning_printed_once_and_no_opencv_probe_noise(tflite_model, shapes_dir
     assert "WARN:" not in res.stderr, res.stderr
 
 
-def test_service_exec_start_is_systemd_quoted(tflite_model, tmp_path):
-    """ExecStart was shell-quoted: systemd expands % specifiers and $VARs, so a URL with %40 made the unit
-    invalid ("Exec format error") and $HOME was substituted."""
-    args = ["/opt/edge cnn/bin/edgecnn", "run", "rtsp://u:p%40ss$HOME@cam/x", 'a"b\\c', "", "--threads", "4"]
-    line = systemd_command_line(args)
-    assert line == ('"/opt/edge cnn/bin/edgecnn" run "rtsp://u:p%%40ss$$HOME@cam/x" "a\\"b\\\\c" "" '
-                    "--threads 4")
-    unit = render_service(tflite_model, source="rtsp://cam/p%40th$x", extra_args="--save-jsonl '/var/log/my x.jsonl'",
-                          executable="/usr/bin/edgecnn").text
-    exec_line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
-    assert '"rtsp://cam/p%%40th$$x"' in exec_line and '"/var/log/my x.jsonl"' in exec_line
-    analyze = shutil.which("systemd-analyze")
-    if analyze:
-        path = tmp_path / "edgecnn-test.service"
-        path.write_text(unit.replace("ExecStart=/usr/bin/edgecnn", f"ExecStart={sys.executable}"))
-        res = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
-        assert "Exec format error" not in res.stderr and "bad unit file setting" not in res.stderr, res.stderr
 
 
-def test_service_unbalanced_args_is_one_line_error(tflite_model):
-    """`devices service --args '"x'` used to end in a ValueError traceback from shlex."""
-    res = runner.invoke(app, ["devices", "service", str(tflite_model), "--args", '"unbalanced'])
-    assert res.exit_code != 0 and "--args" in res.output and "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit)
