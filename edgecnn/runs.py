@@ -26,6 +26,28 @@ from edgecnn.modelcard import CARD_FILENAME, ModelCard
 
 SPLITS_FILENAME = "splits.json"
 MODEL_FILENAME = "model.keras"
+#: Checkpoints of a training run: ``weights/last.keras`` (what ``--resume`` continues) and ``weights/best.keras``.
+WEIGHTS_DIR = "weights"
+LAST_FILENAME = "last.keras"
+BEST_FILENAME = "best.keras"
+STATE_FILENAME = "state.json"
+
+
+def next_run_dir(project: Path, base: str = "exp") -> Path:
+    """``project/exp``, else ``exp2``, ``exp3``… (first that does not exist)."""
+    candidate = project / base
+    i = 2
+    while candidate.exists():
+        candidate = project / f"{base}{i}"
+        i += 1
+    return candidate
+
+
+def latest_run(project: Path) -> Path | None:
+    """The most recently modified run in ``project`` that has a last checkpoint (``--resume`` without a name)."""
+    runs = [p for p in project.glob(f"*/{WEIGHTS_DIR}/{LAST_FILENAME}")
+            if not p.parent.parent.name.startswith(".")] if project.is_dir() else []  # not staging folders
+    return max(runs, key=lambda p: p.stat().st_mtime).parent.parent if runs else None
 
 
 def is_run_folder(path: str | os.PathLike[str]) -> bool:

@@ -14,12 +14,14 @@ import typer
 
 from edgecnn.imaging import INTERPOLATIONS
 from edgecnn.training.architectures import ARCHITECTURES
+from edgecnn.training.backend import ALL_DEVICES, KERAS_BACKENDS
 from edgecnn.training.builtin import BUILTIN_DATASETS
 from edgecnn.training.config import HEADS, LR_SCHEDULES, TrainConfig, preset_names
 
 Schedule = Enum("Schedule", {s: s for s in LR_SCHEDULES}, type=str)  # type: ignore[misc]
 Head = Enum("Head", {h: h for h in HEADS}, type=str)  # type: ignore[misc]
 Interp = Enum("Interp", {i: i for i in INTERPOLATIONS}, type=str)  # type: ignore[misc]
+Backend = Enum("Backend", {b: b for b in KERAS_BACKENDS}, type=str)  # type: ignore[misc]
 
 DATA = "Data"
 MODEL = "Model"
@@ -116,6 +118,16 @@ def train_command(
     top_k: Annotated[int | None, _opt("--top-k", help="k of the top-k accuracy metric.", panel=OPT)] = None,
     mixed_precision: Annotated[
         bool | None, _opt("--mixed-precision/--no-mixed-precision", help="float16 compute on GPU.", panel=OPT)
+    ] = None,
+    backend: Annotated[
+        Backend | None,
+        _opt("--backend", help="Keras backend that trains (default: $KERAS_BACKEND, else tensorflow); jax and torch "
+             "need no TensorFlow.", panel=OPT),
+    ] = None,
+    devices: Annotated[
+        str | None,
+        _opt("--devices", help=f"Local devices, data-parallel: N or {ALL_DEVICES}. --batch is the global batch; "
+             "the learning rate is not scaled.", panel=OPT),
     ] = None,
     project: Annotated[str | None, _opt("--project", help="Parent folder of runs.", panel=OUT)] = None,
     name: Annotated[str | None, _opt("--name", help="Run folder name (default: exp, exp2, ... the next free one).", panel=OUT)] = None,

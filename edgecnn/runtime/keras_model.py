@@ -57,5 +57,8 @@ def load_keras(path: str | Path, unsafe: bool = False, purpose: str = "to load K
 
 def keras_probs(model: Any, x: np.ndarray, batch: int = 64) -> np.ndarray:
     """Keras class probabilities for uint8 NHWC inputs (the model called on batches, inference mode)."""
-    outs = [np.asarray(model(x[i : i + batch].astype(np.float32), training=False)) for i in range(0, len(x), batch)]
+    import keras  # the model is a Keras model: Keras is loaded; convert_to_numpy also takes torch/jax device tensors
+
+    outs = [keras.ops.convert_to_numpy(model(x[i : i + batch].astype(np.float32), training=False))
+            for i in range(0, len(x), batch)]
     return class_probs(np.concatenate(outs))

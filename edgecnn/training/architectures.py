@@ -13,22 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgecnn.training.config import TrainConfig
-
 
 @dataclass(frozen=True)
 class ArchKnobs:
     """Architecture hyper-parameters (``--filters``, ``--kernel-size``, ...). Each builder documents its use."""
 
-    # Defaults live in TrainConfig only (what --help shows); these mirror them, never restate them.
-    filters: int = TrainConfig.filters
-    kernel_size: int = TrainConfig.kernel_size
-    strides: int = TrainConfig.strides
-    pool_size: int = TrainConfig.pool_size
-    dropout: float = TrainConfig.dropout
-    l2: float = TrainConfig.l2
-    dense_units: int = TrainConfig.dense_units
-    depth: int = TrainConfig.depth
+    # The defaults live here; ``TrainConfig`` (and so ``--help``) refers to them.
+    filters: int = 32
+    kernel_size: int = 3
+    strides: int = 1
+    pool_size: int = 2
+    dropout: float = 0.25
+    l2: float = 0.0
+    dense_units: int = 128
+    depth: int = 3
 
     @classmethod
     def from_config(cls, cfg: Any) -> ArchKnobs:

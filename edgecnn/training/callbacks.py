@@ -18,11 +18,10 @@ import keras
 
 from edgecnn.console import info
 from edgecnn.fileio import atomic_path, write_json, write_text
+from edgecnn.runs import BEST_FILENAME, LAST_FILENAME, STATE_FILENAME, WEIGHTS_DIR
 
-WEIGHTS_DIR = "weights"
-BEST_FILENAME = "best.keras"
-LAST_FILENAME = "last.keras"
-STATE_FILENAME = "state.json"
+__all__ = ["BEST_FILENAME", "HISTORY_FILENAME", "LAST_FILENAME", "STATE_FILENAME", "WEIGHTS_DIR", "LRSchedule",
+           "Progress", "RunTracker", "load_state", "lr_at", "write_history_csv"]
 HISTORY_FILENAME = "history.csv"
 
 
@@ -83,9 +82,15 @@ class RunTracker(keras.callbacks.Callback):
         self.best_weights: list[Any] | None = None
         self.stopped_early = bool(state.get("stopped_early", False))  # a resumed early-stopped run stays stopped
         self._t0 = 0.0
+        self._train_s: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._t0 = time.perf_counter()
+        self._train_s = None
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self._train_s is None:  # validation starts: the epoch's training steps are done
+            self._train_s = time.perf_counter() - self._t0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})
@@ -93,6 +98,7 @@ class RunTracker(keras.callbacks.Callback):
         row.update({k: float(v) for k, v in logs.items() if k != "learning_rate"})
         row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["time_s"] = time.perf_counter() - self._t0
+        row["train_s"] = self._train_s if self._train_s is not None else row["time_s"]
         self.history.append(row)
         val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
         self.weights_dir.mkdir(parents=True, exist_ok=True)

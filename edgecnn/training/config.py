@@ -19,6 +19,11 @@ from typing import Any
 from edgecnn import config as cfgmod
 from edgecnn.errors import ConfigError, DataError
 from edgecnn.imaging import INTERPOLATIONS, color_for_channels, parse_img_size
+from edgecnn.runs import latest_run
+from edgecnn.training.architectures import ARCHITECTURES, ArchKnobs
+from edgecnn.training.augmentation import AugmentSpec
+from edgecnn.training.backend import KERAS_BACKENDS, default_backend, parse_devices
+from edgecnn.training.builtin import BUILTIN_DATASETS
 
 SECTIONS = ("data", "model", "augment", "train", "output")
 LR_SCHEDULES = ("constant", "step", "cosine")
@@ -47,6 +52,10 @@ class TrainConfig:
         class_weights: Weight classes inversely to their frequency ("balanced").
         label_smoothing: Label smoothing of the softmax cross-entropy.
         mixed_precision: float16 compute on GPU (ignored with a warning on CPU).
+        backend: Keras backend that trains (``tensorflow``, ``jax``, ``torch``); None = ``$KERAS_BACKEND``, else
+            tensorflow. Resolved when the config is built, so ``config.toml`` records the backend that trained.
+        devices: Local devices to train on, data-parallel: ``"1"``, ``"N"`` or ``"all"``. ``batch`` is the global
+            batch, split evenly across devices; the learning rate is not scaled.
         rotation, width_shift, height_shift, shear, zoom, hflip, vflip: Training-time augmentation with the
             meaning of Keras' classic ``ImageDataGenerator`` (degrees, fractions of the size, flips).
         top_k: k of the top-k accuracy metric.
@@ -66,14 +75,14 @@ class TrainConfig:
     interpolation: str = "area"
     arch: str = "simple"
     head: str = "auto"
-    filters: int = 32
-    kernel_size: int = 3
-    strides: int = 1
-    pool_size: int = 2
-    dropout: float = 0.25
-    l2: float = 0.0
-    dense_units: int = 128
-    depth: int = 3
+    filters: int = ArchKnobs.filters  # the knob defaults live in ArchKnobs and AugmentSpec
+    kernel_size: int = ArchKnobs.kernel_size
+    strides: int = ArchKnobs.strides
+    pool_size: int = ArchKnobs.pool_size
+    dropout: float = ArchKnobs.dropout
+    l2: float = ArchKnobs.l2
+    dense_units: int = ArchKnobs.dense_units
+    depth: int = ArchKnobs.depth
     epochs: int = 25
     batch: int = 32
     lr: float = 0.001
@@ -87,13 +96,15 @@ class TrainConfig:
     class_weights: bool = False
     label_smoothing: float = 0.0
     mixed_precision: bool = False
-    rotation: float = 0.0
-    width_shift: float = 0.0
-    height_shift: float = 0.0
-    shear: float = 0.0
-    zoom: float = 0.0
-    hflip: bool = False
-    vflip: bool = False
+    backend: str | None = None
+    devices: str = "1"
+    rotation: float = AugmentSpec.rotation
+    width_shift: float = AugmentSpec.width_shift
+    height_shift: float = AugmentSpec.height_shift
+    shear: float = AugmentSpec.shear
+    zoom: float = AugmentSpec.zoom
+    hflip: bool = AugmentSpec.hflip
+    vflip: bool = AugmentSpec.vflip
     top_k: int = 3
     strict: bool = False
     workers: int = 0
@@ -117,7 +128,7 @@ class TrainConfig:
 
     @property
     def augmenting(self) -> bool:
-        return any((self.rotation, self.width_shift, self.height_shift, self.shear, self.zoom, self.hflip, self.vflip))
+        return AugmentSpec.from_config(self).active
 
     def to_dict(self) -> dict[str, Any]:
         return cfgmod.to_dict(self)
@@ -201,8 +212,6 @@ def build_config(
 
 def _resume_layer(overrides: dict[str, Any]) -> dict[str, Any]:
     """The resolved ``config.toml`` of the run being resumed (flags still override it, e.g. ``--epochs``)."""
-    from edgecnn.training.trainer import latest_run
-
     project = Path(overrides.get("project") or TrainConfig.project)
     name = overrides.get("name")
     run_dir = project / name if name else latest_run(project)
@@ -221,9 +230,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         ConfigError: a value out of range or not one of the choices (with a suggestion).
         DataError: a bad ``img_size``/``channels``.
     """
-    from edgecnn.training.architectures import ARCHITECTURES
-    from edgecnn.training.builtin import BUILTIN_DATASETS
-
     h, w = parse_img_size(cfg.img_size)
     cfg.img_size = str(h) if h == w else f"{h}x{w}"
     color_for_channels(cfg.channels)
@@ -231,6 +237,15 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _choice("head", cfg.head, HEADS)
     _choice("lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
     _choice("interpolation", cfg.interpolation, list(INTERPOLATIONS))
+    cfg.backend = cfg.backend or default_backend()
+    _choice("backend", cfg.backend, KERAS_BACKENDS)
+    cfg.devices = str(cfg.devices).strip().lower()
+    count = parse_devices(cfg.devices)
+    if count is not None and cfg.batch % count:
+        raise ConfigError(
+            f"Expected --batch divisible by --devices (the global batch is split evenly); received batch {cfg.batch} "
+            f"for {count} devices. Use --batch {max(count, cfg.batch - cfg.batch % count)}."
+        )
     if cfg.data and cfg.dataset:
         raise ConfigError(f"Expected --data or --dataset, not both; received data={cfg.data!r}, dataset={cfg.dataset!r}.")
     if not cfg.data and not cfg.dataset and not cfg.resume:

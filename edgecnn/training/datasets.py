@@ -1,9 +1,9 @@
-"""Training data: scan a class-folder tree, decode every image once (threads), split, and feed ``tf.data``.
+"""Training data: scan a class-folder tree, decode every image once (threads), split (framework-free).
 
 Decoding and resizing go through :func:`edgecnn.imaging.load_image` — the one preprocessing definition
 shared with every runtime — so the pixels the model is trained on are the pixels ``edgecnn run`` feeds it.
 Images are decoded once into a uint8 array (the cache); each epoch only shuffles, batches, augments
-(training split only) and prefetches.
+(training split only) and prefetches (:mod:`edgecnn.training.loader`, on any Keras backend).
 """
 
 from __future__ import annotations
@@ -256,48 +256,3 @@ def write_splits(path: Path, data: TrainingData) -> Path:
             "skipped": data.skipped,
         },
     )
-
-
-# ---------------------------------------------------------------------------- tf.data
-def make_dataset(
-    images: np.ndarray,
-    targets: np.ndarray,
-    batch: int,
-    *,
-    training: bool,
-    seed: int = 0,
-    augment: Any = None,
-    num_classes: int | None = None,
-    one_hot: bool = False,
-    binary: bool = False,
-) -> Any:
-    """A ``tf.data.Dataset`` of (float32 NHWC 0..255, labels) batches from the decoded uint8 cache.
-
-    Args:
-        images: uint8 NxHxWxC (already decoded and resized: nothing is decoded here).
-        targets: int label indices.
-        batch: Batch size.
-        training: Shuffle every epoch and apply ``augment``.
-        augment: Callable on a float32 batch (see :mod:`edgecnn.training.augmentation`); training only.
-        one_hot: Yield one-hot labels (label smoothing); else sparse indices.
-        binary: Yield float32 labels of shape (N, 1) (sigmoid head).
-    """
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((images, targets.astype(np.int32)))
-    if training:
-        ds = ds.shuffle(max(1, len(targets)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch)
-
-    def to_model(x: Any, y: Any) -> Any:
-        x = tf.cast(x, tf.float32)
-        if training and augment is not None:
-            x = augment(x)
-        if binary:
-            y = tf.cast(tf.reshape(y, (-1, 1)), tf.float32)
-        elif one_hot:
-            y = tf.one_hot(y, num_classes)
-        return x, y
-
-    ds = ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    return ds.prefetch(tf.data.AUTOTUNE)

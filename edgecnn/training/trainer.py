@@ -6,16 +6,24 @@ Run folder ``{project}/{name}/`` (every file written atomically)::
     plots: curves.png  confusion_matrix.png  augmented_samples.png  model_summary.png
     weights/best.keras  weights/last.keras  weights/state.json      (checkpoints; --resume reads them)
 
-TensorFlow is imported inside :func:`train` only, so importing this module stays light.
+Any Keras backend trains (``cfg.backend``: tensorflow, jax or torch; see :mod:`edgecnn.training.backend`).
+Keras is imported inside :func:`train` only, after the backend is chosen, so importing this module stays light;
+with jax or torch no TensorFlow is imported at all. When this process already imported Keras with another
+backend, the run is trained in a child process (:mod:`edgecnn.training.child`) and its result read back.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import os
 import platform
 import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +33,23 @@ import numpy as np
 from converters.registry import FULL_PRECISION
 from edgecnn import __version__
 from edgecnn.console import info, is_quiet, set_quiet, warn
-from edgecnn.errors import ArtifactExistsError, ConfigError
+from edgecnn.errors import ArtifactExistsError, ConfigError, EdgeCNNError
 from edgecnn.fileio import atomic_path, sha256_file, write_json, write_text
 from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec, Preprocessing, write_labels_txt
-from edgecnn.runs import MODEL_FILENAME, SPLITS_FILENAME
+from edgecnn.runs import (
+    BEST_FILENAME,
+    LAST_FILENAME,
+    MODEL_FILENAME,
+    SPLITS_FILENAME,
+    WEIGHTS_DIR,
+    latest_run,
+    next_run_dir,
+)
+from edgecnn.training.architectures import ArchKnobs, build_model, resolve_head
+from edgecnn.training.backend import activate, parse_devices
 from edgecnn.training.config import TrainConfig, validate
+
+__all__ = ["TrainResult", "abandoned_start", "latest_run", "next_run_dir", "resolve_run_dir", "train"]
 
 METRICS_FILENAME = "metrics.json"
 CONFIG_FILENAME = "config.toml"
@@ -53,25 +73,6 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------------------- run folders
-def next_run_dir(project: Path, base: str = "exp") -> Path:
-    """``project/exp``, else ``exp2``, ``exp3``… (first that does not exist)."""
-    candidate = project / base
-    i = 2
-    while candidate.exists():
-        candidate = project / f"{base}{i}"
-        i += 1
-    return candidate
-
-
-def latest_run(project: Path) -> Path | None:
-    """The most recently modified run in ``project`` that has a last checkpoint (for ``--resume`` without a name)."""
-    from edgecnn.training.callbacks import LAST_FILENAME, WEIGHTS_DIR
-
-    runs = [p for p in project.glob(f"*/{WEIGHTS_DIR}/{LAST_FILENAME}")
-            if not p.parent.parent.name.startswith(".")] if project.is_dir() else []  # not staging folders
-    return max(runs, key=lambda p: p.stat().st_mtime).parent.parent if runs else None
-
-
 #: What ``train`` writes before its first checkpoint: a folder holding only these is an abandoned start.
 _START_FILES = frozenset({SPLITS_FILENAME, "labels.txt", CONFIG_FILENAME, "augmented_samples.png", "model_summary.png",
                           "history.csv"})
@@ -86,10 +87,10 @@ def abandoned_start(run_dir: Path) -> bool:
     if not run_dir.is_dir():
         return False
     names = {p.name for p in run_dir.iterdir()}
-    weights = run_dir / "weights"
-    if "weights" in names:
-        if weights.is_dir() and not any((weights / n).exists() for n in ("last.keras", "best.keras")):
-            names.discard("weights")
+    weights = run_dir / WEIGHTS_DIR
+    if WEIGHTS_DIR in names:
+        if weights.is_dir() and not any((weights / n).exists() for n in (LAST_FILENAME, BEST_FILENAME)):
+            names.discard(WEIGHTS_DIR)
     return bool(names) and names <= _START_FILES and SPLITS_FILENAME in names or not names
 
 
@@ -106,7 +107,7 @@ def resolve_run_dir(cfg: TrainConfig) -> Path:
         recover_dir(project / cfg.name)
     if cfg.resume:
         run_dir = project / cfg.name if cfg.name else latest_run(project)
-        if run_dir is None or not (run_dir / "weights" / "last.keras").exists():
+        if run_dir is None or not (run_dir / WEIGHTS_DIR / LAST_FILENAME).exists():
             where = run_dir if run_dir is not None else project
             raise ConfigError(f"Nothing to resume in {where}: expected weights/last.keras from an earlier run.")
         return run_dir
@@ -140,6 +141,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     cfg = validate(cfg)
     check_outputs({"--project": cfg.project}, {"--data": cfg.data, "--test-data": cfg.test_data}, folders={"--project"})
+    if not activate(cfg.backend, parse_devices(cfg.devices)):  # type: ignore[arg-type]
+        return _train_in_child(cfg)
     was_quiet = is_quiet()
     set_quiet(cfg.quiet or was_quiet)
     try:
@@ -148,9 +151,41 @@ def train(cfg: TrainConfig) -> TrainResult:
         set_quiet(was_quiet)
 
 
+def _train_in_child(cfg: TrainConfig) -> TrainResult:
+    """Train in a fresh Python process with ``KERAS_BACKEND=cfg.backend`` (Keras here already has another one)."""
+    from edgecnn.training.backend import imported_backend
+
+    info(f"Keras is already imported here with the {imported_backend()} backend; training on {cfg.backend} "
+         "in a child process.")
+    with tempfile.TemporaryDirectory(prefix="edgecnn-train-") as tmp:
+        request, answer = Path(tmp) / "config.json", Path(tmp) / "result.json"
+        request.write_text(json.dumps(cfg.to_dict()), encoding="utf-8")
+        env = dict(os.environ, KERAS_BACKEND=str(cfg.backend))
+        if is_quiet() or cfg.quiet:
+            env["EDGECNN_QUIET"] = "1"
+        proc = subprocess.run([sys.executable, "-m", "edgecnn.training.child", str(request), str(answer)], env=env)
+        if not answer.exists():
+            raise EdgeCNNError(f"Training on {cfg.backend} in a child process failed (exit code {proc.returncode}); "
+                               "its error is printed above.")
+        result = json.loads(answer.read_text(encoding="utf-8"))
+    if "error" in result:
+        from edgecnn import errors
+
+        kind = getattr(errors, str(result.get("kind")), EdgeCNNError)
+        raise (kind if isinstance(kind, type) and issubclass(kind, EdgeCNNError) else EdgeCNNError)(result["error"])
+    run_dir = Path(result["run_dir"])
+    card_path = run_dir / "modelcard.json"
+    return TrainResult(
+        run_dir=run_dir,
+        model_path=Path(result["model_path"]),
+        metrics=json.loads((run_dir / METRICS_FILENAME).read_text(encoding="utf-8")),
+        card=ModelCard.from_json(card_path.read_bytes()) if card_path.exists() else None,
+        history=result["history"],
+    )
+
+
 def _train(cfg: TrainConfig) -> TrainResult:
     from edgecnn.training import datasets as ds
-    from edgecnn.training.architectures import resolve_head
     from edgecnn.training.builtin import materialize_builtin
 
     run_dir = resolve_run_dir(cfg)
@@ -179,17 +214,38 @@ def _train(cfg: TrainConfig) -> TrainResult:
     if len(data.train) < cfg.batch:
         warn(f"Only {len(data.train)} training images, fewer than one batch of {cfg.batch}; training anyway.")
 
-    # ---- TensorFlow
-    import keras
-    import tensorflow as tf
+    # ---- Keras on the chosen backend, its devices and their distribution
+    from edgecnn.training import distribution
+    from edgecnn.training.backend import detect, keep_tensorflow_out
 
+    requested = parse_devices(cfg.devices)
+    distribution.prepare(str(cfg.backend), requested)
+    import keras
+
+    keep_tensorflow_out(str(cfg.backend))
     keras.utils.set_random_seed(cfg.seed)
-    gpus = tf.config.list_physical_devices("GPU")
-    info(f"Training on GPU: {', '.join(g.name for g in gpus)}" if gpus else "Training on CPU (TensorFlow sees no GPU)")
-    mixed = bool(cfg.mixed_precision and gpus)
-    if cfg.mixed_precision and not gpus:
-        warn("--mixed-precision needs a GPU; training in float32 on CPU instead.")
+    acc = detect(str(cfg.backend))
+    mixed = bool(cfg.mixed_precision and acc.on_gpu)
+    if cfg.mixed_precision and not acc.on_gpu:
+        warn(f"--mixed-precision needs a GPU; {cfg.backend} sees none, so training in float32 on CPU instead.")
+    plan = distribution.plan(acc, requested, cfg.batch)
+    info(f"Training with {acc.describe()}"
+         + (f"; data-parallel on {plan.devices} devices ({plan.strategy}), global batch {plan.global_batch} = "
+            f"{plan.devices} × {plan.per_device_batch}, learning rate not scaled" if plan.parallel else "")
+         + ("; mixed precision (float16 compute, float32 output)" if mixed else ""))
+    try:
+        return _train_on(cfg, run_dir, data, labels, head, h, w, t_start, acc, plan, mixed)
+    finally:
+        distribution.release(plan)
+        if mixed:
+            keras.mixed_precision.set_global_policy("float32")
+
+
+def _train_on(cfg: TrainConfig, run_dir: Path, data: Any, labels: list[str], head: str, h: int, w: int,
+              t_start: float, acc: Any, plan: Any, mixed: bool) -> TrainResult:
     if mixed:
+        import keras
+
         keras.mixed_precision.set_global_policy("mixed_float16")
 
     # ---- run folder. --exist-ok over an earlier run: the new run is built in a hidden staging folder beside it
@@ -205,7 +261,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
     elif not cfg.resume and run_dir.exists():  # an abandoned start: nothing in it is worth keeping
         _clear_run(run_dir)
     try:
-        return _train_in(cfg, run_dir, final_dir, data, labels, head, h, w, t_start, staged, created)
+        return _train_in(cfg, run_dir, final_dir, data, labels, head, h, w, t_start, staged, acc, plan, mixed)
     except BaseException as exc:
         _after_failure(cfg, run_dir, final_dir, staged, created, exc)
         raise
@@ -214,8 +270,6 @@ def _train(cfg: TrainConfig) -> TrainResult:
 def _after_failure(cfg: TrainConfig, run_dir: Path, final_dir: Path, staged: bool, created: bool,
                    exc: BaseException) -> None:
     """Leave a failed or interrupted training resumable (a checkpoint exists) or cleanly reusable (none does)."""
-    from edgecnn.training.callbacks import LAST_FILENAME, WEIGHTS_DIR
-
     if staged:
         shutil.rmtree(run_dir, ignore_errors=True)
         warn(f"Training did not finish; the previous run in {final_dir} is kept unchanged.")
@@ -231,17 +285,15 @@ def _after_failure(cfg: TrainConfig, run_dir: Path, final_dir: Path, staged: boo
 
 
 def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, labels: list[str], head: str, h: int,
-              w: int, t_start: float, staged: bool, created: bool) -> TrainResult:
+              w: int, t_start: float, staged: bool, acc: Any, plan: Any, mixed: bool) -> TrainResult:
     import keras
-    import tensorflow as tf
 
     from edgecnn.training import callbacks as cb
     from edgecnn.training import datasets as ds
-    from edgecnn.training.architectures import ArchKnobs, build_model
-    from edgecnn.training.augmentation import AugmentSpec, make_augmenter
+    from edgecnn.training import distribution
+    from edgecnn.training.augmentation import AugmentSpec, augment
+    from edgecnn.training.loader import ArrayBatches, default_workers
 
-    gpus = tf.config.list_physical_devices("GPU")
-    mixed = bool(cfg.mixed_precision and gpus)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
         ds.write_splits(run_dir, data)
@@ -251,33 +303,35 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
     try:
         knobs = ArchKnobs.from_config(cfg)
         state: dict[str, Any] = {}
-        if cfg.resume:
-            state = cb.load_state(run_dir)
-            model = cb.load_checkpoint(run_dir / cb.WEIGHTS_DIR / cb.LAST_FILENAME, run_dir)
-        else:
-            model = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
-            _compile(model, cfg, head, len(labels))
+        with plan.scope():
+            if cfg.resume:
+                state = cb.load_state(run_dir)
+                model = cb.load_checkpoint(run_dir / WEIGHTS_DIR / LAST_FILENAME, run_dir)
+                # the checkpoint carries the jit choice of the backend that wrote it; resolve it for this one
+                # (jit_compile=True from jax would mean torch.compile on torch: minutes of recompiling)
+                model._jit_compile = None
+            else:
+                model = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
+                _compile(model, cfg, head, len(labels))
         initial_epoch = int(state.get("epoch", 0))
 
         one_hot = head == "softmax" and cfg.label_smoothing > 0
         spec = AugmentSpec.from_config(cfg)
-        augment = make_augmenter(spec)
-        kw = dict(num_classes=len(labels), one_hot=one_hot, binary=head == "sigmoid")
-        train_ds = ds.make_dataset(data.train.x, data.train.y, cfg.batch, training=True, seed=cfg.seed,
-                                   augment=augment, **kw)
-        val_ds = ds.make_dataset(data.val.x, data.val.y, cfg.batch, training=False, **kw)
+        class_weight = _class_weights(data.train.y, len(labels)) if cfg.class_weights else None
+        kw = dict(num_classes=len(labels), one_hot=one_hot, binary=head == "sigmoid", multiple_of=plan.devices,
+                  workers=default_workers())
+        train_ds = ArrayBatches(data.train.x, data.train.y, cfg.batch, training=True, seed=cfg.seed, spec=spec,
+                                class_weight=class_weight, **kw)
+        val_ds = ArrayBatches(data.val.x, data.val.y, cfg.batch, training=False, **kw)
 
         if cfg.plots:
             from edgecnn.training import plots
 
-            sample_x = data.train.x[:16].astype(np.float32)
-            if augment is not None:
-                sample_x = np.asarray(augment(tf.constant(sample_x)))
+            sample_x = augment(data.train.x[:16], spec, np.random.default_rng(cfg.seed))
             plots.plot_samples(sample_x, data.train.y[:16], labels, run_dir / PLOT_FILES["samples"],
-                               "Augmented training samples" if augment is not None else "Training samples")
+                               "Augmented training samples" if spec.active else "Training samples")
             plots.plot_model_summary(model, run_dir / PLOT_FILES["summary"])
 
-        class_weight = _class_weights(data.train.y, len(labels)) if cfg.class_weights else None
         tracker = cb.RunTracker(run_dir, cfg.patience, state)
         callbacks = [
             cb.LRSchedule(cfg.lr, cfg.lr_schedule, cfg.epochs, cfg.lr_step, cfg.lr_gamma),
@@ -286,14 +340,12 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         ]
         params = model.count_params()
         info(f"Model {cfg.arch} ({head} head, {params:,} parameters), {cfg.epochs} epochs, batch {cfg.batch}, "
-             f"lr {cfg.lr} {cfg.lr_schedule}{', augmentation on' if augment is not None else ''}")
+             f"lr {cfg.lr} {cfg.lr_schedule}{', augmentation on' if spec.active else ''}")
         t_fit = time.perf_counter()
         if initial_epoch < cfg.epochs and not state.get("stopped_early"):
             try:
-                with warnings.catch_warnings():  # Keras warns that tf.data input is not re-shuffled: ours is
-                    warnings.filterwarnings("ignore", message=".*shuffle=True.*")
-                    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                              class_weight=class_weight, callbacks=callbacks, verbose=0)
+                model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                          shuffle=False, callbacks=callbacks, verbose=0)
             except KeyboardInterrupt:
                 saved = int(cb.load_state(run_dir).get("epoch", 0))  # what --resume will start from
                 if saved and not staged:
@@ -303,11 +355,12 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         fit_s = time.perf_counter() - t_fit
 
         # ---- restore the best weights (from memory, else from the best-only checkpoint of an earlier session)
-        best_path = run_dir / cb.WEIGHTS_DIR / cb.BEST_FILENAME
+        best_path = run_dir / WEIGHTS_DIR / BEST_FILENAME
         if tracker.best_weights is not None:
             model.set_weights(tracker.best_weights)
         elif best_path.exists():
             model.set_weights(cb.load_checkpoint(best_path, run_dir).get_weights())
+        distribution.release(plan)
         if mixed:  # the saved model computes in float32 (exporters and CPUs want that)
             keras.mixed_precision.set_global_policy("float32")
             fp32 = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
@@ -315,6 +368,18 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             model = fp32
 
         metrics = _evaluate(model, data, cfg, head, tracker, fit_s, time.perf_counter() - t_start)
+        metrics["training"] = {
+            "backend": acc.backend,
+            "backend_version": acc.backend_version,
+            "accelerator": acc.kind,
+            "device_name": acc.names[0] if acc.names else None,
+            "device_count": acc.count,
+            "devices_used": plan.devices,
+            "device_names": plan.device_names,
+            "mixed_precision": mixed,
+            "distribution": plan.to_dict(),
+            "train_images_per_second": _throughput(tracker.history, len(data.train)),
+        }
         history = tracker.history
         model_path = run_dir / MODEL_FILENAME
         with atomic_path(model_path) as tmp:
@@ -332,6 +397,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             plots.plot_confusion(np.asarray(metrics[cm_split]["confusion_matrix"]), labels,
                                  run_dir / PLOT_FILES["confusion"], f"Confusion matrix ({cm_split})")
     finally:
+        distribution.release(plan)
         if mixed:
             keras.mixed_precision.set_global_policy("float32")
     if staged:  # the new run is complete: swap it in, the old one goes (files edgecnn did not write stay)
@@ -345,6 +411,15 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
     return TrainResult(run_dir=run_dir, model_path=model_path, metrics=metrics, card=card, history=history)
 
 
+def _throughput(history: list[dict[str, Any]], n_train: int) -> float | None:
+    """Training images per second: median over the epochs of this session after the first (compilation), of the
+    time from an epoch's start to its validation (so checkpoints and validation are not counted)."""
+    times = [float(r["train_s"]) for r in history if r.get("train_s")]
+    if len(times) > 1:
+        times = times[1:]
+    return round(n_train / statistics.median(times), 1) if times else None
+
+
 #: What a run folder holds that edgecnn wrote (``--exist-ok`` replaces these; anything else in the folder is kept).
 _OWNED = frozenset({"weights", "export", MODEL_FILENAME, "modelcard.json", METRICS_FILENAME, "history.csv",
                     *PLOT_FILES.values(), SPLITS_FILENAME, "labels.txt", CONFIG_FILENAME})
@@ -353,7 +428,7 @@ _OWNED = frozenset({"weights", "export", MODEL_FILENAME, "modelcard.json", METRI
 def _clear_run(run_dir: Path) -> None:
     """Remove what an earlier run wrote in ``run_dir`` (``--exist-ok``): its model, card, metrics, plots, checkpoints
     and exports would otherwise sit beside the new run's splits and config (or survive an interrupted new run)."""
-    from edgecnn.training.callbacks import HISTORY_FILENAME, WEIGHTS_DIR
+    from edgecnn.training.callbacks import HISTORY_FILENAME
 
     for sub in (WEIGHTS_DIR, "export"):
         shutil.rmtree(run_dir / sub, ignore_errors=True)
@@ -424,7 +499,8 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist in ("tensorflow", "keras", "numpy", "pillow", "opencv-python-headless", "scikit-learn"):
+    for dist in ("tensorflow", "keras", "jax", "jaxlib", "torch", "numpy", "pillow", "opencv-python-headless",
+                 "scikit-learn"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -454,5 +530,6 @@ def _card(cfg: TrainConfig, model: Any, data: Any, head: str, metrics: dict[str,
             "model_sha256": sha256_file(model_path),
             "platform": platform.platform(),
             "versions": _versions(),
+            "training": metrics.get("training"),
         },
     )

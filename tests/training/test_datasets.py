@@ -11,7 +11,7 @@ from edgecnn.errors import DataError
 from edgecnn.imaging import load_image
 from edgecnn.runs import load_split
 from edgecnn.training.builtin import materialize_builtin
-from edgecnn.training.datasets import load_training_data, make_dataset, stratified_split, write_splits
+from edgecnn.training.datasets import load_training_data, stratified_split, write_splits
 
 
 def test_stratified_split_is_shuffled_stratified_and_seeded():
@@ -77,18 +77,41 @@ def test_test_folder_with_unknown_class(shapes_dir, tmp_path):
         load_training_data(shapes_dir, (16, 16), "rgb", test_root=test_root)
 
 
-def test_dataset_batches_and_augments_only_training(shapes_dir):
-    from edgecnn.training.augmentation import AugmentSpec, make_augmenter
+def test_loader_batches_and_augments_only_training(shapes_dir):
+    from edgecnn.training.augmentation import AugmentSpec
+    from edgecnn.training.loader import ArrayBatches
 
     data = load_training_data(shapes_dir, (16, 16), "rgb")
-    aug = make_augmenter(AugmentSpec(hflip=True, rotation=30))
-    val = make_dataset(data.val.x, data.val.y, 8, training=False, augment=aug)
-    xb, yb = next(iter(val))
-    np.testing.assert_array_equal(np.asarray(xb), data.val.x[:8].astype(np.float32))
-    assert xb.dtype.name == "float32" and yb.dtype.name == "int32"
-    train = make_dataset(data.train.x, data.train.y, 8, training=True, augment=aug, num_classes=3, one_hot=True)
-    xb, yb = next(iter(train))
+    spec = AugmentSpec(hflip=True, rotation=30)
+    val = ArrayBatches(data.val.x, data.val.y, 8, training=False, spec=spec)
+    xb, yb = val[0]
+    np.testing.assert_array_equal(xb, data.val.x[:8].astype(np.float32))
+    assert xb.dtype == np.float32 and yb.dtype == np.int32
+    train = ArrayBatches(data.train.x, data.train.y, 8, training=True, spec=spec, num_classes=3, one_hot=True)
+    xb, yb = train[0]
     assert xb.shape == (8, 16, 16, 3) and yb.shape == (8, 3)
+    again = ArrayBatches(data.train.x, data.train.y, 8, training=True, spec=spec, num_classes=3, one_hot=True)
+    np.testing.assert_array_equal(again[0][0], xb)  # a batch is a function of (seed, epoch, index)
+    train.on_epoch_end()
+    assert not np.array_equal(train[0][0], xb)  # reshuffled and re-augmented next epoch
+
+
+def test_loader_pads_the_last_batch_for_devices_with_zero_weights(shapes_dir):
+    from edgecnn.training.loader import ArrayBatches
+
+    data = load_training_data(shapes_dir, (16, 16), "rgb")
+    n = len(data.train)
+    batches = ArrayBatches(data.train.x, data.train.y, 4, training=True, multiple_of=4,
+                           class_weight={0: 2.0, 1: 1.0, 2: 0.5})
+    sizes, total_weight = [], 0.0
+    for i in range(len(batches)):
+        x, y, w = batches[i]
+        assert len(x) % 4 == 0 and len(x) == len(y) == len(w)
+        sizes.append(int((w > 0).sum()))
+        total_weight += float(w.sum())
+    assert sum(sizes) == n  # every image once, padding weighs nothing
+    expected = sum({0: 2.0, 1: 1.0, 2: 0.5}[int(t)] for t in data.train.y)
+    assert total_weight == pytest.approx(expected)
 
 
 def test_digits_materialised_once(tmp_path):
