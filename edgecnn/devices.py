@@ -172,7 +172,8 @@ class ServiceUnit:
 
 #: Options of ``edgecnn run`` that the unit sets itself (from the service's own options) or that make no sense
 #: in a service (a window needs a display).
-_SERVICE_OWNS = {"source": "--source", "camera": "--camera", "device": "--device", "show": "--show"}
+_SERVICE_OWNS = {"source": "--source", "camera": "--camera", "device": "--device", "show": "--show",
+                 "profile": "--profile"}
 _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 
@@ -245,6 +246,7 @@ def render_service(
     workdir: str | os.PathLike[str] | None = None,
     executable: str | None = None,
     environment_file: str | os.PathLike[str] | None = None,
+    deploy_profile: str | os.PathLike[str] | None = None,
 ) -> ServiceUnit:
     """Fill the systemd unit template for running ``model`` on a camera at boot, restarting on failure.
 
@@ -264,10 +266,25 @@ def render_service(
         workdir: Working directory (default: the model's folder).
         executable: The ``edgecnn`` launcher (default: beside this Python interpreter).
         environment_file: Where the unit reads its secrets (default ``/etc/edgecnn/<model stem>.env``).
+        deploy_profile: A deploy profile from ``bench --pick``; the unit runs ``edgecnn run --profile`` with it
+            (its artifact, backend, threads and batch). ``model`` may then be None (the profile's artifact).
 
     Raises:
         ConfigError: a bad field (named, with what was expected).
     """
+    deploy_path = None
+    if deploy_profile is not None:
+        from edgecnn.runtime.deploy import load_deploy_profile
+
+        _no_control("--profile", str(deploy_profile))
+        deploy_path = Path(deploy_profile).expanduser().resolve()
+        prof = load_deploy_profile(deploy_path)  # checked now (artifact present and unchanged), not at boot
+        if model is not None and Path(model).expanduser().resolve() != prof.artifact.resolve():
+            raise ConfigError(f"MODEL {model} is not the artifact of deploy profile {deploy_path.name} ({prof.artifact}); "
+                              "drop MODEL or the --profile.")
+        model = prof.artifact
+    if model is None:
+        raise ConfigError("Expected a MODEL (or --profile FILE from bench --pick); received neither.")
     _no_control("MODEL", str(model))
     model_path = Path(model).expanduser().resolve()
     if not model_path.exists():
@@ -281,6 +298,8 @@ def render_service(
     exe = executable or str(Path(sys.executable).with_name("edgecnn"))
     _no_control("--executable", exe)
     args = [exe, "run", str(model_path)]
+    if deploy_path is not None:
+        args += ["--profile", str(deploy_path)]
     if profile:
         args += ["--device", profile.name]
     if camera is not None and camera < 0:
@@ -332,7 +351,7 @@ def render_service(
     return ServiceUnit(text=text, environment=environment, environment_file=env_file if environment else None)
 
 
-def write_service(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
+def write_service(model: str | os.PathLike[str] | None, output: str | os.PathLike[str] | None = None,
                   **options: Any) -> tuple[ServiceUnit, list[Path]]:
     """:func:`render_service`, then write the unit to ``output`` and its secrets beside it (``NAME.env``, mode 0600).
 
@@ -345,7 +364,10 @@ def write_service(model: str | os.PathLike[str], output: str | os.PathLike[str] 
 
     if output is not None:
         env_out = Path(output).with_suffix(".env")
-        check_outputs({"--output": output, "--output (.env beside it)": env_out}, {"MODEL": model})
+        inputs = {"MODEL": model} if model is not None else {}
+        if options.get("deploy_profile") is not None:
+            inputs["--profile"] = options["deploy_profile"]
+        check_outputs({"--output": output, "--output (.env beside it)": env_out}, inputs)
     unit = render_service(model, **options)
     if output is None:
         if unit.environment:

@@ -226,6 +226,27 @@ def system_info() -> dict[str, Any]:
     }
 
 
+#: Facts that make a latency figure belong to one kind of device and runtime (a deploy profile's fingerprint).
+FINGERPRINT_FACTS = ("cpu", "board", "machine", "cores_logical", "gpus", "libraries")
+
+
+def device_fingerprint(info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The device a measurement belongs to: its facts and a short hash of them (``id``).
+
+    Two boxes of the same model running the same runtime versions share a fingerprint; another CPU, core count,
+    board, GPU or runtime version changes it. Hostname and time are left out on purpose.
+    """
+    import hashlib
+    import json
+
+    info = info or system_info()
+    runtimes = {k: v for k, v in (info.get("libraries") or {}).items()
+                if k in ("ai-edge-litert", "tflite-runtime", "onnxruntime", "onnxruntime-gpu")}
+    facts = {k: info.get(k) for k in FINGERPRINT_FACTS if k != "libraries"} | {"libraries": runtimes}
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"id": digest, "facts": facts}
+
+
 def _mem_total_mb() -> float | None:
     try:
         with open("/proc/meminfo", encoding="ascii", errors="replace") as fh:

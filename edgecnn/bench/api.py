@@ -49,6 +49,41 @@ def bench(models: Sequence[str | os.PathLike[str]], reports: Sequence[str | os.P
     return report, [write_report(report, p) for p in outputs]
 
 
+def bench_pick(models: Sequence[str | os.PathLike[str]], profile: str | os.PathLike[str],
+               reports: Sequence[str | os.PathLike[str]] = (), max_drop: float = 0.01,
+               **options: Any) -> tuple[BenchReport, list[Path], Any, Path]:
+    """``bench --pick``: measure every artifact × threads × batch, pick the fastest that passes the accuracy gate
+    and write it as a deploy profile (see :mod:`edgecnn.bench.pick`).
+
+    Returns:
+        (report, report files written, the :class:`~edgecnn.bench.pick.Pick`, the profile path).
+
+    Raises:
+        ConfigError: no ``data`` (accuracy is what the gate checks), a bad profile path, or a bad gate.
+        GateError: nothing measured passes the gate (the report files are written first).
+    """
+    from edgecnn.bench.pick import pick, write_profile
+    from edgecnn.bench.render import write_report
+    from edgecnn.errors import ConfigError
+    from edgecnn.outputs import check_outputs
+
+    if options.get("data") is None:
+        raise ConfigError("--pick needs --data DIR (labelled class folders): the pick is gated on accuracy.")
+    if not 0.0 <= max_drop <= 1.0:
+        raise ConfigError(f"Expected --gate-int8-acc-drop as a fraction in [0, 1] (0.01 = 1 point); received {max_drop}.")
+    profile = Path(profile)
+    if profile.suffix.lower() != ".json":
+        raise ConfigError(f"--pick writes a JSON deploy profile; expected a .json path, received {profile}.")
+    outputs = _check_outputs(reports, _model_files(models))
+    check_outputs({"--pick": profile}, {"MODEL": _model_files(models), **{f"--report {p}": p for p in outputs}})
+    report = run_bench(models, **options)
+    written = [write_report(report, p) for p in outputs]
+    if report.partial:  # stopped by a signal: no profile from half a measurement
+        return report, written, None, None  # type: ignore[return-value]
+    choice = pick(report, max_drop=max_drop, min_accuracy=options.get("min_accuracy"))
+    return report, written, choice, write_profile(choice, report, profile)
+
+
 def compare(paths: Sequence[str | os.PathLike[str]], reports: Sequence[str | os.PathLike[str]] = (),
             metric: str = "p50") -> tuple[Comparison, list[Path]]:
     """Merge bench reports and write each ``--report`` file (by suffix)."""

@@ -70,6 +70,11 @@ def bench_run(
     fail_above_ms: Annotated[float | None, typer.Option(help="Exit non-zero when any row's --gate-metric exceeds this (ms).")] = None,
     min_accuracy: Annotated[float | None, typer.Option(help="Exit non-zero when accuracy on --data is below this fraction.")] = None,
     gate_metric: Annotated[GateMetric, typer.Option(help="Latency figure checked by --fail-above-ms.")] = GateMetric.p50,
+    pick: Annotated[Path | None, typer.Option("--pick", help="Write FILE.json: a deploy profile of the fastest "
+                                              "artifact × threads × batch whose accuracy on --data passes the gate "
+                                              "(edgecnn run --profile FILE uses it).")] = None,
+    gate_int8_acc_drop: Annotated[float, typer.Option("--gate-int8-acc-drop", help="--pick: max accuracy drop against "
+                                                      "the least quantized artifact (0.01 = 1 point), as export's gate.")] = 0.01,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow .keras models with Lambda layers (only files you "
                                          "trust).")] = False,
@@ -92,8 +97,8 @@ def bench_run(
         what = f"{r.file} threads={'auto' if r.threads is None else r.threads} batch={r.batch}"
         info(f"{what}: p50 {r.latency.p50_ms:.3f} ms" if r.ok else f"{what}: {r.status} ({r.error})")
 
-    result, written = bench(
-        models, reports=report or [], backend=backend.value if backend else None, threads=threads, batches=batch, delegate=delegate,
+    options = dict(
+        backend=backend.value if backend else None, threads=threads, batches=batch, delegate=delegate,
         delegate_options=parse_key_values(delegate_option), providers=providers, device=device, cpus=cpus, data=data,
         max_images=max_images, include_keras=include_keras,
         settings=BenchSettings(runs=runs, min_seconds=min_seconds, max_seconds=max_seconds, warmup=warmup,
@@ -101,9 +106,23 @@ def bench_run(
         label=label, fail_above_ms=fail_above_ms, min_accuracy=min_accuracy, gate_metric=gate_metric.value,
         on_row=progress, unsafe=unsafe,
     )
+    choice = None
+    if pick is not None:
+        from edgecnn.bench.api import bench_pick
+
+        result, written, choice, profile_path = bench_pick(models, pick, reports=report or [],
+                                                           max_drop=gate_int8_acc_drop, **options)
+    else:
+        result, written = bench(models, reports=report or [], **options)
     print_table(results_table(result))
     for path in written:
         console.print(f"Report: {path}")
+    if choice is not None:
+        r = choice.row
+        console.print(f"Picked {r.file} backend={r.backend} threads={'auto' if r.threads is None else r.threads} "
+                      f"batch={r.batch}: p50 {choice.per_image_ms:.3f} ms/image, accuracy {r.accuracy:.4f} "
+                      f"(reference {choice.reference.file} {choice.reference.accuracy:.4f})", markup=False)
+        console.print(f"Deploy profile: {profile_path}  (edgecnn run --profile {profile_path} ...)", markup=False)
     if result.partial:  # stopped by a signal: rows and reports are written; exit 130/143
         raise result.interrupted  # type: ignore[attr-defined]
     enforce_gates(result)

@@ -49,7 +49,7 @@ def show_command(name: Annotated[str, typer.Argument(help="Profile name, e.g. rp
 
 @devices_app.command("service")
 def service_command(
-    model: Annotated[Path, typer.Argument(help="Model file the service runs.")],
+    model: Annotated[Path | None, typer.Argument(help="Model file the service runs (optional with --profile).")] = None,
     device: Annotated[str | None, typer.Option("--device", "-d", help="Device profile to apply.")] = None,
     source: Annotated[str | None, typer.Option(help="Source (default: the profile's, else --camera). A stream URL "
                                                "with a password goes to the environment file, not the unit.")] = None,
@@ -62,13 +62,15 @@ def service_command(
                                                  "string, checked like `edgecnn run` checks them, e.g. "
                                                  "\"--save-jsonl /var/log/edgecnn.jsonl\" (rows are appended, so a "
                                                  "restart keeps the log).")] = None,
+    profile: Annotated[Path | None, typer.Option("--profile", help="Deploy profile from `edgecnn bench --pick`: the "
+                                                 "unit runs its artifact with its backend, threads and batch.")] = None,
 ) -> None:
     """Fill in devices/edgecnn.service: run MODEL on a camera at boot, restarting on failure."""
     from edgecnn.console import console, info
     from edgecnn.devices import write_service
 
     unit, written = write_service(model, output=output, device=device, source=source, camera=camera, user=user,
-                                  extra_args=run_args, environment_file=env_file)
+                                  extra_args=run_args, environment_file=env_file, deploy_profile=profile)
     if output is None:
         console.print(unit.text, markup=False, highlight=False, end="")
         return

@@ -11,7 +11,8 @@ from edgecnn.cli.choices import BackendChoice
 
 
 def run_command(
-    model: Annotated[Path, typer.Argument(help="Model file (.tflite, .onnx, .keras) or a run folder.")],
+    model: Annotated[Path | None, typer.Argument(help="Model file (.tflite, .onnx, .keras) or a run folder "
+                                                      "(optional with --profile).")] = None,
     source: Annotated[str | None, typer.Option("--source", "-s", envvar="EDGECNN_SOURCE", show_envvar=True,
                                                help="Image, folder, glob, video, rtsp/http URL, "
                                                "GStreamer pipeline, picamera2[:N] or synthetic[:FPS[:WxH]] (a "
@@ -46,6 +47,8 @@ def run_command(
     reconnect_tries: Annotated[int, typer.Option(min=0, help="Reopen attempts when a live source stops.")] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
     unsafe: Annotated[bool, typer.Option(help="Allow Keras models with Lambda layers (trusted files only).")] = False,
+    profile: Annotated[Path | None, typer.Option("--profile", help="Deploy profile from `edgecnn bench --pick`: "
+                                                 "its artifact, backend, threads and batch (flags given win).")] = None,
 ) -> None:
     """Classify images, folders, videos, cameras or streams with an exported model (no TensorFlow needed)."""
     from edgecnn.config import parse_key_values
@@ -59,7 +62,7 @@ def run_command(
         providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
         width=width, height=height, fps=fps, batch=batch, topk=topk, threshold=threshold, save_csv=save_csv,
         save_jsonl=save_jsonl, save_dir=save, show=show, max_frames=max_frames, duration=duration, workers=workers,
-        reconnect_tries=reconnect_tries, unsafe=unsafe,
+        reconnect_tries=reconnect_tries, unsafe=unsafe, profile=profile,
     ))
     for line in summary.lines():
         console.print(line, markup=False, highlight=False)

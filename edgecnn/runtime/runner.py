@@ -29,7 +29,7 @@ from edgecnn.runtime.sources import Frame, ImageFilesSource, Source, VideoFileSo
 class RunOptions:
     """Everything ``edgecnn run`` takes (a device profile fills the ones left as None)."""
 
-    model: str | os.PathLike[str]
+    model: str | os.PathLike[str] | None
     source: str | None = None
     camera: int | None = None
     device: str | None = None
@@ -55,6 +55,7 @@ class RunOptions:
     print_results: bool | None = None
     status_every: float = 1.0
     unsafe: bool = False
+    profile: str | os.PathLike[str] | None = None  # a deploy profile from ``bench --pick``: artifact, backend, threads, batch
 
 
 @dataclass
@@ -127,6 +128,33 @@ class RunSummary:
         if self.outputs:
             out.append("Results saved to " + ", ".join(self.outputs))
         return out
+
+
+def apply_deploy_profile(opts: RunOptions) -> RunOptions:
+    """Take the artifact, backend, threads and batch from ``opts.profile`` (``bench --pick``); flags given win.
+
+    Raises:
+        ConfigError / ModelError: a bad profile, or a MODEL that is not the profile's artifact.
+    """
+    if opts.profile is None:
+        if opts.model is None:
+            raise ConfigError("Expected a MODEL (or --profile FILE from bench --pick); received neither.")
+        return opts
+    from edgecnn.runtime.deploy import load_deploy_profile
+
+    prof = load_deploy_profile(opts.profile)
+    if opts.model is not None and Path(opts.model).resolve() != prof.artifact.resolve():
+        raise ConfigError(f"MODEL {opts.model} is not the artifact of deploy profile {Path(opts.profile).name} "
+                          f"({prof.artifact}); drop MODEL or the --profile.")
+    opts.model = prof.artifact
+    for key in ("backend", "threads", "batch", "providers", "delegate", "delegate_options"):
+        if getattr(opts, key) is None and getattr(prof, key) is not None:
+            setattr(opts, key, getattr(prof, key))
+    m = prof.measured
+    info(f"Deploy profile {Path(opts.profile).name}: {prof.artifact.name} backend={prof.backend} "
+         f"threads={prof.threads or 'default'} batch={prof.batch} (measured p50 {m.get('p50_ms', float('nan')):.3f} ms, "
+         f"accuracy {m.get('accuracy')})")
+    return opts
 
 
 def apply_device(opts: RunOptions) -> RunOptions:
@@ -229,7 +257,7 @@ def run(opts: RunOptions) -> RunSummary:
     Raises:
         EdgeCNNError: bad model, source or options (see :func:`load_backend` and :func:`open_source`).
     """
-    opts = apply_device(opts)
+    opts = apply_device(apply_deploy_profile(opts))
     validate_options(opts)
     check_run_outputs(opts)
     backend = load_backend(opts.model, backend=opts.backend or "auto", threads=opts.threads, delegate=opts.delegate,
