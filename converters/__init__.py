@@ -26,6 +26,7 @@ from converters.registry import (
     ALIASES,
     DEFAULT_INT8_IO_DTYPE,
     FORMATS,
+    IO_DTYPE_TARGET,
     IO_DTYPES,
     PRECISIONS,
     artifact_name,
@@ -140,7 +141,7 @@ def convert(
         raise ValueError(f"{fmt} cannot be written in {precision}; it supports {list(FORMATS[fmt].precisions)}.")
     if options.io_dtype not in (None, *IO_DTYPES):
         raise ValueError(f"io_dtype must be one of {IO_DTYPES}; received {options.io_dtype!r}.")
-    if options.io_dtype not in (None, "float32") and not (fmt == "tflite" and precision == "int8"):
+    if options.io_dtype not in (None, "float32") and (fmt, precision) != IO_DTYPE_TARGET:
         raise ValueError(f"io_dtype={options.io_dtype} applies only to int8 TFLite; received {fmt} {precision}.")
     calib = _check_calibration(model, calibration) if PRECISIONS[precision].calibration else None
     labels = list(labels or (metadata or {}).get("labels") or [])

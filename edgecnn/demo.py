@@ -17,12 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from converters.registry import FORMATS, PRECISIONS
 from edgecnn.console import info
 from edgecnn.errors import ArtifactExistsError, DataError
 from edgecnn.fileio import MB
 
 #: What the demo exports: (format, precision).
-DEMO_TARGETS = [("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8"), ("onnx", "float32"), ("onnx", "int8")]
+#: Every file format with its unquantized, half and calibrated-int8 precisions (dynamic-range left out: the demo
+#: shows the int8 a camera box runs): TFLite float32/float16/int8 and ONNX float32/int8, from the registry.
+DEMO_TARGETS = [(f, p) for f, spec in FORMATS.items() if not spec.directory for p in spec.precisions
+                if PRECISIONS[p].gate != "quantized" or PRECISIONS[p].calibration]
 DEMO_PRESET = "digits"
 VIDEO_SIDE = 64
 VIDEO_FPS = 30

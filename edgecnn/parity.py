@@ -8,6 +8,9 @@ pass/fail.
 TF-free at module level (rule 2): with a ``golden.npz`` (written by ``edgecnn export``) an edge box checks
 its copy of a model without TensorFlow. Only a ``.keras`` reference imports Keras, lazily, through the
 Keras backend.
+
+Size (over the house's ~400 lines): the tables (``COLUMNS`` … ``print_table``) are the seam to move to a
+``parity_report`` module once the golden-file checks of issue 10 settle.
 """
 
 from __future__ import annotations

@@ -155,3 +155,64 @@ def test_registry_is_a_pure_python_leaf():
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+# ---------------------------------------------------------------------- registries are the only source of names
+#: The registries themselves: the one place each name is spelled.
+REGISTRIES = {
+    "converters/registry.py",  # formats, precisions (and their --quantize aliases), io dtypes
+    "edgecnn/runtime/backends.py",  # backends
+    "edgecnn/runtime/keras_model.py",  # the Keras model format
+    "edgecnn/runtime/sources/kinds.py",  # source kinds
+    "edgecnn/training/architectures.py",  # architectures
+}
+#: Tensor dtype names that are not precisions: a collection holding one is a dtype table, not a registry copy.
+DTYPE_ONLY = {"uint8", "int16", "int32", "int64", "uint16", "float64", "bool", "string", "double"}
+
+
+def _registry_names() -> set[str]:
+    from converters.registry import FORMATS, PRECISIONS
+    from edgecnn.runtime.backends import BACKENDS
+    from edgecnn.training.architectures import ARCHITECTURES
+
+    names = set(FORMATS) | set(PRECISIONS) | {p.alias for p in PRECISIONS.values()} | set(BACKENDS) | set(ARCHITECTURES)
+    return names - {"none"}  # "none" is an ordinary word too
+
+
+def _copies(tree: ast.AST, names: set[str]) -> list[tuple[int, list[str]]]:
+    """Literal tuples/lists/sets/dicts and class bodies that spell two or more registry names: private copies."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Dict):
+            items = [*(node.keys if isinstance(node, ast.Dict) else []), *(node.values if isinstance(node, ast.Dict)
+                                                                            else node.elts)]
+        elif isinstance(node, ast.ClassDef):  # an Enum retyping a registry: class X(str, Enum): tflite = "tflite"
+            items = [s.value for s in node.body if isinstance(s, ast.Assign)]
+        else:
+            continue
+        strings = [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+        spelled = [s for s in strings if s in names]
+        if len(set(spelled)) >= 2 and not DTYPE_ONLY & set(strings):
+            found.append((node.lineno, sorted(set(spelled))))
+    return found
+
+
+def test_no_private_copy_of_a_registry():
+    """No table of formats, precisions, backends or architectures outside its registry (docs and tests aside):
+    the private precision tables of bench/export/devices and run's retyped BACKENDS enum drifted from theirs."""
+    names = _registry_names()
+    strays = []
+    for path in sorted((ROOT / "edgecnn").rglob("*.py")) + sorted((ROOT / "converters").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in REGISTRIES:
+            continue
+        strays += [f"{rel}:{line} spells {spelled}" for line, spelled in _copies(ast.parse(path.read_text("utf-8")), names)]
+    assert not strays, ("Names copied out of their registry; build them from converters.registry.FORMATS/PRECISIONS, "
+                        "runtime.backends.BACKENDS or training.architectures.ARCHITECTURES instead:\n" + "\n".join(strays))
+
+
+def test_the_copy_detector_sees_a_copy():
+    names = _registry_names()
+    assert _copies(ast.parse('PRECISIONS = ("float32", "float16", "int8")'), names)
+    assert _copies(ast.parse('class B(str, Enum):\n    tflite = "tflite"\n    onnx = "onnx"'), names)
+    assert not _copies(ast.parse('TYPES = {1: "float32", 2: "uint8", 3: "int8"}'), names)  # a dtype table

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.registry import IO_DTYPE_TARGET, PRECISIONS
 from edgecnn import __version__
 from edgecnn.console import info, warn
 from edgecnn.errors import ArtifactExistsError, ConfigError, DataError, ModelError
@@ -41,6 +42,7 @@ from edgecnn.parity import (
     save_golden,
 )
 from edgecnn.runs import resolve_run
+from edgecnn.runtime.backends import BACKENDS
 from edgecnn.runtime.keras_model import keras_probs
 
 
@@ -93,7 +95,7 @@ def export(
         repair_layers: Most layers a repair may keep in float.
     """
     import converters
-    from converters.registry import FORMATS, PRECISIONS, artifact_name
+    from converters.registry import FORMATS, artifact_name
     from edgecnn.fileio import fault_point, recover_dir
     from edgecnn.outputs import check_outputs
 
@@ -139,7 +141,7 @@ def export(
             path = stage.dir / final.name
             info(f"Exporting {final.name} ...")
             # --io-dtype is the int8 TFLite model's I/O type; every other artifact keeps float32 I/O
-            options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == ("tflite", "int8") else None,
+            options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == IO_DTYPE_TARGET else None,
                                                 opset=opset, dynamic_batch=dynamic_batch)
             def write(opts: Any = options, fmt: str = fmt, precision: str = precision, path: Path = path) -> Any:
                 try:
@@ -155,7 +157,7 @@ def export(
             result = _check(done.path, fmt, precision, ref, gates, check)
             result.conversion_seconds = round(done.seconds, 3)
             result.size_bytes = done.size_bytes
-            if (repair and check and not result.passed and precision == "int8" and fmt in ("tflite", "onnx")
+            if (repair and check and not result.passed and PRECISIONS[precision].calibration and fmt in BACKENDS
                     and calib is not None and ref is not None):
                 result = _repair(src.model, fmt, precision, path, calib, ref, gates, options, write, done, result,
                                  repair_layers)
@@ -324,12 +326,12 @@ def _check(path: Path, fmt: str, precision: str, ref: Reference | None, gates: G
                             max_abs=float("nan"), mean_abs=float("nan"), agreement=float("nan"),
                             accuracy_reference=None, accuracy=None, accuracy_drop=None, passed=True,
                             gate=gates.describe(precision), checked=False)
-    if fmt == "saved_model":
-        return _check_saved_model(path, precision, ref, gates)
+    if fmt not in BACKENDS:  # no edge runtime runs it (a SavedModel): TensorFlow does
+        return _check_saved_model(path, fmt, precision, ref, gates)
     return check_artifact(path, ref, gates, precision=precision, fmt=fmt)
 
 
-def _check_saved_model(path: Path, precision: str, ref: Reference, gates: Gates) -> ParityResult:
+def _check_saved_model(path: Path, fmt: str, precision: str, ref: Reference, gates: Gates) -> ParityResult:
     """SavedModels have no edge runtime backend: run their ``serve`` endpoint with TensorFlow."""
     from converters.to_saved_model import predict
 
@@ -337,7 +339,7 @@ def _check_saved_model(path: Path, precision: str, ref: Reference, gates: Gates)
     probs = class_probs(raw)
     figures = compare(ref.probs, probs, ref.targets)
     failures = evaluate_gates(figures, precision, gates)
-    return ParityResult(artifact=path.name, path=str(path), format="saved_model", precision=precision,
+    return ParityResult(artifact=path.name, path=str(path), format=fmt, precision=precision,
                         samples=len(ref.inputs), passed=not failures, gate=gates.describe(precision), failures=failures,
                         runtime={"backend": "tensorflow", "runtime_version": version}, **figures)  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ def plan_targets(formats: list[str], quantize: list[str], io_dtype: str | None =
         ConfigError: unknown value, an explicit combination the registry does not allow, or ``io_dtype``
             without int8.
     """
-    from converters.registry import FORMATS, IO_DTYPES, PRECISIONS, precision_name
+    from converters.registry import FORMATS, IO_DTYPE_TARGET, IO_DTYPES, PRECISIONS, precision_name
 
     formats = [f.lower() for f in (formats or ["tflite"])]
     quantize = [q.lower() for q in (quantize or ["none"])]
@@ -49,6 +49,6 @@ def plan_targets(formats: list[str], quantize: list[str], io_dtype: str | None =
     if io_dtype is not None:
         if io_dtype not in IO_DTYPES:
             raise ConfigError(f"--io-dtype must be one of {list(IO_DTYPES)}; received {io_dtype!r}.")
-        if ("tflite", "int8") not in pairs:
+        if IO_DTYPE_TARGET not in pairs:
             raise ConfigError("--io-dtype applies to full-int8 TFLite only; add --quantize int8 --format tflite or drop --io-dtype.")
     return pairs

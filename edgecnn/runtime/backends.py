@@ -7,6 +7,10 @@ dtype, quantize/dequantize with the tensor's own scale and zero-point, and the b
 Nothing here imports TensorFlow at module level; the Keras backend imports Keras only when a ``.keras``
 model is run, and the TFLite backend falls back to ``tf.lite`` only when neither LiteRT nor
 tflite-runtime is installed and TensorFlow happens to be.
+
+Size (over the house's ~400 lines, on purpose for now): the seam is one module per backend
+(``runtime/backends/{tflite,onnx,keras}.py`` with this registry in ``__init__``); it waits until the XNNPACK
+weight cache / saved ORT model (issue 12) and GPU serving (issue 14), being written in these classes, land.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 >>> from edgecnn.runtime.runner import RunOptions, run
 >>> summary = run(RunOptions(model="model_int8.tflite", source="images/", save_csv="preds.csv"))
 >>> print(summary.speed_line())
+
+Size (a little over the house's ~400 lines): the terminal reporter (``_Reporter``) is the seam to move out; it
+waits for ``--engine ray`` (issue 13) and ``run --profile`` (issue 12), which change this module now.
 """
 
 from __future__ import annotations
