@@ -33,16 +33,6 @@ BEST_FILENAME = "best.keras"
 STATE_FILENAME = "state.json"
 
 
-def next_run_dir(project: Path, base: str = "exp") -> Path:
-    """``project/exp``, else ``exp2``, ``exp3``… (first that does not exist)."""
-    candidate = project / base
-    i = 2
-    while candidate.exists():
-        candidate = project / f"{base}{i}"
-        i += 1
-    return candidate
-
-
 def latest_run(project: Path) -> Path | None:
     """The most recently modified run in ``project`` that has a last checkpoint (``--resume`` without a name)."""
     runs = [p for p in project.glob(f"*/{WEIGHTS_DIR}/{LAST_FILENAME}")
