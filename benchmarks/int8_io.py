@@ -6,8 +6,8 @@ process), on the same calibration images. Then, interleaved (rounds in rotating 
 sides), it times what ``edgecnn run`` does per frame: ``backend.predict(uint8 frame)``, i.e. the host-side
 conversion into the input tensor (none for uint8: scale 1, zero point 0; ``x ^ 0x80`` for int8; a float cast for
 float32), the invoke (float32 I/O adds QUANTIZE/DEQUANTIZE ops inside the graph) and the dequantized output.
-It also checks the three agree on every top-1 over random frames, and which ones MediaPipe Tasks accepts
-(documented: uint8 or float32 input, never int8).
+It also checks the three agree on every top-1 over random frames. (Which ones MediaPipe Tasks accepts, uint8 or
+float32 input but never int8, is its source's rule and is exercised in tests/mediapipe.)
 
     .venv/bin/python benchmarks/int8_io.py [--rounds 8] [--runs 200] [--threads 1]
 """
@@ -95,13 +95,12 @@ def main() -> None:
                                  f"zp={b.input.quantization.zero_point if b.input.quantization else None}",
                         "p50_ms": round(float(np.median(t)), 4), "mean_ms": round(float(t.mean()), 4),
                         "p90_ms": round(float(np.percentile(t, 90)), 4), "ratio_vs_uint8": round(float(np.median(t)) / base, 3),
-                        "top1_agreement_vs_uint8": float((tops[io] == tops["uint8"]).mean()),
-                        "mediapipe_accepts": io != "int8"}
+                        "top1_agreement_vs_uint8": float((tops[io] == tops["uint8"]).mean())}
         result = {"model": f"3-block CNN {SIZE}x{SIZE}x3, full int8", "threads": args.threads, "rounds": args.rounds,
                   "runs_per_round": args.runs, "load": os.getloadavg()[0], "rows": rows}
         for io, row in rows.items():
             print(f"{io:8s} p50 {row['p50_ms']:.3f} ms  x{row['ratio_vs_uint8']:.3f} vs uint8  "
-                  f"top-1 agreement {row['top1_agreement_vs_uint8']:.0%}  MediaPipe: {'yes' if row['mediapipe_accepts'] else 'no'}")
+                  f"top-1 agreement {row['top1_agreement_vs_uint8']:.0%}")
         (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
         (ROOT / "benchmarks" / "results" / "int8_io.json").write_text(json.dumps(result, indent=2) + "\n")
 
