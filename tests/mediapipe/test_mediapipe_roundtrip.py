@@ -138,7 +138,7 @@ def test_metadata_reads_back_with_mediapipes_generated_schema_code(exported, tmp
             out.write_bytes(tfl.Buffers(entries["TFLITE_METADATA"]).DataAsNumpy().tobytes())
             files.append((channels, precision, out))
     answer = _mediapipe(tmp_path, metadata=[f for _, _, f in files])
-    for channels, precision, f in files:
+    for channels, _precision, f in files:
         meta = answer[str(f)]
         enums = meta["enums"]
         assert meta["name"] == "tiny" and meta["min_parser_version"] == "1.0.0" and meta["version"]
