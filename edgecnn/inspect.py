@@ -100,7 +100,8 @@ def _tflite(p: Path) -> ModelInfo:
             inputs=[summary(d) for d in interp.get_input_details()],
             outputs=[summary(d) for d in interp.get_output_details()],
             ops=dict(ops.most_common()), tensors=len(interp.get_tensor_details()),
-            extra={"runtime": backend.info().get("runtime"), "runtime_version": backend.info().get("runtime_version")},
+            extra={"runtime": backend.info().get("runtime"), "runtime_version": backend.info().get("runtime_version"),
+                   **_tflite_metadata(p)},
         )
     return info
 
@@ -140,7 +141,8 @@ def _onnx(p: Path) -> ModelInfo:
             ops=dict(Counter(n.op_type for n in g.node).most_common()), tensors=len(g.value_info) + len(inits),
             parameters=int(params),
             extra={"opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
-                   "producer": f"{model.producer_name} {model.producer_version}".strip()},
+                   "producer": f"{model.producer_name} {model.producer_version}".strip(), "graph": g.name,
+                   "description": model.doc_string},
         )
     # without the onnx package: walk the protobuf for op types, ask onnxruntime for the tensors
     ops: Counter[str] = Counter()
@@ -157,7 +159,24 @@ def _onnx(p: Path) -> ModelInfo:
     with load_backend(p) as backend:
         for t, target in ((backend.input, info.inputs), (backend.output, info.outputs)):
             target.append(TensorSummary(t.name, list(t.shape), t.dtype.name))
+        from edgecnn.standard_metadata import onnx_metadata_from_session
+
+        meta = onnx_metadata_from_session(backend.session)
+        info.extra = {"producer": meta.producer, "graph": meta.graph_name, "description": meta.doc_string}
     return info
+
+
+def _tflite_metadata(p: Path) -> dict[str, Any]:
+    """The standard TFLite metadata's name, version, author, description and packed files, for display."""
+    from edgecnn.standard_metadata import read_tflite
+
+    meta = read_tflite(p.read_bytes(), p.name)
+    if not meta.has_metadata:
+        return {"standard metadata": "none (no TFLITE_METADATA)"}
+    out = {"metadata": f"TFLITE_METADATA {meta.name or ''} {meta.version or ''}".strip(),
+           "description": meta.description, "author": meta.author,
+           "associated files": ", ".join(sorted(meta.packed)) or "none"}
+    return {k: v for k, v in out.items() if v}
 
 
 def _keras(p: Path, unsafe: bool = False) -> ModelInfo:
@@ -201,7 +220,9 @@ def render(info: ModelInfo) -> list[Any]:
         spec = card.input
         q = f", q(scale={spec.quantization.scale:.6g}, zp={spec.quantization.zero_point})" if spec.quantization else ""
         head.add_row("input", f"{spec.height}×{spec.width}×{spec.channels} {spec.layout} {spec.dtype}{q}, "
-                              f"range {spec.range}, {card.preprocessing.color}, resize {card.preprocessing.resize}")
+                              f"range {spec.range}, {card.preprocessing.color}, resize {card.preprocessing.resize}"
+                              + (f", normalize (x - {card.preprocessing.mean}) / {card.preprocessing.std} on the host"
+                                 if card.preprocessing.normalizes else ""))
         head.add_row("output", f"{card.output.activation} ({card.output.dtype})")
         if card.artifact:
             head.add_row("artifact", ", ".join(f"{k}={v}" for k, v in card.artifact.items() if k != "converter" and v is not None))
