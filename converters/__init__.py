@@ -148,6 +148,11 @@ def convert(
     path = Path(path)
     t0 = time.perf_counter()
     artifact: dict[str, Any] = {"format": fmt, "precision": precision, "file": path.name}
+    from converters.heads import is_sigmoid_binary, two_class, two_class_card
+
+    if is_sigmoid_binary(model, metadata, labels):  # consumers read one score per label: write [1 - p, p]
+        model, metadata = two_class(model), two_class_card(metadata)
+        artifact["output"] = "[1 - p, p] of the sigmoid head"
     module, _, func = FORMATS[fmt].writer.partition(":")
     write = getattr(importlib.import_module(module), func)
     inputs, outputs, card = write(model, precision, calib, path, metadata, labels, options, artifact)

@@ -71,8 +71,9 @@ def tflite_model_info(card: dict[str, Any], labels: list[str]) -> Any:
     out = card.get("output") or {}
     color = (card.get("preprocessing") or {}).get("color", "rgb")
     h, w = int(inp.get("height") or 0), int(inp.get("width") or 0)
-    sigmoid = out.get("activation") == "sigmoid" and len(labels) == 2
-    # a sigmoid head has one output value, the probability of labels[1]: its axis has that one label
+    sigmoid = out.get("activation") == "sigmoid" and len(labels) == 2 and int(out.get("units") or 1) == 1
+    # a one-unit sigmoid output holds the probability of labels[1]: its axis has that one label (converters.convert
+    # writes [1 - p, p] instead, two units; this covers a caller that embeds a one-unit model itself)
     axis_labels = labels[1:] if sigmoid else labels
     dtype = inp.get("dtype", "float32")
     image = TensorInfo(

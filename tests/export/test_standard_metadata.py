@@ -156,21 +156,26 @@ def test_onnx_made_elsewhere_runs_with_its_names(tiny_model, pixels, tmp_path):
     assert [r["label"] for r in rows] == [FOREIGN_LABELS[i] for i in expected]
 
 
-@pytest.mark.parametrize("io", ["float32", "uint8"])
-def test_sigmoid_head_labels_axis_has_one_label(io, pixels, tmp_path):
-    """A one-unit sigmoid head: its output axis holds one value, the probability of labels[1]; the labels file
-    says so (one line), and the edgecnn card keeps both labels."""
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_sigmoid_head_is_written_as_two_probabilities(fmt, pixels, tmp_path):
+    """A one-unit sigmoid head (edgecnn's default for two classes) is written as [1 - p, p]: one score per label,
+    as MediaPipe and every classifier consumer read it; the labels file lists both labels."""
     import keras
 
     import converters
     from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec
+    from edgecnn.runtime.backends import load_backend
 
+    keras.utils.set_random_seed(0)
     inp = keras.Input((SIZE, SIZE, 3), name="image")
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inp))
     model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(x))
     card = ModelCard(labels=["ok", "defect"], input=InputSpec(SIZE, SIZE, 3), output=OutputSpec("sigmoid", units=1))
-    precision = "int8" if io == "uint8" else "float32"
-    done = converters.convert(model, "tflite", precision, tmp_path / "bin.tflite", calibration=pixels[:20],
-                              metadata=card.to_dict(), labels=card.labels)
-    meta = read_tflite(done.path.read_bytes())
-    assert meta.labels() == ["defect"] and load_card(done.path).labels == ["ok", "defect"]
+    done = converters.convert(model, fmt, "float32", tmp_path / f"bin.{fmt}", metadata=card.to_dict(), labels=card.labels)
+    assert done.outputs[0]["shape"][-1] == 2 and done.metadata["output"]["units"] == 2
+    p = np.asarray(model(pixels.astype(np.float32), training=False))
+    with load_backend(done.path) as backend:
+        assert backend.labels == ["ok", "defect"]
+        np.testing.assert_allclose(backend.predict(pixels), np.concatenate([1 - p, p], 1), atol=1e-5)
+    if fmt == "tflite":
+        assert read_tflite(done.path.read_bytes()).labels() == ["ok", "defect"]

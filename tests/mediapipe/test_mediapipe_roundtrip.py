@@ -152,3 +152,41 @@ def test_metadata_reads_back_with_mediapipes_generated_schema_code(exported, tmp
                                  "description": "Labels of the output's classes, one per line."}]
         assert [f["name"] for f in meta["files"]] == ["modelcard.json"]  # the card: referenced, so MediaPipe is safe
         assert meta["files"][0]["type"] == enums["DESCRIPTIONS"]
+
+
+def test_mediapipe_names_both_classes_of_a_sigmoid_binary_model(tmp_path):
+    """edgecnn's default head for two classes is one sigmoid unit; its artifacts carry [1 - p, p], so MediaPipe
+    reports either label (a one-value output would make it answer labels[1] for every image)."""
+    import keras
+    import numpy as np
+
+    import converters
+    from edgecnn.imaging import load_image, scan_labelled_folder
+    from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec
+    from edgecnn.runtime.backends import load_backend
+
+    kinds = ["ok", "defect"]  # write_dataset draws each class's pattern from its position in this list
+    data = scan_labelled_folder(write_dataset(tmp_path / "train", classes=kinds, per_class=40, size=24, seed=0))
+    labels = data.labels  # sorted, as the trainer orders them
+    x = np.stack([load_image(f, 24, 24) for f in data.files]).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((24, 24, 3), name="image")
+    h = keras.layers.Conv2D(8, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(inp))
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(16, 3, activation="relu")(keras.layers.MaxPooling2D()(h)))
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(h))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    model.fit(x, np.asarray(data.targets, np.float32)[:, None], epochs=30, batch_size=16, verbose=0)
+    card = ModelCard(labels=labels, input=InputSpec(24, 24, 3), output=OutputSpec("sigmoid", units=1), name="binary")
+    models = [converters.convert(model, "tflite", p, tmp_path / f"model-{p}.tflite", calibration=x[::2],
+                                 metadata=card.to_dict(), labels=labels).path for p in ("float32", "int8")]
+    heldout = write_dataset(tmp_path / "heldout", classes=kinds, per_class=40, size=24, seed=5)
+    images = sorted(str(p) for p in heldout.rglob("*.png"))
+    answer = _mediapipe(tmp_path, models, images)
+    for model_path in models:
+        mp_names = [answer[str(model_path)]["results"][i][0] for i in images]
+        with load_backend(model_path) as backend:
+            probs = backend.predict(np.stack([load_image(i, 24, 24) for i in images]))
+        ours = [labels[k] for k in probs.argmax(1)]
+        assert np.mean([o == Path(i).parent.name for o, i in zip(ours, images)]) >= 0.9, "the toy model did not learn"
+        assert set(mp_names) == set(labels), set(mp_names)  # both classes named
+        assert np.mean([a == b for a, b in zip(mp_names, ours)]) >= 0.99
