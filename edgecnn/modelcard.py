@@ -270,7 +270,7 @@ def card_from_tflite_metadata(meta: Any, name: str = "model", labels: list[str] 
         preprocessing=Preprocessing(color=color, resize="bilinear", rescale_in_graph=mean == [0.0] and std == [1.0],
                                     mean=mean, std=std),
         name=meta.name or name,
-        artifact={"format": "tflite"},
+        artifact={"format": "tflite", "precision": meta.precision()},
         provenance={"source": "tflite-metadata", "description": meta.description, "version": meta.version,
                     "author": meta.author, "license": meta.license},
     )

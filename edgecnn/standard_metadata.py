@@ -163,6 +163,18 @@ class TFLiteMetadata:
     output_metadata: list[TensorMetadata] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)  # model- and subgraph-level associated files
     packed: dict[str, bytes] = field(default_factory=dict)  # associated files zipped after the model
+    tensor_types: set[str] = field(default_factory=set)  # dtypes of every tensor of the main subgraph
+
+    def precision(self) -> str:
+        """The precision the file was converted in, read from its tensors: ``int8`` (integer input),
+        ``float16`` (float16 weights), ``dynamic`` (int8 weights, float I/O) or ``float32``."""
+        if self.inputs and self.inputs[0].dtype in ("uint8", "int8"):
+            return "int8"
+        if "float16" in self.tensor_types:
+            return "float16"
+        if "int8" in self.tensor_types:
+            return "dynamic"
+        return "float32"
 
     def referenced_files(self) -> list[str]:
         """Names of every associated file the metadata references (model, subgraph and tensor level)."""
@@ -198,7 +210,8 @@ def read_tflite(data: bytes, name: str = "model") -> TFLiteMetadata:
         graph = subgraphs[0]
         tensors = graph.tables(0)
         info = TFLiteMetadata(inputs=[_tensor(tensors[i]) for i in graph.scalars(1, "i")],
-                              outputs=[_tensor(tensors[i]) for i in graph.scalars(2, "i")])
+                              outputs=[_tensor(tensors[i]) for i in graph.scalars(2, "i")],
+                              tensor_types={TENSOR_TYPES.get(t.scalar(1, "b", 0), "other") for t in tensors})
         buffers = model.tables(4)
         for entry in model.tables(6):
             if entry.string(0) == METADATA_NAME:

@@ -68,6 +68,7 @@ def test_model_maker_style_tflite_runs_with_its_labels_and_normalization(tiny_mo
     assert card.labels == FOREIGN_LABELS and card.name == "flowers"
     assert (card.preprocessing.mean, card.preprocessing.std) == ([127.5], [127.5]) and card.preprocessing.normalizes
     assert card.provenance["source"] == "tflite-metadata" and card.provenance["author"] == "MediaPipe Model Maker"
+    assert card.artifact == {"format": "tflite", "precision": "float32"}
 
     folder, imgs = _folder(tmp_path, pixels)
     rows = _run_csv(model, folder, tmp_path)
@@ -89,6 +90,7 @@ def test_labels_only_int8_tflite_runs_with_real_labels(tiny_model, pixels, tmp_p
                      outputs=[TensorInfo("output", files=[_labels_file()])])
     model = tmp_path / "labels_only.tflite"
     model.write_bytes(populate(to_tflite.convert(tiny_model, "int8", pixels[:30].astype(np.float32), "uint8"), info))
+    assert load_card(model).artifact["precision"] == "int8"  # read from the tensors
     folder, imgs = _folder(tmp_path, pixels)
     rows = _run_csv(model, folder, tmp_path)
     expected = np.asarray(tiny_model(imgs.astype(np.float32), training=False)).argmax(1)
