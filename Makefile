@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= train,tflite,onnx,dev
+EXTRAS ?= train,tflite,onnx,ray,dev
 PYTEST_ARGS ?=
 # MediaPipe Tasks, the standard consumer of our .tflite files, in a venv of its own (its pins are its own)
 MP_VENV := .venv-mediapipe

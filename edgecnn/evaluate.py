@@ -84,36 +84,55 @@ def evaluate(
     batch: int = 32,
     topk: int = 5,
     workers: int | None = None,
+    engine: str = "local",
+    scale: Any | None = None,
 ) -> EvalReport:
     """Evaluate a model on a labelled folder (``data``) or a run's split (``run``/``split``).
 
     Writes ``metrics.json`` and ``confusion_matrix.png`` into ``out_dir`` (default: the next free
     ``runs/evaluate/exp``, ``exp2``, ... so an ``.onnx`` never overwrites its ``.tflite`` twin's figures).
     The output folder is checked before the model is loaded: it may not be the model, the data or inside it,
-    and must be writable.
+    and must be writable. With ``engine="ray"`` the images are classified on a Ray cluster (``scale``: an
+    :class:`edgecnn.scale.ScaleOptions`) by the same pipeline code, and the same metrics are computed.
     """
     from edgecnn.outputs import check_outputs
 
     out = Path(out_dir) if out_dir else next_run_dir(EVALUATE_PROJECT)
     model_file = Path(model) / MODEL_FILENAME if Path(model).is_dir() else model  # a run folder is not image data
     check_outputs({"--out": out}, {"MODEL": model_file, "--data": data}, folders={"--out"})
+    if engine == "ray":
+        from edgecnn.scale.infer import check_model
+
+        check_model(model)
     be = load_backend(model, backend=backend, threads=threads, providers=providers, delegate=delegate)
     try:
         ds, name = _dataset(data, run, split, be.labels)
-        source = ImageFilesSource(ds.files, name, workers=workers or max(1, min(4, os.cpu_count() or 1)),
-                                  transform=be.preprocess)
-        pipe = Pipeline(be, source, batch=batch, topk=1)
+        info_ = be.info()
         target_of = {str(f): t for f, t in zip(ds.files, ds.targets)}
+        if engine == "ray":
+            be.close()
+            from edgecnn.scale.infer import ScaleOptions
+            from edgecnn.scale.run import ray_results
+
+            opts = scale or ScaleOptions()
+            opts.batch = batch
+            opts.threads = opts.threads or threads
+            results: Any = ray_results([str(f) for f in ds.files], model, opts, backend=backend, providers=providers,
+                                       topk=1, want_probs=True)
+            info_ = {**info_, "engine": "ray"}
+        else:
+            source = ImageFilesSource(ds.files, name, workers=workers or max(1, min(4, os.cpu_count() or 1)),
+                                      transform=be.preprocess)
+            results = (result for _frame, result in Pipeline(be, source, batch=batch, topk=1))
         probs: list[np.ndarray] = []
         targets: list[int] = []
         skipped: list[tuple[str, str]] = []
-        for _frame, result in pipe:
+        for result in results:
             if not result.ok:
                 skipped.append((result.source, result.error or ""))
                 continue
             probs.append(result.probs)
             targets.append(target_of[result.source])
-        info_ = be.info()
     finally:
         be.close()
     if not probs:

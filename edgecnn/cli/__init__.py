@@ -39,6 +39,11 @@ COMMAND_MODULES = ("train", "export", "parity", "info", "run", "evaluate", "devi
 _state = {"verbose": False}
 
 
+def verbose() -> bool:
+    """Whether ``--verbose`` was given."""
+    return _state["verbose"]
+
+
 def _handle(exc: BaseException) -> None:
     if isinstance(exc, EdgeCNNError):
         if _state["verbose"]:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from edgecnn.cli import EdgeCommand
-from edgecnn.cli.choices import BackendChoice
+from edgecnn.cli.choices import BackendChoice, EngineChoice
 
 
 def evaluate_command(
@@ -23,13 +23,23 @@ def evaluate_command(
     providers: Annotated[str | None, typer.Option(help="ONNX Runtime providers, comma-separated.")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 32,
     topk: Annotated[int, typer.Option("--top-k", min=1, help="k of the top-k accuracy.")] = 5,
+    engine: Annotated[EngineChoice, typer.Option(help="local: this machine; ray: a Ray cluster (.tflite/.onnx "
+                                                 "models).")] = EngineChoice.local,
+    address: Annotated[str | None, typer.Option(help="--engine ray: HOST:PORT of a running Ray head "
+                                                "(default: start a local Ray for this command).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="--engine ray: Ray workers (default: one per node).")] = None,
 ) -> None:
     """Measure a model on labelled images through the same pipeline as `edgecnn run`."""
     from edgecnn.console import console
+    from edgecnn.cli import verbose
     from edgecnn.evaluate import evaluate
+    from edgecnn.scale.cluster import check_address
+    from edgecnn.scale.infer import ScaleOptions
 
+    check_address(engine.value, address, workers)
     r = evaluate(model, data=data, run=run, split=split, out_dir=out, backend=backend.value, threads=threads,
-                 providers=[p.strip() for p in providers.split(",")] if providers else None, batch=batch, topk=topk)
+                 providers=[p.strip() for p in providers.split(",")] if providers else None, batch=batch, topk=topk,
+                 engine=engine.value, scale=ScaleOptions(address=address, workers=workers, verbose=verbose()))
     console.print(f"{r.model} on {r.data}: {r.count} images", markup=False)
     console.print(f"accuracy {r.accuracy:.4f}  top-{r.topk} {r.topk_accuracy:.4f}  macro-F1 {r.macro_f1:.4f}",
                   markup=False)

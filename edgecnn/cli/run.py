@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from edgecnn.cli import EdgeCommand
-from edgecnn.cli.choices import BackendChoice
+from edgecnn.cli.choices import BackendChoice, EngineChoice
 
 
 def run_command(
@@ -38,12 +38,19 @@ def run_command(
                                                   "written once and checked; a restart keeps earlier rows).")] = None,
     save_jsonl: Annotated[Path | None, typer.Option(help="Append one JSON line per input (UTC timestamp; a "
                                                     "restart keeps earlier rows).")] = None,
+    save_parquet: Annotated[Path | None, typer.Option(help="Write the rows as Parquet (renamed into place at the end; "
+                                                      "needs pyarrow: pip install 'edgecnn[ray]').")] = None,
     save: Annotated[Path | None, typer.Option("--save", help="Folder for annotated images / annotated video "
                                               "(existing files are never replaced: a clash gets _2, _3...).")] = None,
     show: Annotated[bool, typer.Option(help="Show a preview window (q quits).")] = False,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many inputs.")] = None,
     duration: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many seconds.")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Decoding threads for folders (default: min(4, cores)).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Decoding threads for folders (default: min(4, cores)); "
+                                                "with --engine ray: Ray workers (default: one per node).")] = None,
+    engine: Annotated[EngineChoice, typer.Option(help="local: this machine; ray: a Ray cluster (folders, globs, "
+                                                 "LIST.txt, Parquet of paths).")] = EngineChoice.local,
+    address: Annotated[str | None, typer.Option(help="--engine ray: HOST:PORT of a running Ray head "
+                                                "(default: start a local Ray for this command).")] = None,
     reconnect_tries: Annotated[int, typer.Option(min=0, help="Reopen attempts when a live source stops.")] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
     unsafe: Annotated[bool, typer.Option(help="Allow Keras models with Lambda layers (trusted files only).")] = False,
@@ -55,15 +62,28 @@ def run_command(
     from edgecnn.console import console, set_quiet
     from edgecnn.runtime.runner import RunOptions, run
 
+    from edgecnn.scale.cluster import check_address
+
     set_quiet(quiet)
-    summary = run(RunOptions(
+    check_address(engine.value, address)
+    ray_engine = engine.value == "ray"
+    opts = RunOptions(
         model=model, source=source, camera=camera, device=device, backend=backend.value if backend else None,
         threads=threads, delegate=delegate, delegate_options=parse_key_values(delegate_option) or None,
         providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
         width=width, height=height, fps=fps, batch=batch, topk=topk, threshold=threshold, save_csv=save_csv,
-        save_jsonl=save_jsonl, save_dir=save, show=show, max_frames=max_frames, duration=duration, workers=workers,
-        reconnect_tries=reconnect_tries, unsafe=unsafe, profile=profile,
-    ))
+        save_jsonl=save_jsonl, save_parquet=save_parquet, save_dir=save, show=show, max_frames=max_frames,
+        duration=duration, workers=None if ray_engine else workers, reconnect_tries=reconnect_tries, unsafe=unsafe,
+        profile=profile,
+    )
+    if ray_engine:
+        from edgecnn.cli import verbose
+        from edgecnn.scale.infer import ScaleOptions
+        from edgecnn.scale.run import run_ray
+
+        summary = run_ray(opts, ScaleOptions(address=address, workers=workers, verbose=verbose()))
+    else:
+        summary = run(opts)
     for line in summary.lines():
         console.print(line, markup=False, highlight=False)
     if summary.exit_code:

@@ -24,7 +24,7 @@ from edgecnn.errors import ConfigError
 from edgecnn.runs import MODEL_FILENAME
 from edgecnn.runtime.backends import Backend, load_backend, preferred_backend
 from edgecnn.runtime.pipeline import Pipeline, Result, Stats
-from edgecnn.runtime.sinks import ImageSaver, RowWriter, VideoSaver, Window, display_available
+from edgecnn.runtime.sinks import ImageSaver, ParquetWriter, RowWriter, VideoSaver, Window, display_available
 from edgecnn.runtime.sources import Frame, ImageFilesSource, Source, VideoFileSource, open_source
 
 
@@ -49,6 +49,7 @@ class RunOptions:
     threshold: float = 0.0
     save_csv: str | os.PathLike[str] | None = None
     save_jsonl: str | os.PathLike[str] | None = None
+    save_parquet: str | os.PathLike[str] | None = None
     save_dir: str | os.PathLike[str] | None = None
     show: bool = False
     max_frames: int | None = None
@@ -352,6 +353,9 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
         if path:
             sinks.append(RowWriter(path, fmt))
             outputs.append(str(path))
+    if opts.save_parquet:
+        sinks.append(ParquetWriter(opts.save_parquet))
+        outputs.append(str(opts.save_parquet))
     saver: ImageSaver | VideoSaver | None = None
     if opts.save_dir:
         if isinstance(source, ImageFilesSource):

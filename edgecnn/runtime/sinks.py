@@ -162,6 +162,71 @@ def free_path(path: Path, taken: set[Path] | None = None) -> Path:
     return out
 
 
+class ParquetWriter:
+    """Rows with the CSV's columns in a Parquet file (needs pyarrow: ``pip install 'edgecnn[ray]'``).
+
+    Parquet cannot be appended row by row, so rows are written in row groups to a temporary file beside
+    ``path``, which is renamed into place by :meth:`close`; a run that dies leaves no truncated file.
+    ``topk`` is a list of ``{label, score}`` structs and ``score`` is null for skipped inputs.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], group_rows: int = 8192) -> None:
+        from edgecnn.errors import require
+
+        pa = require("pyarrow", "ray", "for --save-parquet")
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        self.group_rows = group_rows
+        self.rows = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._pa = pa
+        self.schema = pa.schema([
+            ("source", pa.string()), ("index", pa.int64()), ("label", pa.string()), ("score", pa.float64()),
+            ("topk", pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64())]))),
+            ("status", pa.string()), ("error", pa.string()), ("preprocess_ms", pa.float64()),
+            ("inference_ms", pa.float64()), ("postprocess_ms", pa.float64()), ("latency_ms", pa.float64()),
+        ])
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._writer = pq.ParquetWriter(str(self._tmp), self.schema)
+
+    def write(self, result: Result) -> None:
+        row = result.row()
+        row["topk"] = [{"label": lbl, "score": s} for lbl, s in row["topk"]]
+        self._buffer.append(row)
+        self.rows += 1
+        if len(self._buffer) >= self.group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(self._pa.Table.from_pylist(self._buffer, schema=self.schema))
+            self._buffer = []
+
+    def close(self) -> None:
+        """Write what is buffered and publish the file."""
+        if self._ctx is None:
+            return
+        self._flush()
+        self._writer.close()
+        ctx, self._ctx = self._ctx, None
+        ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Drop the temporary file: a failed job publishes no Parquet file."""
+        if self._ctx is None:
+            return
+        try:
+            self._writer.close()
+        finally:
+            ctx, self._ctx = self._ctx, None
+            try:
+                ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            except RuntimeError:
+                pass
+
+
 def annotate(rgb: np.ndarray, result: Result, min_side: int = 256) -> np.ndarray:
     """A BGR copy of the image with the top-k labels drawn on it (small images are upscaled first)."""
     import cv2

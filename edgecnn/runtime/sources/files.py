@@ -122,3 +122,71 @@ class VideoFileSource(Source):
 
     def close(self) -> None:
         super().close()
+
+
+#: Suffixes of a file that lists image paths (``--source LIST.txt``) and of a Parquet table of them.
+LIST_SUFFIXES = frozenset({".txt", ".lst"})
+PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+#: Columns of a Parquet path table that hold the paths, tried in this order.
+PATH_COLUMNS = ("path", "source", "image", "file")
+
+
+def _resolve_listed(entries: list[str], base: Path) -> list[Path]:
+    """Listed paths as given; a relative one is relative to the folder of the list (as YOLO's data lists)."""
+    out = []
+    for entry in entries:
+        p = Path(entry).expanduser()
+        out.append(p if p.is_absolute() else base / p)
+    return out
+
+
+def read_path_list(path: Path) -> list[Path]:
+    """Image paths of a text list: one per line, in the list's order; blank lines and ``#`` comments ignored.
+
+    A listed path that is missing or not an image is kept: its run row says ``skipped`` and why, so every listed
+    input has a row.
+
+    Raises:
+        DataError: unreadable or empty list.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"Cannot read the path list {path}: {exc}. Expected a UTF-8 text file, one image path "
+                        f"per line.") from exc
+    entries = [ln.strip() for ln in text.splitlines()]
+    files = _resolve_listed([e for e in entries if e and not e.startswith("#")], path.parent)
+    if not files:
+        raise DataError(f"The path list {path} names no images; expected one image path per line.")
+    return files
+
+
+def read_path_table(path: Path) -> list[Path]:
+    """Image paths of a Parquet table's path column (``path``, ``source``, ``image`` or ``file``), in row order.
+
+    Raises:
+        MissingDependencyError: pyarrow is not installed.
+        DataError: unreadable file, no path column, or no rows.
+    """
+    from edgecnn.errors import require
+
+    require("pyarrow", "ray", "to read a Parquet list of paths")
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+        column = next((c for c in PATH_COLUMNS if c in schema.names), None)
+        if column is None:
+            raise DataError(f"Expected a column named one of {list(PATH_COLUMNS)} holding image paths in {path}; "
+                            f"it has {schema.names}.")
+        values = pq.read_table(path, columns=[column]).column(column).to_pylist()
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (pyarrow raises several types for a bad file)
+        raise DataError(f"Cannot read {path} as Parquet: {str(exc).splitlines()[0]}.") from exc
+    if any(not isinstance(v, str) or not v for v in values):
+        raise DataError(f"Expected non-empty text paths in column {column!r} of {path}; found a null or non-text "
+                        f"value.")
+    if not values:
+        raise DataError(f"{path} has no rows; expected one image path per row.")
+    return _resolve_listed(values, path.parent)

@@ -16,7 +16,15 @@ from edgecnn.errors import DataError, SourceError
 from edgecnn.imaging import IMAGE_EXTENSIONS, is_image_file, list_images
 from edgecnn.lazy import cv2
 from edgecnn.runtime.sources.base import Source, Transform, mask_url
-from edgecnn.runtime.sources.files import VIDEO_EXTENSIONS, ImageFilesSource, VideoFileSource
+from edgecnn.runtime.sources.files import (
+    LIST_SUFFIXES,
+    PARQUET_SUFFIXES,
+    VIDEO_EXTENSIONS,
+    ImageFilesSource,
+    VideoFileSource,
+    read_path_list,
+    read_path_table,
+)
 from edgecnn.runtime.sources.live import (
     LiveSource,
     OpenCVSource,
@@ -134,6 +142,12 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind("pipeline", "GStreamer pipeline ending in appsink", True, is_gstreamer_pipeline, _open_pipeline),
     SourceKind("glob", "GLOB (quoted)", False, lambda t: any(ch in t for ch in "*?[") and not _path(t).exists(), _open_glob),
     SourceKind("folder", "FOLDER (recursive)", False, lambda t: _path(t).is_dir(), _open_folder),
+    SourceKind("list", "LIST.txt (one image path per line)", False, lambda t: _is_file_with(t, LIST_SUFFIXES),
+               lambda t, o: ImageFilesSource(read_path_list(_path(t)), str(_path(t)), o.workers, o.transform,
+                                             o.keep_image)),
+    SourceKind("parquet", "FILE.parquet (a 'path' column)", False, lambda t: _is_file_with(t, PARQUET_SUFFIXES),
+               lambda t, o: ImageFilesSource(read_path_table(_path(t)), str(_path(t)), o.workers, o.transform,
+                                             o.keep_image)),
     SourceKind("image", "IMAGE file", False, lambda t: _is_file_with(t, IMAGE_EXTENSIONS),
                lambda t, o: ImageFilesSource([_path(t)], str(_path(t)), 1, o.transform, o.keep_image)),
     SourceKind("video", "VIDEO file", False, lambda t: _is_file_with(t, VIDEO_EXTENSIONS),
@@ -188,6 +202,7 @@ def open_source(
     if not path.exists():
         raise SourceError(f"Source not found: {text} (expected a file, folder, glob, URL or camera index).")
     raise SourceError(
-        f"Unknown source type {path.name!r}: expected an image ({sorted(IMAGE_EXTENSIONS)}) or a video "
-        f"({sorted(VIDEO_EXTENSIONS)})."
+        f"Unknown source type {path.name!r}: expected an image ({sorted(IMAGE_EXTENSIONS)}), a video "
+        f"({sorted(VIDEO_EXTENSIONS)}), a list of paths ({sorted(LIST_SUFFIXES)}) or a Parquet table of paths "
+        f"({sorted(PARQUET_SUFFIXES)})."
     )
