@@ -329,7 +329,8 @@ def check_run_outputs(opts: RunOptions, writable: bool = True) -> None:
 
     model = Path(opts.model)
     models = [model / MODEL_FILENAME] if model.is_dir() else [model]  # a run folder is not image data
-    check_outputs({"--save-csv": opts.save_csv, "--save-jsonl": opts.save_jsonl, "--save": opts.save_dir},
+    check_outputs({"--save-csv": opts.save_csv, "--save-jsonl": opts.save_jsonl, "--save-parquet": opts.save_parquet,
+                   "--save": opts.save_dir},
                   {"MODEL": models, "--source": _source_inputs(opts.source)}, folders={"--save"}, writable=writable)
 
 

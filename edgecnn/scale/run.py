@@ -20,7 +20,7 @@ import numpy as np
 from edgecnn.console import info, warn
 from edgecnn.errors import ConfigError, SourceError
 from edgecnn.runtime.pipeline import Result
-from edgecnn.runtime.runner import RunOptions, RunSummary, apply_device
+from edgecnn.runtime.runner import RunOptions, RunSummary, apply_device, check_run_outputs
 from edgecnn.runtime.sinks import ParquetWriter, RowWriter
 from edgecnn.scale.cluster import ray_session
 from edgecnn.scale.infer import JobReport, ScaleOptions, predict_files
@@ -85,6 +85,7 @@ def run_ray(opts: RunOptions, scale: ScaleOptions) -> RaySummary:
         EdgeCNNError: bad model, source or options; an unreachable cluster; a job that failed twice.
     """
     opts = apply_device(apply_deploy_profile(opts))
+    check_run_outputs(opts)
     for key, flag in _LOCAL_ONLY.items():
         if getattr(opts, key):
             raise ConfigError(f"{flag} is not available with --engine ray (it needs this machine's screen, camera "
