@@ -61,7 +61,6 @@ def run_command(
     from edgecnn.config import parse_key_values
     from edgecnn.console import console, set_quiet
     from edgecnn.runtime.runner import RunOptions, run
-
     from edgecnn.scale.cluster import check_address
 
     set_quiet(quiet)

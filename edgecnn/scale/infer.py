@@ -91,7 +91,7 @@ class JobReport:
     actor_restarts: int = 0
     actors: int = 0
     replaced_workers: int = 0
-    rows_by_node: dict[str, int] = field(default_factory=dict)
+    rows_by_node: dict[str, int] = field(default_factory=dict)  # updated as rows arrive
     pass_errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -392,11 +392,16 @@ def predict_files(
         )
         try:
             for out in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
-                for result, worker in decode_rows(out):
-                    ready = order.add(result)
-                    if ready or order.pending.get(result.index) is result:  # counted once, duplicates not
-                        rows_by_worker[worker] += 1
-                    yield from ready
+                before = order.duplicates
+                rows = list(decode_rows(out))
+                ready = [r for result, _w in rows for r in order.add(result)]
+                if rows:  # one batch comes from one actor; duplicates are not counted
+                    worker = rows[0][1]
+                    rows_by_worker[worker] += len(rows) - (order.duplicates - before)
+                    node = worker.split(":")[0][:8]
+                    report.rows_by_node[node] = report.rows_by_node.get(node, 0) + len(rows) - (
+                        order.duplicates - before)
+                yield from ready
                 if not show and not is_quiet() and time.perf_counter() - last_status >= 10.0:
                     last_status = time.perf_counter()
                     done = int(order.seen.sum())
@@ -422,9 +427,6 @@ def predict_files(
         raise RayJobError(f"{len(order.missing())} of {len(files)} inputs still have no row after a second Ray "
                           f"pass (first: {files[int(order.missing()[0])]}).")
     report.duplicates = order.duplicates
-    for worker, n in rows_by_worker.items():
-        node = worker.split(":")[0][:8]
-        report.rows_by_node[node] = report.rows_by_node.get(node, 0) + n
     alive = {n["NodeID"] for n in alive_nodes()}
     report.lost_nodes = [f"{addr} ({nid[:8]})" for nid, addr in nodes_at_start.items() if nid not in alive]
     report.actors, report.actor_restarts = _actor_report(job_id)

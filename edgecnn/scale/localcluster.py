@@ -100,17 +100,32 @@ class LocalCluster:
             raise
         return self
 
-    def alive(self) -> int:
-        """Alive nodes as the head's GCS sees them (0 when it cannot be asked)."""
+    def _ask(self, expr: str) -> int:
+        """An integer the cluster's state gives, asked by a short-lived driver (-1 when it cannot be asked)."""
         code = ("import ray,sys;ray.init(address=sys.argv[1],logging_level='ERROR',log_to_driver=False);"
-                "print(sum(1 for n in ray.nodes() if n['Alive']));ray.shutdown()")
+                f"print(int({expr}));ray.shutdown()")
         try:
             out = subprocess.run([sys.executable, "-c", code, self.address], capture_output=True, text=True,
                                  timeout=60, env=self.env)
         except subprocess.TimeoutExpired:
-            return 0
-        lines = [ln for ln in out.stdout.strip().splitlines() if ln.strip().isdigit()]
-        return int(lines[-1]) if lines else 0
+            return -1
+        lines = [ln for ln in out.stdout.strip().splitlines() if ln.strip().lstrip("-").isdigit()]
+        return int(lines[-1]) if lines else -1
+
+    def alive(self) -> int:
+        """Alive nodes as the head's GCS sees them (0 when it cannot be asked)."""
+        return max(0, self._ask("sum(1 for n in ray.nodes() if n['Alive'])"))
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait (bounded) until every CPU of the cluster is free again (actors of earlier jobs gone)."""
+        deadline = time.monotonic() + timeout
+        for _ in range(60):
+            if self._ask("ray.available_resources().get('CPU', 0)") >= self.nodes * self.cpus:
+                return True
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        return False
 
     def wait_nodes(self, count: int, timeout: float | None = None) -> None:
         """Wait (bounded) until exactly ``count`` nodes are alive."""
