@@ -312,6 +312,20 @@ def plan_workers(cluster: Any, opts: ScaleOptions) -> tuple[int, int]:
     return workers, threads
 
 
+def _raylet_reachable(node: dict[str, Any], timeout: float = 2.0) -> bool:
+    """Whether a node's raylet still accepts TCP connections (True when its address is unknown)."""
+    import socket
+
+    host, port = node.get("NodeManagerAddress"), node.get("NodeManagerPort")
+    if not host or not port:
+        return True
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _actor_report(job_id: str) -> tuple[int, int]:
     """(actors of this job's predictor, their restarts) from the GCS actor table; (0, 0) when unavailable."""
     try:
@@ -354,7 +368,7 @@ def predict_files(
         raise ConfigError(f"Expected --backend auto, tflite or onnx with --engine ray; received {backend!r}.")
     report = report if report is not None else JobReport()
     name, payload, side = _model_payload(model)
-    nodes_at_start = {n["NodeID"]: n.get("NodeManagerAddress", "?") for n in alive_nodes()}
+    start_nodes = {n["NodeID"]: n for n in alive_nodes()}
     cluster = ClusterInfo(address=opts.address, started_here=False, nodes=alive_nodes())
     workers, threads = plan_workers(cluster, opts)
     batch = max(1, opts.batch)
@@ -428,7 +442,10 @@ def predict_files(
                           f"pass (first: {files[int(order.missing()[0])]}).")
     report.duplicates = order.duplicates
     alive = {n["NodeID"] for n in alive_nodes()}
-    report.lost_nodes = [f"{addr} ({nid[:8]})" for nid, addr in nodes_at_start.items() if nid not in alive]
+    # The GCS marks a dead node only after its health checks time out (seconds to a minute); a raylet that no
+    # longer accepts connections is gone already.
+    report.lost_nodes = [f"{n.get('NodeManagerAddress', '?')} ({nid[:8]})" for nid, n in start_nodes.items()
+                         if nid not in alive or not _raylet_reachable(n)]
     report.actors, report.actor_restarts = _actor_report(job_id)
     # A worker process that died mid-job is replaced by a new one (new pid) that re-runs its batches.
     report.replaced_workers = max(0, len(rows_by_worker) - workers)
