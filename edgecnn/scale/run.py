@@ -20,7 +20,13 @@ import numpy as np
 from edgecnn.console import info, warn
 from edgecnn.errors import ConfigError, SourceError
 from edgecnn.runtime.pipeline import Result
-from edgecnn.runtime.runner import RunOptions, RunSummary, apply_device, check_run_outputs
+from edgecnn.runtime.runner import (
+    RunOptions,
+    RunSummary,
+    apply_deploy_profile,
+    apply_device,
+    check_run_outputs,
+)
 from edgecnn.runtime.sinks import ParquetWriter, RowWriter
 from edgecnn.scale.cluster import ray_session
 from edgecnn.scale.infer import JobReport, ScaleOptions, predict_files
