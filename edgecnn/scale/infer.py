@@ -37,10 +37,13 @@ import numpy as np
 
 from edgecnn.console import info, interactive, is_quiet, warn
 from edgecnn.errors import ConfigError, EdgeCNNError, ModelError
+from edgecnn.runtime.backends import BACKENDS
 from edgecnn.runtime.pipeline import Result
 
-#: Backends the Ray engine ships to workers (the Keras reference backend would need TensorFlow on every node).
-RAY_BACKENDS = ("tflite", "onnx")
+#: Backends the Ray engine ships to workers: the edge runtimes (the Keras reference backend, extra ``train``, would
+#: need TensorFlow on every node).
+RAY_BACKENDS = tuple(name for name, cls in BACKENDS.items() if cls.extra != "train")
+RAY_SUFFIXES = tuple(sfx for name in RAY_BACKENDS for sfx in BACKENDS[name].suffixes)
 #: Files of a model's folder that a worker needs beside the model (the fallback labels when no card is embedded).
 SIDE_FILES = ("labels.txt",)
 #: Paths per Ray task: large enough to amortise a task's overhead, small enough to balance and to retry cheaply.
@@ -281,7 +284,7 @@ def check_model(model: str | os.PathLike[str]) -> Path:
                          f"Pass the exported file, e.g. {path}/export/model_int8.tflite.")
     if not path.exists():
         raise ModelError(f"Model not found: {path}")
-    if path.suffix.lower() not in (".tflite", ".onnx"):
+    if path.suffix.lower() not in RAY_SUFFIXES:
         raise ModelError(f"--engine ray runs .tflite or .onnx models (workers have no TensorFlow); received "
                          f"{path.name}. Export it first: edgecnn export {path}.")
     return path
@@ -365,7 +368,8 @@ def predict_files(
     from edgecnn.scale.cluster import ClusterInfo, alive_nodes
 
     if backend not in ("auto", *RAY_BACKENDS):
-        raise ConfigError(f"Expected --backend auto, tflite or onnx with --engine ray; received {backend!r}.")
+        raise ConfigError(f"Expected --backend auto or one of {list(RAY_BACKENDS)} with --engine ray; received "
+                          f"{backend!r}.")
     report = report if report is not None else JobReport()
     name, payload, side = _model_payload(model)
     start_nodes = {n["NodeID"]: n for n in alive_nodes()}
