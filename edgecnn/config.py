@@ -10,13 +10,17 @@ import dataclasses
 import difflib
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from edgecnn.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (JetPack 6): the same parser, as the tomli package (a dependency there)
+    import tomli as tomllib
 
 
 def suggest(name: str, valid: list[str] | tuple[str, ...] | set[str]) -> str:
@@ -34,6 +38,11 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Cannot parse {p}: {exc}") from exc
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """Parse TOML text (``tomllib``, or ``tomli`` on Python 3.10); raises ``tomllib.TOMLDecodeError``."""
+    return tomllib.loads(text)
 
 
 def flatten(data: dict[str, Any], sections: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -63,7 +63,19 @@ def require(module: str, extra: str, purpose: str = ""):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        import sys
+
         what = f" (needed {purpose})" if purpose else ""
-        raise MissingDependencyError(
-            f"{module} is not installed{what}: pip install 'edgecnn[{extra}]'"
-        ) from exc
+        fix = f"pip install 'edgecnn[{extra}]'"
+        here = tuple(sys.version_info[:2])
+        if extra in TRAINING_EXTRAS and here < TRAINING_PYTHON:
+            fix = (f"the training side (edgecnn[{extra}]) needs Python {'.'.join(map(str, TRAINING_PYTHON))} or newer "
+                   f"and this is {here[0]}.{here[1]}; run training and export in a "
+                   f"Python {'.'.join(map(str, TRAINING_PYTHON))}+ venv (run, bench, evaluate and info of .tflite/.onnx "
+                   "work here)")
+        raise MissingDependencyError(f"{module} is not installed{what}: {fix}") from exc
+
+
+#: Extras whose pins (TensorFlow 2.21, Keras 3.15) have wheels only for Python >= TRAINING_PYTHON.
+TRAINING_EXTRAS = ("train", "gpu")
+TRAINING_PYTHON = (3, 11)

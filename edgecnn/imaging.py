@@ -216,6 +216,29 @@ def _decode_opencv(data: bytes) -> np.ndarray | None:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def pil_to_rgb(im: Image.Image, name: str = "<PIL image>") -> np.ndarray:
+    """A loaded PIL image (any mode) as RGB uint8 HxWx3, exactly as :func:`decode_image` converts files.
+
+    16-bit and 32-bit integer gray are scaled to 0..255 (by 65535 when any value exceeds 255), float gray
+    is clipped, alpha is dropped, palette and CMYK are converted.
+
+    Raises:
+        UnreadableImageError: an image Pillow cannot convert (e.g. an unsupported mode).
+    """
+    try:
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im, dtype=np.float32)
+            top = 65535.0 if arr.max() > 255 else 255.0
+            gray = np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+            return np.repeat(gray[:, :, None], 3, axis=2)
+        if im.mode == "F":
+            gray = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
+            return np.repeat(gray[:, :, None], 3, axis=2)
+        return np.array(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError) as exc:
+        raise UnreadableImageError(f"Cannot convert image {name} (mode {im.mode}) to RGB: {exc}") from exc
+
+
 def _decode_pillow(data: bytes, name: str) -> np.ndarray:
     import io
 
@@ -223,15 +246,9 @@ def _decode_pillow(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             im.seek(0)
             im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float32)
-                top = 65535.0 if arr.max() > 255 else 255.0
-                gray = np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
-                return np.repeat(gray[:, :, None], 3, axis=2)
-            if im.mode == "F":
-                gray = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
-                return np.repeat(gray[:, :, None], 3, axis=2)
-            return np.array(im.convert("RGB"), dtype=np.uint8)
+            return pil_to_rgb(im, name)
+    except UnreadableImageError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         msg = str(exc).replace("<_io.BytesIO object", "<").split(" at 0x")[0]
         if "cannot identify image file" in msg:

@@ -109,6 +109,7 @@ class BenchReport:
     gate_failures: list[str] = field(default_factory=list)
     schema: str = SCHEMA
     partial: str | None = None  # "SIGINT"/"SIGTERM": the bench was stopped; only the rows measured so far
+    files: list[Path] = field(default_factory=list, repr=False)  # report files this run wrote (not serialized)
 
     @property
     def ok_results(self) -> list[BenchResult]:

@@ -160,9 +160,7 @@ def load_preset(name: str) -> dict[str, Any]:
     if name not in names:
         raise ConfigError(f"Unknown preset {name!r}; expected one of {names}.{cfgmod.suggest(name, names)}")
     path = resources.files("edgecnn.training") / "presets" / f"{name}.toml"
-    import tomllib
-
-    layer = cfgmod.flatten(tomllib.loads(path.read_text(encoding="utf-8")), SECTIONS)
+    layer = cfgmod.flatten(cfgmod.parse_toml(path.read_text(encoding="utf-8")), SECTIONS)
     layer.pop("description", None)
     cfgmod.check_keys(layer, TrainConfig, f"preset {name!r}")
     layer.pop("preset", None)
