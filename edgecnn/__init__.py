@@ -45,7 +45,12 @@ _LAZY: dict[str, str] = {
     "ModelCard": "edgecnn.modelcard",
 }
 
-__all__ = ["EdgeCNNError", "__version__", *_LAZY]
+__all__ = [  # spelled out for static tools; every name but the first two is one of _LAZY's keys
+    "EdgeCNNError", "__version__",
+    "load", "Classifier", "Prediction", "PredictionStream",
+    "train", "export", "evaluate", "bench",
+    "TrainResult", "TrainConfig", "ExportReport", "EvalReport", "BenchReport", "BenchResult", "ModelCard",
+]
 
 if TYPE_CHECKING:  # pragma: no cover  (what type checkers and IDEs see)
     from typing import Any

@@ -110,7 +110,7 @@ def array_to_rgb(x: np.ndarray, bgr: bool = False, what: str = "input") -> np.nd
         raise DataError(f"Expected an image array HxW or HxWxC (C = 1, 3 or 4) in {what}; received {x.ndim} "
                         f"dimension(s), shape {tuple(x.shape)}. Pass a list of images for several.")
     if x.ndim == 3 and x.shape[2] not in (1, 3, 4):
-        hint = (f" It looks channels-first (CxHxW): pass x.transpose(1, 2, 0)."
+        hint = (" It looks channels-first (CxHxW): pass x.transpose(1, 2, 0)."
                 if x.shape[0] in (1, 3, 4) else "")
         raise DataError(f"Expected 1 (gray), 3 (RGB) or 4 (RGBA) channels in {what}; received shape "
                         f"{tuple(x.shape)} ({x.shape[2]} channels).{hint}")

@@ -1,23 +1,32 @@
-"""Edge install check (``make test-edge``): the wheel runs exported models with only an edge extra installed.
+"""Edge install check (``make test-edge``): the wheel runs exported models with only an edge extra installed,
+on every Python the edge side supports (3.10, 3.11, 3.12).
 
-1. builds the edgecnn wheel (``pip wheel --no-deps .``);
+1. builds the edgecnn wheel once (``pip wheel --no-deps .``; pure Python, shared by every venv);
 2. with this interpreter (the training venv, which has TensorFlow) trains a tiny model on a synthetic
    folder and exports it (int8 TFLite, fp32 ONNX) with ``edgecnn.export``;
-3. for each edge extra (``tflite``, ``onnx``) creates a fresh venv with ``--python``, installs
-   ``edgecnn[<extra>]`` from the wheel with ``-c constraints.txt``, and there
-   * checks TensorFlow is not installed,
-   * runs ``edgecnn run MODEL --source FOLDER --save-csv`` and checks every image got a row,
-   * runs it again in-process and checks no TensorFlow/Keras module was imported;
-4. prints a PASS/FAIL summary and exits non-zero on any failure.
+3. with ``--python`` (the dev stack's 3.11): one fresh venv per edge extra (``tflite``, ``onnx``), installed from
+   the wheel with ``-c constraints.txt``; with each other Python found (``--also-python``, default: 3.10 and 3.12
+   where installed): one fresh venv with ``edgecnn[tflite,onnx]`` resolved from the extras' ranges, as a user's
+   ``pip install`` does (constraints.txt pins the 3.11 dev stack). In every venv:
+   * TensorFlow, Keras and tf2onnx are not installed,
+   * ``edgecnn run MODEL --source FOLDER --save-csv`` gives every image a row, and a ``Speed:`` line,
+   * the example app ``examples/classify_frames.py`` (numpy frames through ``edgecnn.load(...).predict(...)``)
+     gives every image the same label and score as that ``edgecnn run``,
+   * an in-process run imports no TensorFlow/Keras/JAX/torch module,
+   * the device profiles ship in the wheel;
+4. prints a PASS/FAIL summary per venv, ends with ``edge-install: N passed, N failed`` and exits non-zero on any
+   failure.
 
-Usage: ``python tests/edge_install_check.py [--python python3.11] [--keep] [--extras tflite,onnx]``.
-Needs the package index (PyPI or a mirror) for the venv installs; about 1-2 minutes on 2 cores.
+Usage: ``python tests/edge_install_check.py [--python python3.11] [--also-python 3.10,3.12|none] [--keep]
+[--extras tflite,onnx]``. Needs the package index (PyPI or a mirror) for the venv installs; about 2-4 minutes on
+2 cores with a warm pip cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import glob
 import os
 import shutil
 import subprocess
@@ -28,12 +37,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"tflite": "tflite-int8", "onnx": "onnx-float32"}
+EXAMPLE = ROOT / "examples" / "classify_frames.py"
 PROBE = (
     "import sys\nfrom edgecnn.cli import app\n"
     "try:\n    app(['run', sys.argv[1], '--source', sys.argv[2], '--quiet'], prog_name='edgecnn')\n"
     "except SystemExit as e:\n    assert not e.code, f'edgecnn run exited {e.code}'\n"
     "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx', 'jax', 'torch'))\n"
     "print('HEAVY-MODULES', heavy)\nsys.exit(1 if heavy else 0)\n"
+)
+#: Prints "3.10 [] {'numpy': '2.2.6', ...}": the Python, the heavy packages installed (must be none), the runtimes.
+VERSIONS = (
+    "import importlib.metadata as md, importlib.util as u, sys\n"
+    "heavy = [m for m in ('tensorflow', 'keras', 'tf2onnx') if u.find_spec(m)]\n"
+    "found = {}\n"
+    "for dist in ('numpy', 'ai-edge-litert', 'onnxruntime', 'opencv-python-headless', 'tomli'):\n"
+    "    try:\n        found[dist] = md.version(dist)\n    except md.PackageNotFoundError:\n        pass\n"
+    "print('%d.%d' % sys.version_info[:2], heavy, found)\n"
 )
 
 
@@ -71,39 +90,83 @@ def export_tiny(work: Path) -> tuple[dict[str, Path], Path]:
     return report.artifacts(), data
 
 
-def check_extra(extra: str, python: str, wheel: Path, model: Path, data: Path, work: Path) -> list[str]:
-    """Problems found for one extra (empty list: PASS)."""
-    venv = work / f"venv-{extra}"
+def find_python(version: str) -> str | None:
+    """A working interpreter of ``version`` (e.g. ``"3.10"``) with venv and ensurepip, or None.
+
+    Tries ``python3.10`` on PATH (a pyenv shim that is not the active version fails and is skipped), then
+    pyenv's own installs, then the usual system paths.
+    """
+    candidates = [f"python{version}"]
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")), reverse=True)
+    candidates += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    for cand in candidates:
+        exe = shutil.which(cand) or (cand if os.path.isfile(cand) else None)
+        if not exe:
+            continue
+        probe = subprocess.run([exe, "-c", "import sys, venv, ensurepip; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True, timeout=60)
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return exe
+    return None
+
+
+def python_version(exe: str) -> str:
+    res = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
+                         text=True, timeout=60)
+    return res.stdout.strip() if res.returncode == 0 else "?"
+
+
+def check_venv(name: str, python: str, extras: list[str], wheel: Path, models: dict[str, Path], data: Path,
+               work: Path, constraints: bool) -> list[str]:
+    """Problems found in one fresh venv with ``edgecnn[<extras>]`` (empty list: PASS)."""
+    venv = work / f"venv-{name}"
     res = sh([python, "-m", "venv", venv])
     if res.returncode:
         return [f"venv creation failed: {res.stderr.strip()[-300:]}"]
     py = venv / "bin" / "python"
-    res = sh([py, "-m", "pip", "install", "-q", "-c", ROOT / "constraints.txt", f"{wheel}[{extra}]"])
+    pin = ["-c", ROOT / "constraints.txt"] if constraints else []
+    res = sh([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", *pin, f"{wheel}[{','.join(extras)}]"])
     if res.returncode:
-        return [f"pip install edgecnn[{extra}] failed: {res.stderr.strip()[-500:]}"]
+        return [f"pip install edgecnn[{','.join(extras)}] failed: {res.stderr.strip()[-500:]}"]
     problems = []
-    res = sh([py, "-c", "import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'tf2onnx') "
-                        "if u.find_spec(m)])"])
-    if res.stdout.strip() != "[]":
-        problems.append(f"heavy packages installed with edgecnn[{extra}]: {res.stdout.strip()} {res.stderr[-200:]}")
+    res = sh([py, "-c", VERSIONS])
+    print(f"      {res.stdout.strip()}")
+    if res.returncode or " [] " not in res.stdout:
+        problems.append(f"heavy packages installed with edgecnn[{','.join(extras)}]: {res.stdout.strip()} {res.stderr[-200:]}")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("PYTHONPATH", None)
-    out = work / f"preds-{extra}.csv"
-    res = sh([venv / "bin" / "edgecnn", "run", model, "--source", data, "--save-csv", out, "--batch", "8", "--quiet"],
-             env=env, timeout=300)
-    if res.returncode:
-        problems.append(f"edgecnn run exited {res.returncode}: {(res.stdout + res.stderr).strip()[-500:]}")
-    else:
+    images = sorted(str(p) for p in data.rglob("*.png"))
+    for extra in extras:
+        model = models[extra]
+        out = work / f"preds-{name}-{extra}.csv"
+        res = sh([venv / "bin" / "edgecnn", "run", model, "--source", data, "--save-csv", out, "--quiet"],
+                 env=env, timeout=300)
+        if res.returncode:
+            problems.append(f"edgecnn run {model.name} exited {res.returncode}: {(res.stdout + res.stderr).strip()[-500:]}")
+            continue
         with open(out, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        expected = sum(1 for p in data.rglob("*.png"))
-        if len(rows) != expected or not all(r["status"] == "ok" and r["label"] for r in rows):
-            problems.append(f"expected {expected} classified rows in {out.name}; found {len(rows)}")
+            rows = {r["source"]: r for r in csv.DictReader(fh)}
+        if len(rows) != len(images) or not all(r["status"] == "ok" and r["label"] for r in rows.values()):
+            problems.append(f"expected {len(images)} classified rows in {out.name}; found {len(rows)}")
         if "Speed:" not in res.stdout:
-            problems.append("no Speed: summary line in the output")
-    res = sh([py, "-c", PROBE, model, data], env=env, timeout=300)
-    if res.returncode or "HEAVY-MODULES []" not in res.stdout:
-        problems.append(f"in-process run imported heavy modules or failed: {(res.stdout + res.stderr).strip()[-400:]}")
+            problems.append(f"no Speed: summary line in the output of edgecnn run {model.name}")
+        # the ~10-line example app: numpy frames through edgecnn.load(...).predict(...) -> same label and score
+        res = sh([py, EXAMPLE, model, *images], env=env, timeout=300)
+        if res.returncode:
+            problems.append(f"{EXAMPLE.name} {model.name} exited {res.returncode}: {res.stderr.strip()[-400:]}")
+        else:
+            got = [line.split("\t") for line in res.stdout.splitlines() if line.count("\t") == 2]
+            differ = [(path, label, score, rows.get(path, {}).get("label"), rows.get(path, {}).get("score"))
+                      for path, label, score in got
+                      if (label, score) != (rows.get(path, {}).get("label"), rows.get(path, {}).get("score"))]
+            if len(got) != len(images) or differ:
+                problems.append(f"{EXAMPLE.name} on {model.name}: {len(got)}/{len(images)} images, {len(differ)} with a "
+                                f"label or score other than edgecnn run's (first: {differ[:1]})")
+            else:
+                print(f"      {EXAMPLE.name} == edgecnn run on {len(got)} images ({model.name})")
+        res = sh([py, "-c", PROBE, model, data], env=env, timeout=300)
+        if res.returncode or "HEAVY-MODULES []" not in res.stdout:
+            problems.append(f"in-process run imported heavy modules or failed: {(res.stdout + res.stderr).strip()[-400:]}")
     res = sh([venv / "bin" / "edgecnn", "devices", "show", "rpi4"], env=env)
     if res.returncode or "rpi4" not in res.stdout:
         problems.append(f"device profiles not found in the installed wheel: {res.stderr.strip()[-200:]}")
@@ -112,12 +175,16 @@ def check_extra(extra: str, python: str, wheel: Path, model: Path, data: Path, w
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--python", default=sys.executable, help="Interpreter for the fresh edge venvs.")
+    ap.add_argument("--python", default=sys.executable, help="Interpreter of the dev stack (venvs use constraints.txt).")
+    ap.add_argument("--also-python", default="3.10,3.12",
+                    help="Other Python versions to check where installed (one venv each, both extras); 'none' to skip.")
     ap.add_argument("--extras", default="tflite,onnx")
     ap.add_argument("--keep", action="store_true", help="Keep the work folder.")
     args = ap.parse_args()
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="edgecnn-edge-"))
+    extras = [e.strip() for e in args.extras.split(",") if e.strip()]
+    main_version = python_version(args.python)
     results: dict[str, list[str]] = {}
     try:
         print("[1/3] building the wheel", flush=True)
@@ -125,9 +192,22 @@ def main() -> int:
         print(f"      {wheel.name}")
         print("[2/3] training and exporting a tiny model (training venv)", flush=True)
         artifacts, data = export_tiny(work)
-        for extra in [e.strip() for e in args.extras.split(",") if e.strip()]:
-            print(f"[3/3] fresh venv with only edgecnn[{extra}]", flush=True)
-            results[extra] = check_extra(extra, args.python, wheel, artifacts[MODELS[extra]], data, work)
+        models = {extra: artifacts[MODELS[extra]] for extra in extras}
+        for extra in extras:
+            print(f"[3/3] Python {main_version}: fresh venv with only edgecnn[{extra}] (constraints.txt)", flush=True)
+            results[f"py{main_version} edgecnn[{extra}]"] = check_venv(
+                f"{main_version}-{extra}", args.python, [extra], wheel, models, data, work, constraints=True)
+        others = [] if args.also_python.strip().lower() == "none" else \
+            [v.strip() for v in args.also_python.split(",") if v.strip() and v.strip() != main_version]
+        for version in others:
+            exe = find_python(version)
+            if exe is None:
+                print(f"[3/3] Python {version}: not installed here; skipped", flush=True)
+                continue
+            print(f"[3/3] Python {version} ({exe}): fresh venv with edgecnn[{','.join(extras)}] (the extras' ranges)",
+                  flush=True)
+            results[f"py{version} edgecnn[{','.join(extras)}]"] = check_venv(
+                version, exe, extras, wheel, models, data, work, constraints=False)
     except Exception as exc:  # noqa: BLE001  (the summary below must always print)
         results["setup"] = [f"{type(exc).__name__}: {exc}"]
     finally:
@@ -135,7 +215,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     print(f"\nEdge install check ({time.perf_counter() - t0:.0f}s):")
     for name, problems in results.items():
-        print(f"  {'PASS' if not problems else 'FAIL'}  edgecnn[{name}]" if name != "setup" else "  FAIL  setup")
+        print(f"  {'PASS' if not problems else 'FAIL'}  {name}")
         for p in problems:
             print(f"        - {p}")
     ok = bool(results) and not any(results.values())

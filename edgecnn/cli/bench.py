@@ -83,7 +83,7 @@ def bench_run(
 
     Also: `edgecnn bench compare REPORT.json...` merges reports from several devices.
     """
-    from edgecnn.bench.api import bench
+    from edgecnn.api import bench
     from edgecnn.bench.measure import BenchSettings
     from edgecnn.bench.render import results_table
     from edgecnn.bench.runner import enforce_gates
@@ -113,7 +113,8 @@ def bench_run(
         result, written, choice, profile_path = bench_pick(models, pick, reports=report or [],
                                                            max_drop=gate_int8_acc_drop, **options)
     else:
-        result, written = bench(models, reports=report or [], **options)
+        result = bench(models, reports=report or [], **options)
+        written = result.files
     print_table(results_table(result))
     for path in written:
         console.print(f"Report: {path}")

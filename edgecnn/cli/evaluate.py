@@ -30,9 +30,9 @@ def evaluate_command(
     workers: Annotated[int | None, typer.Option(min=1, help="--engine ray: Ray workers (default: one per node).")] = None,
 ) -> None:
     """Measure a model on labelled images through the same pipeline as `edgecnn run`."""
+    from edgecnn.api import evaluate
     from edgecnn.cli import verbose
     from edgecnn.console import console
-    from edgecnn.evaluate import evaluate
     from edgecnn.scale.cluster import check_address
     from edgecnn.scale.infer import ScaleOptions
 

@@ -53,8 +53,8 @@ def export_cmd(
     gate_int8_acc_drop: QuantAccDrop = _DEFAULT_GATES.quant_acc_drop,
 ) -> None:
     """Export a trained model, embed its model card, write golden.npz and check parity (exit 1 on a failed gate)."""
+    from edgecnn.api import export
     from edgecnn.console import console
-    from edgecnn.export import export
     from edgecnn.parity import print_table
 
     report = export(

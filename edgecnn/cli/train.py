@@ -140,18 +140,12 @@ def train_command(
 ) -> None:
     """Train an image classifier on a folder of class sub-folders (or --dataset digits)."""
     overrides = {k: v for k, v in locals().items() if k not in ("config", "preset")}  # first: only the options
+    from edgecnn.api import train
     from edgecnn.console import console
     from edgecnn.runs import next_commands_after_train
-    from edgecnn.training import build_config, train
 
-    for key, value in list(overrides.items()):
-        if isinstance(value, Enum):
-            overrides[key] = value.value
-        elif isinstance(value, Path):
-            overrides[key] = str(value)
     overrides["quiet"] = quiet or None
-    cfg = build_config(preset=preset, config_file=config, overrides=overrides)
-    result = train(cfg)
+    result = train(preset=preset, config=config, **overrides)
     acc = result.metrics.get("test_accuracy")
     split = "test"
     if acc is None:

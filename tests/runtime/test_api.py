@@ -293,3 +293,4 @@ def test_import_is_light_and_public_names_resolve():
     assert (Path(edgecnn.__file__).parent / "py.typed").is_file()
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         edgecnn.nope  # noqa: B018
+    assert set(edgecnn.__all__) == set(edgecnn._LAZY) | {"EdgeCNNError", "__version__"}
