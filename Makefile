@@ -51,7 +51,8 @@ lint: install
 	$(BIN)/ruff check edgecnn converters tests benchmarks
 
 constraints: install
-	$(BIN)/python -m pip freeze --exclude-editable | sed '/^-e /d' > constraints.txt
+	{ grep '^#' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | sed '/^-e /d'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) $(MP_VENV) build dist *.egg-info .pytest_cache

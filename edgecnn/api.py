@@ -74,9 +74,14 @@ def train(data: str | os.PathLike[str] | None = None, *, preset: str | None = No
         ArtifactExistsError: the run folder exists without ``exist_ok``/``resume``.
         MissingDependencyError: TensorFlow/Keras is not installed (``pip install 'edgecnn[train]'``).
     """
+    import importlib.util
+
+    from edgecnn.errors import require
     from edgecnn.training import TrainConfig, build_config
     from edgecnn.training import train as train_run
 
+    if importlib.util.find_spec("keras") is None:  # look, don't import: the trainer picks the Keras backend first
+        require("keras", "train", "to train")
     overrides = {k: _plain(v) for k, v in options.items()}
     if data is not None:
         overrides["data"] = _plain(data)

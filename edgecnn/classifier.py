@@ -157,7 +157,9 @@ def to_rgb(item: Any, bgr: bool = False, what: str = "input") -> tuple[np.ndarra
 class Classifier:
     """A loaded model that classifies images like ``edgecnn run``. Create it with :func:`edgecnn.load`.
 
-    Not thread-safe: give each thread its own classifier (or guard calls with a lock).
+    :meth:`predict` may be called from several threads (calls run one at a time on the one interpreter); a
+    stream runs inference on its own threads, so don't call :meth:`predict` while a stream of the same
+    classifier is being iterated (load a second classifier for that).
 
     Attributes:
         path: The model file that runs (a run folder resolves to its ``model.keras``).

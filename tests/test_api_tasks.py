@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import edgecnn
 from edgecnn.cli import app
-from edgecnn.errors import ArtifactExistsError, ConfigError, DataError, MissingDependencyError
+from edgecnn.errors import ArtifactExistsError, ConfigError, DataError
 
 runner = CliRunner()
 
@@ -106,12 +106,3 @@ def test_bench_returns_a_bench_report_with_rows_and_written_files(exported_artif
     with pytest.raises(ConfigError):
         edgecnn.bench(exported_artifacts["tflite-float32"], runs=-1)
 
-
-def test_training_on_an_unsupported_python_says_so(monkeypatch):
-    from edgecnn.errors import require
-
-    monkeypatch.setattr("sys.version_info", (3, 10, 13, "final", 0))
-    with pytest.raises(MissingDependencyError, match=r"needs Python 3\.11 or newer and this is 3\.10"):
-        require("edgecnn_no_such_module", "train", "to train")
-    with pytest.raises(MissingDependencyError, match=r"pip install 'edgecnn\[onnx\]'"):
-        require("edgecnn_no_such_module", "onnx")
