@@ -33,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,18 +118,35 @@ def python_version(exe: str) -> str:
     return res.stdout.strip() if res.returncode == 0 else "?"
 
 
-def check_venv(name: str, python: str, extras: list[str], wheel: Path, models: dict[str, Path], data: Path,
-               work: Path, constraints: bool) -> list[str]:
-    """Problems found in one fresh venv with ``edgecnn[<extras>]`` (empty list: PASS)."""
+@dataclass
+class Venv:
+    """One edge venv to check: a name, its interpreter, the extras it installs, and whether constraints apply."""
+
+    name: str
+    python: str
+    extras: list[str]
+    constraints: bool
+    label: str
+
+
+def install_venv(v: Venv, wheel: Path, work: Path) -> str | None:
+    """Create the venv and install ``edgecnn[<extras>]`` from the wheel; an error message, or None."""
+    venv = work / f"venv-{v.name}"
+    res = sh([v.python, "-m", "venv", venv])
+    if res.returncode:
+        return f"venv creation failed: {res.stderr.strip()[-300:]}"
+    pin = ["-c", ROOT / "constraints.txt"] if v.constraints else []
+    res = sh([venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", *pin,
+              f"{wheel}[{','.join(v.extras)}]"])
+    if res.returncode:
+        return f"pip install edgecnn[{','.join(v.extras)}] failed: {res.stderr.strip()[-500:]}"
+    return None
+
+
+def check_venv(name: str, extras: list[str], models: dict[str, Path], data: Path, work: Path) -> list[str]:
+    """Problems found in one installed venv with ``edgecnn[<extras>]`` (empty list: PASS)."""
     venv = work / f"venv-{name}"
-    res = sh([python, "-m", "venv", venv])
-    if res.returncode:
-        return [f"venv creation failed: {res.stderr.strip()[-300:]}"]
     py = venv / "bin" / "python"
-    pin = ["-c", ROOT / "constraints.txt"] if constraints else []
-    res = sh([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", *pin, f"{wheel}[{','.join(extras)}]"])
-    if res.returncode:
-        return [f"pip install edgecnn[{','.join(extras)}] failed: {res.stderr.strip()[-500:]}"]
     problems = []
     res = sh([py, "-c", VERSIONS])
     print(f"      {res.stdout.strip()}")
@@ -190,24 +209,27 @@ def main() -> int:
         print("[1/3] building the wheel", flush=True)
         wheel = build_wheel(work / "dist")
         print(f"      {wheel.name}")
-        print("[2/3] training and exporting a tiny model (training venv)", flush=True)
-        artifacts, data = export_tiny(work)
-        models = {extra: artifacts[MODELS[extra]] for extra in extras}
-        for extra in extras:
-            print(f"[3/3] Python {main_version}: fresh venv with only edgecnn[{extra}] (constraints.txt)", flush=True)
-            results[f"py{main_version} edgecnn[{extra}]"] = check_venv(
-                f"{main_version}-{extra}", args.python, [extra], wheel, models, data, work, constraints=True)
+        venvs = [Venv(f"{main_version}-{extra}", args.python, [extra], True,
+                      f"py{main_version} edgecnn[{extra}] (constraints.txt)") for extra in extras]
         others = [] if args.also_python.strip().lower() == "none" else \
             [v.strip() for v in args.also_python.split(",") if v.strip() and v.strip() != main_version]
         for version in others:
             exe = find_python(version)
             if exe is None:
-                print(f"[3/3] Python {version}: not installed here; skipped", flush=True)
+                print(f"      Python {version}: not installed here; skipped", flush=True)
                 continue
-            print(f"[3/3] Python {version} ({exe}): fresh venv with edgecnn[{','.join(extras)}] (the extras' ranges)",
+            venvs.append(Venv(version, exe, extras, False, f"py{version} edgecnn[{','.join(extras)}] (the extras' ranges)"))
+        # the venv installs (network and unzipping) overlap the training/export step and each other
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="venv") as pool:
+            installs = {v.name: pool.submit(install_venv, v, wheel, work) for v in venvs}
+            print("[2/3] training and exporting a tiny model (training venv), installing the edge venvs meanwhile",
                   flush=True)
-            results[f"py{version} edgecnn[{','.join(extras)}]"] = check_venv(
-                version, exe, extras, wheel, models, data, work, constraints=False)
+            artifacts, data = export_tiny(work)
+            models = {extra: artifacts[MODELS[extra]] for extra in extras}
+            for v in venvs:
+                failure = installs[v.name].result()
+                print(f"[3/3] {v.label}: {v.python}", flush=True)
+                results[v.label] = [failure] if failure else check_venv(v.name, v.extras, models, data, work)
     except Exception as exc:  # noqa: BLE001  (the summary below must always print)
         results["setup"] = [f"{type(exc).__name__}: {exc}"]
     finally:
