@@ -58,6 +58,14 @@ VERSIONS = (
 )
 
 
+def venv_env() -> dict[str, str]:
+    """The environment of every command in an edge venv: no PYTHONPATH (a source tree on it, with its
+    ``edgecnn.egg-info``, would make pip skip installing the wheel and the venv import the tree)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
 def sh(cmd: list[str], timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     shown = " ".join(str(c) if "\n" not in str(c) else "<script>" for c in cmd)
     print("  $", shown, flush=True)
@@ -129,18 +137,32 @@ class Venv:
     label: str
 
 
-def install_venv(v: Venv, wheel: Path, work: Path) -> str | None:
-    """Create the venv and install ``edgecnn[<extras>]`` from the wheel; an error message, or None."""
+def create_venv(v: Venv, work: Path) -> str | None:
+    """Create the venv (one at a time: interpreter shims such as pyenv's are not safe to run concurrently)."""
     venv = work / f"venv-{v.name}"
-    res = sh([v.python, "-m", "venv", venv])
-    if res.returncode:
+    res = sh([v.python, "-m", "venv", venv], env=venv_env())
+    if res.returncode or not (venv / "bin" / "python").exists():
         return f"venv creation failed: {res.stderr.strip()[-300:]}"
+    return None
+
+
+def install_venv(v: Venv, wheel: Path, work: Path) -> str | None:
+    """Install ``edgecnn[<extras>]`` from the wheel into the venv; an error message, or None."""
+    venv = work / f"venv-{v.name}"
     pin = ["-c", ROOT / "constraints.txt"] if v.constraints else []
     res = sh([venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", *pin,
-              f"{wheel}[{','.join(v.extras)}]"])
+              f"{wheel}[{','.join(v.extras)}]"], env=venv_env())
     if res.returncode:
         return f"pip install edgecnn[{','.join(v.extras)}] failed: {res.stderr.strip()[-500:]}"
+    if not (venv / "bin" / "edgecnn").exists():
+        return f"pip install edgecnn[{','.join(v.extras)}] left no bin/edgecnn script: {res.stderr.strip()[-300:]}"
     return None
+
+
+def real_python(exe: str) -> str:
+    """The interpreter's own path (a pyenv shim resolves to the version it runs)."""
+    res = subprocess.run([exe, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=60)
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else exe
 
 
 def check_venv(name: str, extras: list[str], models: dict[str, Path], data: Path, work: Path) -> list[str]:
@@ -148,12 +170,11 @@ def check_venv(name: str, extras: list[str], models: dict[str, Path], data: Path
     venv = work / f"venv-{name}"
     py = venv / "bin" / "python"
     problems = []
-    res = sh([py, "-c", VERSIONS])
+    env = venv_env()
+    res = sh([py, "-c", VERSIONS], env=env)
     print(f"      {res.stdout.strip()}")
     if res.returncode or " [] " not in res.stdout:
         problems.append(f"heavy packages installed with edgecnn[{','.join(extras)}]: {res.stdout.strip()} {res.stderr[-200:]}")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("PYTHONPATH", None)
     images = sorted(str(p) for p in data.rglob("*.png"))
     for extra in extras:
         model = models[extra]
@@ -209,7 +230,8 @@ def main() -> int:
         print("[1/3] building the wheel", flush=True)
         wheel = build_wheel(work / "dist")
         print(f"      {wheel.name}")
-        venvs = [Venv(f"{main_version}-{extra}", args.python, [extra], True,
+        main_python = real_python(args.python)
+        venvs = [Venv(f"{main_version}-{extra}", main_python, [extra], True,
                       f"py{main_version} edgecnn[{extra}] (constraints.txt)") for extra in extras]
         others = [] if args.also_python.strip().lower() == "none" else \
             [v.strip() for v in args.also_python.split(",") if v.strip() and v.strip() != main_version]
@@ -218,18 +240,23 @@ def main() -> int:
             if exe is None:
                 print(f"      Python {version}: not installed here; skipped", flush=True)
                 continue
-            venvs.append(Venv(version, exe, extras, False, f"py{version} edgecnn[{','.join(extras)}] (the extras' ranges)"))
-        # the venv installs (network and unzipping) overlap the training/export step and each other
+            venvs.append(Venv(version, real_python(exe), extras, False,
+                              f"py{version} edgecnn[{','.join(extras)}] (the extras' ranges)"))
+        created = {v.name: create_venv(v, work) for v in venvs}
+        # the installs (network and unzipping) overlap the training/export step and each other
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="venv") as pool:
-            installs = {v.name: pool.submit(install_venv, v, wheel, work) for v in venvs}
+            installs = {v.name: pool.submit(install_venv, v, wheel, work) for v in venvs if created[v.name] is None}
             print("[2/3] training and exporting a tiny model (training venv), installing the edge venvs meanwhile",
                   flush=True)
             artifacts, data = export_tiny(work)
             models = {extra: artifacts[MODELS[extra]] for extra in extras}
             for v in venvs:
-                failure = installs[v.name].result()
+                failure = created[v.name] or installs[v.name].result()
                 print(f"[3/3] {v.label}: {v.python}", flush=True)
-                results[v.label] = [failure] if failure else check_venv(v.name, v.extras, models, data, work)
+                try:
+                    results[v.label] = [failure] if failure else check_venv(v.name, v.extras, models, data, work)
+                except Exception as exc:  # noqa: BLE001  (one venv's surprise must not hide the others' results)
+                    results[v.label] = [f"{type(exc).__name__}: {exc}"]
     except Exception as exc:  # noqa: BLE001  (the summary below must always print)
         results["setup"] = [f"{type(exc).__name__}: {exc}"]
     finally:

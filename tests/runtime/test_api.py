@@ -271,6 +271,8 @@ def test_load_options_device_profile_and_errors(artifacts, tmp_path):
         edgecnn.load(artifacts["tflite-int8"], device="no-such-board")
     with pytest.raises(ModelError, match="cannot run"):
         edgecnn.load(artifacts["tflite-int8"], backend="onnx")
+    with pytest.raises(ModelError, match="Cannot load TFLite delegate 'libedgecnn-no-such-delegate.so'"):
+        edgecnn.load(artifacts["tflite-int8"], delegate="libedgecnn-no-such-delegate.so")
 
 
 def test_import_is_light_and_public_names_resolve():
