@@ -82,7 +82,7 @@ def test_evaluate_returns_an_eval_report_equal_to_the_cli(exported_artifacts, sh
         correct = sum(p.label == f.parent.name for p, f in zip(preds, files))
     assert correct / len(files) == pytest.approx(report.accuracy)
     cli = runner.invoke(app, ["evaluate", str(model), "--data", str(shapes_dir), "--out", str(tmp_path / "cli"),
-                              "--topk", "2"])
+                              "--top-k", "2"])
     assert cli.exit_code == 0, cli.output
     assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["accuracy"] == report.accuracy
     with pytest.raises(ConfigError, match="not both"):
