@@ -272,6 +272,7 @@ class ParityResult:
     checked: bool = True
     layer_errors: list[dict[str, Any]] = field(default_factory=list)
     repair: dict[str, Any] | None = None  # int8 self-repair: layers kept in float and their cost (export)
+    quantization: dict[str, Any] | None = None  # int8 settings chosen and why (export, from the converter)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -157,6 +157,7 @@ def export(
             result = _check(done.path, fmt, precision, ref, gates, check)
             result.conversion_seconds = round(done.seconds, 3)
             result.size_bytes = done.size_bytes
+            result.quantization = (done.metadata.get("artifact") or {}).get("int8")
             if (repair and check and not result.passed and PRECISIONS[precision].calibration and fmt in BACKENDS
                     and calib is not None and ref is not None):
                 result = _repair(src.model, fmt, precision, path, calib, ref, gates, options, write, done, result,
@@ -358,6 +359,7 @@ def _repair(model: Any, fmt: str, precision: str, path: Path, calib: np.ndarray,
                          check=lambda p: _check(p, fmt, precision, ref, gates, True),
                          first=failed, max_layers=max_layers, already_float=auto)
     result.conversion_seconds = failed.conversion_seconds
+    result.quantization = failed.quantization
     result.repair = rec.to_dict()
     if not rec.passed:
         result.failures.append(f"int8 repair kept {len(rec.float_layers)} layer(s) in float and still failed: {rec.reason}")

@@ -107,6 +107,13 @@ def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -
                     lines += [f"    - `{e.get('layer') or e.get('tensor')}` ({e.get('op', '')}): {e['rmse_per_scale']:.2f}"
                               for e in r.layer_errors]
         lines.append("")
+    quantized = [r for r in report.results if r.quantization]
+    if quantized:
+        lines += ["## int8 settings", ""]
+        for r in quantized:
+            q = r.quantization or {}
+            lines.append(f"- **{r.artifact}**: {q.get('scheme', '')}. Why: {q.get('why', 'n/a')}.")
+        lines.append("")
     repaired = [r for r in report.results if r.repair]
     if repaired:
         lines += ["## int8 repair", ""]

@@ -212,6 +212,7 @@ def test_int8_that_fails_its_gate_repairs_itself(run_copy, tmp_path):
     assert report["passed"] is True
     md = (out / "export_report.md").read_text()
     assert "## int8 repair" in md
+    assert "## int8 settings" in md and "XNNPACK" in md and "U8S8" in md  # the chosen settings and why
     for row in report["artifacts"]:
         rep = row["repair"]
         assert row["passed"] and rep["passed"], row
