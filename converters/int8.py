@@ -43,16 +43,14 @@ PIXEL_RANGE = (0.0, 255.0)
 
 #: Why each format's int8 settings were chosen, with the figures measured by ``benchmarks/int8_ratio.py``
 #: (written into the artifact's card and the export report).
-WHY = {
-    "tflite": ("per-channel int8 (XNNPACK's qs8/qc8 kernels; per-tensor measured the same); the stem conv over ≤ 4 "
-               "channels and its pool stay float because XNNPACK runs that conv 2× slower in int8 (64×64×3→32: "
-               "0.169 vs 0.080 ms) while later layers are 4–7× faster: int8/fp32 p50 0.28 (simple 64 px) and 0.19–0.20 "
-               "(blocks 96 px) vs 0.37–0.39 and 0.29–0.32 fully quantized"),
-    "onnx": ("QDQ, uint8 activations with int8 per-channel weights (U8S8, MLAS's fast x86 path; QOperator with int8 "
-             "activations runs 4–11× slower than float), Rescaling folded into the first Conv; a float stem is not "
-             "used because onnxruntime's QDQ propagation turns it into a slow uint8 NCHW MaxPool (0.78 vs 0.35 ms): "
-             "int8/fp32 p50 0.53–0.58 vs 0.56–0.61 with v0.1's settings"),
-}
+TFLITE_WHY = ("per-channel int8 (XNNPACK's qs8/qc8 kernels; per-tensor measured the same); the stem conv over ≤ 4 "
+            "channels and its pool stay float because XNNPACK runs that conv 2× slower in int8 (64×64×3→32: "
+            "0.169 vs 0.080 ms) while later layers are 4–7× faster: int8/fp32 p50 0.28 (simple 64 px) and 0.19–0.20 "
+            "(blocks 96 px) vs 0.37–0.39 and 0.29–0.32 fully quantized")
+ONNX_WHY = ("QDQ, uint8 activations with int8 per-channel weights (U8S8, MLAS's fast x86 path; QOperator with int8 "
+            "activations runs 4–11× slower than float), Rescaling folded into the first Conv; a float stem is not "
+            "used because onnxruntime's QDQ propagation turns it into a slow uint8 NCHW MaxPool (0.78 vs 0.35 ms): "
+            "int8/fp32 p50 0.53–0.58 vs 0.56–0.61 with v0.1's settings")
 
 
 # ====================================================================== TFLite

@@ -25,11 +25,11 @@ def write_tflite(model: Any, precision: str, calib: np.ndarray | None, path: Pat
 
     io_dtype = (options.io_dtype or DEFAULT_INT8_IO_DTYPE) if precision == "int8" else "float32"
     if precision == "int8":
-        from converters.int8 import WHY, tflite_int8
+        from converters.int8 import TFLITE_WHY, tflite_int8
 
         flat, kept = tflite_int8(model, calib, io_dtype, float_stem=options.float_stem, float_nodes=options.float_nodes)
         artifact["int8"] = {"scheme": "per-channel int8 weights, int8 activations (XNNPACK)",
-                            "float_stem": bool(options.float_stem), "float_nodes": kept, "why": WHY["tflite"]}
+                            "float_stem": bool(options.float_stem), "float_nodes": kept, "why": TFLITE_WHY}
     else:
         flat = to_tflite.convert(model, precision, calib, io_dtype)
     inputs, outputs = to_tflite.tensor_details(flat)
@@ -50,11 +50,11 @@ def write_onnx(model: Any, precision: str, calib: np.ndarray | None, path: Path,
     model, folded = fold_input_rescaling(model)  # exact; saves a float Mul (and a Q/DQ round trip in int8)
     proto = stable_node_names(to_onnx.to_onnx(model, opset=options.opset, dynamic_batch=options.dynamic_batch))
     if precision == "int8":
-        from converters.int8 import WHY, onnx_int8
+        from converters.int8 import ONNX_WHY, onnx_int8
 
         proto = onnx_int8(proto, calib, float_nodes=options.float_nodes)
         artifact["int8"] = {"scheme": "QDQ, uint8 activations, int8 per-channel weights (U8S8)",
-                            "float_stem": False, "float_nodes": list(options.float_nodes), "why": WHY["onnx"]}
+                            "float_stem": False, "float_nodes": list(options.float_nodes), "why": ONNX_WHY}
     inputs, outputs = to_onnx.tensor_details(proto)
     artifact |= {"io_dtype": inputs[0]["dtype"], "opset": options.opset, "dynamic_batch": options.dynamic_batch,
                  "rescaling_folded_into": folded,
