@@ -45,8 +45,8 @@ it.invoke(); print(int(it.get_tensor(out["index"])[0].argmax()))
 '''
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one whole process."""
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB, CPU seconds user+system) of one whole process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -55,7 +55,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def measure_all(spec_path: Path) -> None:
@@ -64,8 +64,8 @@ def measure_all(spec_path: Path) -> None:
     env, cases, base_cmds = spec["env"], spec["cases"], spec["base"]
     for cmd in [*base_cmds.values(), *[c for case in cases.values() for c in case.values()]]:
         measure(cmd, env)  # warm the file cache
-    raw: dict[str, dict[str, list[tuple[float, float]]]] = {k: {"bare": [], "edgecnn": []} for k in cases}
-    base: dict[str, list[tuple[float, float]]] = {k: [] for k in base_cmds}
+    raw: dict[str, dict[str, list[tuple[float, float, float]]]] = {k: {"bare": [], "edgecnn": []} for k in cases}
+    base: dict[str, list[tuple[float, float, float]]] = {k: [] for k in base_cmds}
     load = [os.getloadavg()[0]]
     for r in range(spec["rounds"]):
         for label, case in cases.items():
@@ -125,6 +125,9 @@ def main() -> int:
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    TF_CPP_MIN_LOG_LEVEL="2")
         env.pop("FORCE_COLOR", None)
+        # As installed: pip compiles bytecode at install time, so a start never compiles sources. A checkout run
+        # with PYTHONDONTWRITEBYTECODE would recompile edgecnn on every start (~60 ms) and the bare script none.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         cases = {}
         for label, image in images.items():
             cases[label] = {
@@ -142,7 +145,7 @@ def main() -> int:
         measured = json.loads((work / "spec.json.out").read_text())
     raw, base, load = measured["raw"], measured["base"], measured["load"]
 
-    def med(samples: list[tuple[float, float]], i: int) -> float:
+    def med(samples: list[list[float]], i: int) -> float:
         return statistics.median(s[i] for s in samples)
 
     print(f"\nCold start, whole processes, {args.rounds} interleaved rounds, medians "
@@ -153,6 +156,7 @@ def main() -> int:
     for label, samples in raw.items():
         bw, ew = med(samples["bare"], 0), med(samples["edgecnn"], 0)
         br, er = med(samples["bare"], 1), med(samples["edgecnn"], 1)
+        bc, ec = med(samples["bare"], 2), med(samples["edgecnn"], 2)
         wall_ratio, rss_ratio = ew / bw, er / br
         passed = wall_ratio <= 1.5 and rss_ratio <= 1.3
         ok &= passed
@@ -160,11 +164,15 @@ def main() -> int:
         print(f"    wall: edgecnn {ew * 1000:7.1f} ms vs bare {bw * 1000:7.1f} ms = {wall_ratio:.2f}x (target <= 1.5x)")
         print(f"    RSS : edgecnn {er:7.1f} MiB vs bare {br:7.1f} MiB = {rss_ratio:.2f}x (target <= 1.3x) "
               f"{'PASS' if passed else 'FAIL'}")
+        print(f"    CPU : edgecnn {ec * 1000:7.1f} ms vs bare {bc * 1000:7.1f} ms = {ec / bc:.2f}x "
+              f"(user+system; less sensitive to other load than wall)")
         results["cases"][label] = {
             "edgecnn_wall_ms": round(ew * 1000, 1), "bare_wall_ms": round(bw * 1000, 1), "wall_ratio": round(wall_ratio, 3),
             "edgecnn_rss_mib": round(er, 1), "bare_rss_mib": round(br, 1), "rss_ratio": round(rss_ratio, 3),
+            "edgecnn_cpu_ms": round(ec * 1000, 1), "bare_cpu_ms": round(bc * 1000, 1), "cpu_ratio": round(ec / bc, 3),
             "pass": passed,
-            "raw": {who: [[round(w * 1000, 1), round(m, 1)] for w, m in s] for who, s in samples.items()},
+            "raw_wall_ms_rss_mib_cpu_ms": {who: [[round(w * 1000, 1), round(m, 1), round(c * 1000, 1)] for w, m, c in s]
+                                           for who, s in samples.items()},
         }
     for label, samples in base.items():
         print(f"  {label}: {med(samples, 0) * 1000:.1f} ms, {med(samples, 1):.1f} MiB")

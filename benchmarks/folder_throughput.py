@@ -94,8 +94,8 @@ def make_vga(folder: Path, count: int, classes: list[str]) -> None:
         img.save(folder / classes[c] / f"{i:05d}.jpg", quality=90)
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one whole process."""
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB, CPU seconds user+system) of one whole process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -103,14 +103,14 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def measure_all(spec_path: Path) -> None:
     """The interleaved timing loop, in a lean child (a child's ru_maxrss counts what it inherits before exec)."""
     spec = json.loads(spec_path.read_text())
     env, cases = spec["env"], spec["cases"]
-    raw: dict[str, dict[str, list[tuple[float, float]]]] = {k: {w: [] for w in c} for k, c in cases.items()}
+    raw: dict[str, dict[str, list[tuple[float, float, float]]]] = {k: {w: [] for w in c} for k, c in cases.items()}
     load = [os.getloadavg()[0]]
     for case in cases.values():
         for cmd in case.values():
@@ -190,6 +190,9 @@ def main() -> int:
         naive.write_text(NAIVE_SCRIPT)
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.pop("FORCE_COLOR", None)
+        # As installed: pip compiles bytecode at install time, so a start never compiles sources. A checkout run
+        # with PYTHONDONTWRITEBYTECODE would recompile edgecnn on every start (~60 ms) and the bare script none.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         cases, csvs = {}, {}
         for label, (folder, _, _) in folders.items():
             key = folder.name
@@ -217,6 +220,8 @@ def main() -> int:
             ew = statistics.median(s[0] for s in raw[label]["edgecnn"])
             nr = statistics.median(s[1] for s in raw[label]["naive"])
             er = statistics.median(s[1] for s in raw[label]["edgecnn"])
+            nc = statistics.median(s[2] for s in raw[label]["naive"])
+            ec = statistics.median(s[2] for s in raw[label]["edgecnn"])
             naive_rows = read_csv(csvs[label][0], "class_index")
             edge_rows = read_csv(csvs[label][1], "label")
             files = sorted(naive_rows)
@@ -231,13 +236,15 @@ def main() -> int:
             print(f"    edgecnn run {ew:6.2f} s ({count / ew:7.1f} img/s, {er:.0f} MiB) vs naive loop {nw:6.2f} s "
                   f"({count / nw:7.1f} img/s, {nr:.0f} MiB) = {speedup:.2f}x (target >= {target}x) "
                   f"{'PASS' if passed else 'FAIL'}")
+            print(f"    CPU (user+system): edgecnn {ec:6.2f} s vs naive {nc:6.2f} s")
             print(f"    labels: edgecnn = reference preprocessing on {exact}/{count} files; "
                   f"naive loop (Pillow bicubic) agrees on {naive_agree}/{count}")
             results["cases"][label] = {
                 "edgecnn_s": round(ew, 3), "naive_s": round(nw, 3), "speedup": round(speedup, 3), "target": target,
-                "edgecnn_rss_mib": round(er, 1), "naive_rss_mib": round(nr, 1), "labels_match_reference": exact,
+                "edgecnn_rss_mib": round(er, 1), "naive_rss_mib": round(nr, 1), "edgecnn_cpu_s": round(ec, 3),
+                "naive_cpu_s": round(nc, 3), "labels_match_reference": exact,
                 "naive_agrees_with_reference": naive_agree, "images": count, "pass": passed,
-                "raw_s": {who: [round(w, 3) for w, _ in s] for who, s in raw[label].items()},
+                "raw_s": {who: [round(w, 3) for w, _, _ in s] for who, s in raw[label].items()},
             }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_suffix(".json.tmp")
