@@ -40,7 +40,8 @@ it = Interpreter(model_path=sys.argv[1]); it.allocate_tensors()
 inp, out = it.get_input_details()[0], it.get_output_details()[0]
 x = np.asarray(Image.open(sys.argv[2]).convert("RGB").resize(tuple(inp["shape"][2:0:-1])), np.float32)[None]
 s, z = inp["quantization"]
-it.set_tensor(inp["index"], (np.clip(np.round(x / s + z), -128, 127) if s else x).astype(inp["dtype"]))
+q = np.iinfo(inp["dtype"]) if s else None
+it.set_tensor(inp["index"], (np.clip(np.round(x / s + z), q.min, q.max) if s else x).astype(inp["dtype"]))
 it.invoke(); print(int(it.get_tensor(out["index"])[0].argmax()))
 '''
 

@@ -53,7 +53,7 @@ with open(out, "w", newline="") as fh:
     for f in files:
         x = np.asarray(Image.open(f).convert("RGB").resize((w, h)), dtype=np.float32)[None]
         if scale:
-            x = np.clip(np.round(x / scale + zp), -128, 127)
+            x = np.clip(np.round(x / scale + zp), np.iinfo(inp["dtype"]).min, np.iinfo(inp["dtype"]).max)
         it.set_tensor(inp["index"], x.astype(inp["dtype"]))
         it.invoke()
         y = it.get_tensor(outd["index"])[0]

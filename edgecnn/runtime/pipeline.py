@@ -243,7 +243,7 @@ class Pipeline:
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
             self._errors.append(exc)
         finally:
-            if pending and not self._errors:
+            if pending:  # frames decoded before the end (or an error) are still delivered
                 self._put(self._q_pre, pending)
             self._put(self._q_pre, _END)
 
