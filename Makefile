@@ -4,7 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= train,tflite,onnx,ray,dev
+# train-jax and train-torch: CI trains on every Keras backend (torch==2.13.0 resolves to the CPU wheel here)
+EXTRAS ?= train,train-jax,train-torch,tflite,onnx,ray,dev
 PYTEST_ARGS ?=
 # MediaPipe Tasks, the standard consumer of our .tflite files, in a venv of its own (its pins are its own)
 MP_VENV := .venv-mediapipe
