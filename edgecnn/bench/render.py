@@ -88,6 +88,9 @@ def detail_row(r: BenchResult) -> dict[str, str]:
     """Every statistic of a row (file reports)."""
     lat = r.latency
     accel = r.provider or r.delegate or "—"
+    if r.node_providers and len(r.node_providers) > 1:  # some nodes ran elsewhere than the first provider
+        accel += " (" + ", ".join(f"{n} nodes on {p.replace('ExecutionProvider', '')}"
+                                  for p, n in r.node_providers.items()) + ")"
     return {
         "File": r.file,
         "Backend": r.backend,

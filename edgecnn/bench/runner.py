@@ -463,6 +463,7 @@ def bench_artifact(
                 **common,
             ))
             rows[-1].delegate = delegate_used
+            rows[-1].node_providers = be.info().get("node_providers")
     finally:
         be.close()
         del be

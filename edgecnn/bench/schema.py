@@ -45,6 +45,7 @@ class BenchResult:
     runtime_version: str | None = None
     delegate: str | None = None
     provider: str | None = None
+    node_providers: dict[str, int] | None = None  # ONNX Runtime on a GPU provider: {provider: nodes it ran}
     init_ms: float | None = None
     first_ms: float | None = None
     # Starts of the model (issue 12): cold = built from scratch, warm = with the init cache filled

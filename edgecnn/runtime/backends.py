@@ -355,11 +355,19 @@ _ORT_DTYPES = {
 
 
 class ONNXBackend(Backend):
-    """onnxruntime (or onnxruntime-gpu) session with providers in order; thread spinning off on CPU."""
+    """onnxruntime (or onnxruntime-gpu) session with providers in order; thread spinning off on CPU.
+
+    With a GPU provider (TensorRT, CUDA) in the session, the first inference runs with ONNX Runtime's profiler on,
+    and :meth:`info` then reports which provider ran each node (``node_providers``): a model whose nodes
+    fell back to the CPU is visible. A GPU provider that cannot start (no CUDA libraries, no TensorRT) makes the
+    session fall back to the next provider, with ONE warning that names the reason.
+    """
 
     name = "onnx"
     suffixes = (".onnx",)
     extra = "onnx"
+    #: Profile the first inference to learn the node placement: None = when a non-CPU provider is in the session.
+    profile_placement: bool | None = None
 
     def _load(self) -> None:
         from edgecnn.errors import require
@@ -375,6 +383,15 @@ class ONNXBackend(Backend):
         else:
             wanted = [p for p in DEFAULT_PROVIDERS if p in available] or ["CPUExecutionProvider"]
         so = self._session_options(ort, cpu_only=wanted == ["CPUExecutionProvider"])
+        self.node_providers: dict[str, int] | None = None
+        profile = self.profile_placement if self.profile_placement is not None else wanted != ["CPUExecutionProvider"]
+        self._profile_dir = None
+        if profile:
+            import tempfile
+
+            self._profile_dir = tempfile.mkdtemp(prefix="edgecnn-ort-profile-")
+            so.enable_profiling = True
+            so.profile_file_prefix = str(Path(self._profile_dir) / "placement")
         self.session = None
         cache, staged = self._ort_cache(ort, wanted), None
         if cache is not None:
@@ -382,6 +399,9 @@ class ONNXBackend(Backend):
             if cached is not None:
                 warm = self._session_options(ort, cpu_only=True)
                 warm.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimized already
+                if self._profile_dir is not None:
+                    warm.enable_profiling = True
+                    warm.profile_file_prefix = so.profile_file_prefix
                 try:
                     self.session = ort.InferenceSession(str(cached), warm, providers=wanted)
                     cache.status = "hit"
@@ -412,8 +432,12 @@ class ONNXBackend(Backend):
                 staged.unlink()
         if cache is not None:
             self.init_cache_status = cache.status
+        started = self.session.get_providers()
+        silent = [p for p in wanted if p not in started and p != "CPUExecutionProvider"]
+        if silent:  # onnxruntime-gpu starts without a provider whose libraries are missing, and only logs it
+            errors += [f"{p}: could not start here (missing CUDA/cuDNN/TensorRT libraries?)" for p in silent]
         if errors:
-            warn("ONNX Runtime fell back from " + "; ".join(errors))
+            warn("ONNX Runtime fell back from " + "; ".join(errors) + f"; running on {started[0]}.")
         inp = self.session.get_inputs()[0]
         out = self.session.get_outputs()[0]
         shape = tuple(d if isinstance(d, int) else None for d in inp.shape)
@@ -423,7 +447,22 @@ class ONNXBackend(Backend):
         self._out_name = out.name
 
     def infer(self, prepared: np.ndarray) -> np.ndarray:
-        return self.session.run([self._out_name], {self.input.name: prepared})[0]
+        out = self.session.run([self._out_name], {self.input.name: prepared})[0]
+        if self._profile_dir is not None:
+            self._read_placement()
+        return out
+
+    def _read_placement(self) -> None:
+        """Stop the profiler after the first run and count the nodes each provider ran."""
+        profile_dir, self._profile_dir = self._profile_dir, None
+        try:
+            self.node_providers = node_placement(self.session.end_profiling())
+        except (OSError, ValueError):
+            self.node_providers = None
+        finally:
+            import shutil
+
+            shutil.rmtree(profile_dir, ignore_errors=True)
 
     def _read_card(self) -> ModelCard | None:
         return load_card(self.path, onnx_session=self.session)  # get_modelmeta() of this session: no second load
@@ -467,11 +506,41 @@ class ONNXBackend(Backend):
             "delegate": None,
             "provider": self.provider,
             "providers": self.session.get_providers(),
+            "node_providers": self.node_providers,
             "init_cache": self.init_cache_status,
         }
 
     def close(self) -> None:
+        if self._profile_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._profile_dir, ignore_errors=True)
+            self._profile_dir = None
         self.session = None
+
+
+def node_placement(profile_json: str | os.PathLike[str]) -> dict[str, int]:
+    """{provider: nodes it ran} from an ONNX Runtime profile (its ``Node`` events carry ``args.provider``)."""
+    import json
+
+    events = json.loads(Path(profile_json).read_text(encoding="utf-8"))
+    nodes: dict[str, str] = {}
+    for e in events:
+        args = e.get("args") or {}
+        if e.get("cat") == "Node" and args.get("provider"):
+            nodes[str(e.get("name", "")).rsplit("_kernel_time", 1)[0]] = args["provider"]
+    counts: dict[str, int] = {}
+    for provider in nodes.values():
+        counts[provider] = counts.get(provider, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def describe_placement(node_providers: dict[str, int] | None) -> str | None:
+    """``"14 nodes on CUDAExecutionProvider, 2 on CPUExecutionProvider"``, or None when unknown."""
+    if not node_providers:
+        return None
+    parts = [f"{n} on {p}" for p, n in node_providers.items()]
+    return f"{sum(node_providers.values())} nodes: " + ", ".join(parts)
 
 
 def _provider_name(p: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from edgecnn.console import console, err_console, info, interactive, is_quiet, warn
 from edgecnn.errors import ConfigError
 from edgecnn.runs import MODEL_FILENAME
-from edgecnn.runtime.backends import Backend, load_backend, preferred_backend
+from edgecnn.runtime.backends import Backend, describe_placement, load_backend, preferred_backend
 from edgecnn.runtime.pipeline import Pipeline, Result, Stats
 from edgecnn.runtime.sinks import ImageSaver, ParquetWriter, RowWriter, VideoSaver, Window, display_available
 from edgecnn.runtime.sources import Frame, ImageFilesSource, Source, VideoFileSource, open_source
@@ -413,6 +413,10 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
     stats = pipeline.stats
     lat = sorted(stats.latencies_ms) or [0.0]
     spec = backend.card.input
+    bi = backend.info()  # with what the first inference learned (ONNX Runtime's node placement on a GPU)
+    placement = describe_placement(bi.get("node_providers"))
+    if placement:
+        info(f"ONNX Runtime ran {placement}")
     return RunSummary(
         model=str(opts.model),
         source=source.name,
