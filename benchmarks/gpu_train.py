@@ -90,7 +90,7 @@ def main() -> int:
     if gpu is None:
         print("No NVIDIA GPU found (nvidia-smi lists none): running the REDUCED version on this CPU "
               "(fewer images and epochs, no mixed precision). The full proof needs a GPU host.")
-        args.images, args.epochs, args.batch = min(args.images, 800), min(args.epochs, 3), min(args.batch, 32)
+        args.images, args.epochs, args.batch = min(args.images, 480), min(args.epochs, 2), min(args.batch, 32)
     else:
         print(f"GPU: {gpu}")
     print(f"host: {platform.node()}, {os.cpu_count()} CPUs; {args.images} images 96x96x3, preset {PRESET}, "

