@@ -203,19 +203,23 @@ def parse_run_args(model: Path, extra_args: list[str]) -> dict[str, Any]:
         ConfigError: an unknown option or bad value (Click's message), an option the unit sets itself, or a value
             that :func:`edgecnn.runtime.runner.validate_options` refuses.
     """
-    import click
     import typer
 
     from edgecnn.cli import app  # the run command's own parser (imported lazily: no cycle at import time)
     from edgecnn.runtime.runner import RunOptions, check_run_outputs, validate_options
 
     command = typer.main.get_command(app).get_command(None, "run")  # type: ignore[attr-defined]  (built lazily)
+    if "--help" in extra_args:
+        raise ConfigError(f"Expected --args as edgecnn run options; received {extra_args!r} (--help only shows help).")
     try:
         ctx = command.make_context("edgecnn run", [str(model), *extra_args], resilient_parsing=False)
-    except click.exceptions.Exit as exc:  # --help
+    except typer.Exit as exc:  # --help, --version
         raise ConfigError(f"Expected --args as edgecnn run options; received {extra_args!r} (it only shows help).") from exc
-    except click.UsageError as exc:
-        raise ConfigError(f"--args {' '.join(extra_args)!r} is not valid for `edgecnn run`: {exc.format_message()}") from exc
+    except Exception as exc:  # Click's UsageError/BadParameter (Typer vendors Click: no stable class to name)
+        message = getattr(exc, "format_message", None)
+        if message is None:
+            raise
+        raise ConfigError(f"--args {' '.join(extra_args)!r} is not valid for `edgecnn run`: {message()}") from exc
     params = dict(ctx.params)
     for key, option in _SERVICE_OWNS.items():
         default = command.params[[p.name for p in command.params].index(key)].default
@@ -329,7 +333,7 @@ def render_service(
     if extra:
         parse_run_args(model_path, extra)
     args += extra
-    account = user or getpass.getuser()
+    account = _no_control("--user", user or getpass.getuser())
     if not _USER_NAME.match(account):
         raise ConfigError(f"Expected --user as an account name (letters, digits, _ . -; at most 32, not starting with "
                           f"a digit or -); received {account!r}.")

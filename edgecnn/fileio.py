@@ -99,6 +99,21 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+# ---------------------------------------------------------------------- the one folder written outside the given ones
+CACHE_DIR_ENV = "EDGECNN_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """edgecnn's cache folder (built-in datasets): ``$EDGECNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/edgecnn``, else
+    ``~/.cache/edgecnn``. Nothing else is written outside the folders a command is given (see the README)."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg and os.path.isabs(os.path.expanduser(xdg)) else Path.home() / ".cache"
+    return base / "edgecnn"
+
+
 # ---------------------------------------------------------------------- folders published whole
 def staging_dir(target: str | os.PathLike[str], kind: str = "staging") -> Path:
     """A fresh hidden folder beside ``target`` (same file system, so it can be renamed onto it)."""
@@ -221,18 +236,26 @@ def _fsync_dir(path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- test hook
+_FAULT_HITS: dict[str, int] = {}
+
+
 def fault_point(name: str) -> None:
-    """Test hook: ``EDGECNN_FAULT_POINT=name`` kills this process here (``EDGECNN_FAULT_SIGNAL``: KILL, TERM, INT).
+    """Test hook: ``EDGECNN_FAULT_POINT=name`` kills this process here (``EDGECNN_FAULT_SIGNAL``: KILL, TERM, INT),
+    the ``EDGECNN_FAULT_AFTER``-th time (default 1st) the point is reached.
 
     Used by ``tests/faults`` to stop a command at a known stage; does nothing unless the variable names this point.
     """
     if os.environ.get("EDGECNN_FAULT_POINT") != name:
         return
+    _FAULT_HITS[name] = _FAULT_HITS.get(name, 0) + 1
+    if _FAULT_HITS[name] < int(os.environ.get("EDGECNN_FAULT_AFTER", "1")):  # the Nth time this point is reached
+        return
     import signal
 
     sig = getattr(signal, "SIG" + os.environ.get("EDGECNN_FAULT_SIGNAL", "KILL").upper())
     os.kill(os.getpid(), sig)
-    __import__("time").sleep(5)  # a catchable signal is delivered at the next bytecode; never go on past the point
+    if sig == signal.SIGKILL:
+        __import__("time").sleep(5)  # never go on past the point (a caught signal is handled at the next bytecode)
 
 
 def path_size(path: str | os.PathLike[str]) -> int:

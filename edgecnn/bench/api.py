@@ -21,7 +21,8 @@ def _check_outputs(paths: Sequence[str | os.PathLike[str]],
     for p in out:
         check_report_suffix(p)  # a bad suffix fails before minutes of measuring, not after
     # no report may be a model or report it reads, or another --report; each must be writable (checked now)
-    check_outputs({f"--report {p}": p for p in out}, {"MODEL": list(inputs)})
+    check_outputs({f"--report #{i + 1}" if len(out) > 1 else "--report": p for i, p in enumerate(out)},
+                  {"MODEL": list(inputs)})
     return out
 
 

@@ -26,7 +26,7 @@ from edgecnn.bench.measure import BenchSettings, measure_latency, stored_samples
 from edgecnn.bench.schema import BenchReport, BenchResult
 from edgecnn.console import info, warn
 from edgecnn.errors import ConfigError, DataError, EdgeCNNError, GateError, ModelError
-from edgecnn.fileio import MB
+from edgecnn.fileio import MB, fault_point
 from edgecnn.runtime.keras_model import KERAS_FORMAT
 from edgecnn.runtime.keras_model import KERAS_SUFFIXES as _KERAS_SUFFIXES
 
@@ -561,6 +561,7 @@ def run_bench(
                     delegate_options=plan.delegate_options, providers=plan.providers, settings=settings,
                     data=data_path, max_images=max_images, data_cache=data_cache, on_row=on_row, unsafe=unsafe,
                 )
+                fault_point("bench:row")
     except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: keep the rows measured so far, marked partial
         interrupted = exc
     finally:

@@ -85,6 +85,10 @@ def run_command(
         summary = run(opts)
     for line in summary.lines():
         console.print(line, markup=False, highlight=False)
+    if summary.failure():  # nothing readable: one red line, exit 1
+        from edgecnn.errors import DataError
+
+        raise DataError(summary.failure())
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from edgecnn.console import console, err_console, info, interactive, is_quiet, warn
 from edgecnn.errors import ConfigError
+from edgecnn.fileio import fault_point
 from edgecnn.runs import MODEL_FILENAME
 from edgecnn.runtime.backends import Backend, describe_placement, load_backend, preferred_backend
 from edgecnn.runtime.pipeline import Pipeline, Result, Stats
@@ -95,6 +96,13 @@ class RunSummary:
         """Every input failed to decode (or none came): the run produced no classification."""
         return self.ok == 0 and self.stopped_by == "end"
 
+    def failure(self) -> str | None:
+        """Why the run failed although it ended normally (nothing readable), else None."""
+        if not self.nothing_readable:
+            return None
+        what = f"all {self.count} inputs of {self.source} were unreadable" if self.count else f"{self.source} gave no input"
+        return f"Nothing was classified: {what}; check that --source holds images or video this build can decode."
+
     @property
     def exit_code(self) -> int:
         """130 SIGINT, 143 SIGTERM, 1 when not one input could be classified, else 0."""
@@ -126,9 +134,6 @@ class RunSummary:
             out.append(f"... and {len(self.skipped) - 10} more skipped (see the CSV/JSONL)")
         if self.stopped_by not in ("end",):
             out.append(f"Stopped by {self.stopped_by}.")
-        if self.nothing_readable:
-            out.append(f"Error: nothing was classified: {'all ' + str(self.count) + ' inputs were unreadable' if self.count else 'the source gave no input'}"
-                       "; check that --source holds images or video this build can decode.")
         if self.outputs:
             out.append("Results saved to " + ", ".join(self.outputs))
         return out
@@ -390,6 +395,7 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
                 counts[result.label] += 1
             for sink in sinks:
                 sink.write(result)
+            fault_point("run:row")
             if result.ok and frame.image is not None:
                 if saver is not None:
                     saver.write(frame.image, result)

@@ -23,9 +23,12 @@ _COMPLETE = ".complete"  # hidden marker: ignored by list_images, written last
 
 
 def data_home() -> Path:
-    """Root of materialised built-in datasets: ``$EDGECNN_DATA_DIR`` or ``~/.cache/edgecnn/datasets``."""
+    """Root of materialised built-in datasets: ``$EDGECNN_DATA_DIR``, else ``datasets/`` in edgecnn's cache folder
+    (:func:`edgecnn.fileio.cache_dir`: ``$EDGECNN_CACHE_DIR``, ``$XDG_CACHE_HOME/edgecnn`` or ``~/.cache/edgecnn``)."""
+    from edgecnn.fileio import cache_dir
+
     env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "edgecnn" / "datasets"
+    return Path(env).expanduser() if env else cache_dir() / "datasets"
 
 
 def _digits_arrays() -> tuple[list[np.ndarray], list[str]]:

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 
 from edgecnn.console import info
-from edgecnn.fileio import atomic_path, write_json, write_text
+from edgecnn.fileio import atomic_path, fault_point, write_json, write_text
 from edgecnn.runs import BEST_FILENAME, LAST_FILENAME, STATE_FILENAME, WEIGHTS_DIR
 
 __all__ = ["BEST_FILENAME", "HISTORY_FILENAME", "LAST_FILENAME", "STATE_FILENAME", "WEIGHTS_DIR", "LRSchedule",
@@ -116,6 +116,7 @@ class RunTracker(keras.callbacks.Callback):
             self.model.save(tmp)
         write_json(self.weights_dir / STATE_FILENAME, self.state())
         write_history_csv(self.run_dir / HISTORY_FILENAME, self.history)
+        fault_point("train:checkpoint")
 
     def state(self) -> dict[str, Any]:
         return {

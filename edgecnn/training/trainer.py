@@ -34,7 +34,7 @@ from converters.registry import FULL_PRECISION
 from edgecnn import __version__
 from edgecnn.console import info, is_quiet, set_quiet, warn
 from edgecnn.errors import ArtifactExistsError, ConfigError, EdgeCNNError
-from edgecnn.fileio import atomic_path, sha256_file, write_json, write_text
+from edgecnn.fileio import atomic_path, fault_point, sha256_file, write_json, write_text
 from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec, Preprocessing, write_labels_txt
 from edgecnn.runs import (
     BEST_FILENAME,
@@ -299,6 +299,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         ds.write_splits(run_dir, data)
     write_labels_txt(run_dir / "labels.txt", labels)
     write_text(run_dir / CONFIG_FILENAME, cfg.to_toml())
+    fault_point("train:start")
 
     try:
         knobs = ArchKnobs.from_config(cfg)
