@@ -22,6 +22,10 @@ class ConfigError(EdgeCNNError):
     exit_code = 2
 
 
+class SizeError(DataError, ConfigError):
+    """An image size option out of range or malformed: a usage error (exit 2), still a DataError for callers."""
+
+
 class ModelError(EdgeCNNError):
     """A model file is missing, of an unknown type, unsafe or cannot be converted."""
 

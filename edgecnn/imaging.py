@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile
 
-from edgecnn.errors import DataError
+from edgecnn.errors import DataError, SizeError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
@@ -376,11 +376,11 @@ def parse_img_size(value: str | int | tuple[int, int] | list[int]) -> tuple[int,
             text = str(value).lower().replace("×", "x").strip()
             h, w = (int(v) for v in text.split("x")) if "x" in text else (int(text), int(text))
     except (TypeError, ValueError) as exc:
-        raise DataError(f"Expected --img-size N or HxW (e.g. 64 or 48x64); received {value!r}.") from exc
+        raise SizeError(f"Expected --img-size N or HxW (e.g. 64 or 48x64); received {value!r}.") from exc
     if h <= 0 or w <= 0:
-        raise DataError(f"Expected a positive --img-size; received {value!r}.")
+        raise SizeError(f"Expected a positive --img-size; received {value!r}.")
     if max(h, w) > MAX_IMG_SIDE:
         gib = h * w * 3 * 4 / 2**30
-        raise DataError(f"Expected --img-size at most {MAX_IMG_SIDE} px per side; received {value!r} ({gib:,.1f} GiB of "
+        raise SizeError(f"Expected --img-size at most {MAX_IMG_SIDE} px per side; received {value!r} ({gib:,.1f} GiB of "
                         f"float32 per RGB image). Image classifiers train at 32-512 px.")
     return h, w

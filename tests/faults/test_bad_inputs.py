@@ -123,7 +123,7 @@ BAD_INPUTS: list[tuple[str, object, int, tuple[str, ...]]] = [
      ("inside the input folder",)),
     # ---- edgecnn train (refused before any data is decoded)
     ("train-img-size-100000", lambda p: ["train", "--data", p.images, "--img-size", "100000", "--project", p.tmp / "runs"],
-     1, ("at most 4096",)),
+     2, ("at most 4096",)),
     ("train-project-inside-data", lambda p: ["train", "--data", p.images, "--project", p.images / "runs"], 2,
      ("inside the input folder",)),
     ("train-project-is-file", lambda p: ["train", "--data", p.images, "--project", p.text_file], 1, ("is a file",)),

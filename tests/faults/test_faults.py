@@ -35,7 +35,7 @@ FAULTS = [
     "train: full file system: exit 1, one line; the run folder is resumable or gone",
     "train --resume: truncated last.keras / corrupt state.json: one line naming the file and the way out",
     "bench: SIGINT / SIGTERM after the first row: exit 130 / 143, rows printed and written, marked partial",
-    "bench / parity / evaluate: outputs on a read-only file system: exit 1 before measuring",
+    "bench / parity / evaluate / train / devices service: outputs on a read-only file system: exit 1 before any work",
 ]
 
 TRAIN_FAST = ["--img-size", "16", "--epochs", "1", "--batch", "16", "--no-plots", "--quiet", "--arch", "simple"]
@@ -245,11 +245,13 @@ def test_interrupted_bench_writes_its_rows_marked_partial(sig, code, tmp_path, e
     assert "PARTIAL" in (tmp_path / "bench.md").read_text()
 
 
-@pytest.mark.parametrize("command", ["bench", "parity", "evaluate"])
+@pytest.mark.parametrize("command", ["bench", "parity", "evaluate", "train", "service"])
 def test_outputs_on_readonly_fs_fail_before_work(command, readonly_dir, exported_artifacts, shapes_dir):
     model = exported_artifacts["tflite-float32"]
     args = {"bench": ["bench", model, "--report", readonly_dir / "b.json"],
             "parity": ["parity", model, "--golden", exported_artifacts["golden"], "--json", readonly_dir / "p.json"],
-            "evaluate": ["evaluate", model, "--data", shapes_dir, "--out", readonly_dir / "ev"]}[command]
+            "evaluate": ["evaluate", model, "--data", shapes_dir, "--out", readonly_dir / "ev"],
+            "train": ["train", "--data", shapes_dir, "--project", readonly_dir / "runs", *TRAIN_FAST],
+            "service": ["devices", "service", model, "-o", readonly_dir / "edgecnn.service"]}[command]
     res = run_cli(*args)
     assert_one_line_error(res, 1, str(readonly_dir))
