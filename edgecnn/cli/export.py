@@ -70,9 +70,10 @@ def export_cmd(
     console.print(f"Report: {report.report_md}")
     if report.golden:
         console.print(f"Golden: {report.golden}")
-    console.print("Next:")
-    for cmd in report.commands:
-        console.print(f"  {cmd}", markup=False)
+    if report.commands:  # only artifacts that passed their gate are ever suggested
+        console.print("Next:")
+        for cmd in report.commands:
+            console.print(f"  {cmd}", markup=False)
     report.raise_for_gates()
 
 

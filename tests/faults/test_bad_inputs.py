@@ -80,14 +80,14 @@ BAD_INPUTS: list[tuple[str, object, int, tuple[str, ...]]] = [
     ("service-camera-negative", lambda p: ["devices", "service", p.model, "--camera", "-3"], 2, ()),
     ("service-args-unknown-flag", lambda p: ["devices", "service", p.model, "--args", "--bogus-flag 3"], 2,
      ("not valid for `edgecnn run`", "bogus")),
-    ("service-args-bad-value", lambda p: ["devices", "service", p.model, "--args", "--topk 0"], 2, ("--topk",)),
+    ("service-args-bad-value", lambda p: ["devices", "service", p.model, "--args", "--top-k 0"], 2, ("--top-k",)),
     ("service-args-threshold", lambda p: ["devices", "service", p.model, "--args", "--threshold 2"], 2,
      ("--threshold",)),
     ("service-args-sets-source", lambda p: ["devices", "service", p.model, "--args", "--source /tmp/x"], 2,
      ("must not set --source",)),
     ("service-args-output-is-model", lambda p: ["devices", "service", p.model, "--args", f"--save-csv {p.model}"], 2,
      ("same file",)),
-    ("service-args-newline", lambda p: ["devices", "service", p.model, "--args", "--topk 2\nUser=root"], 2,
+    ("service-args-newline", lambda p: ["devices", "service", p.model, "--args", "--top-k 2\nUser=root"], 2,
      ("control characters",)),
     ("service-password-to-stdout", lambda p: ["devices", "service", p.model, "--source", "rtsp://u:secret@cam/x"], 2,
      ("password", "--output")),
@@ -252,10 +252,35 @@ def test_service_unit_passes_systemd_analyze_verify(paths):
     unit = paths.tmp / "edgecnn-verify.service"
     res = runner.invoke(app, ["devices", "service", str(paths.model), "-o", str(unit), "--user", "root",
                               "--source", "rtsp://u:p@cam/x", "--env-file", str(paths.tmp / "edgecnn-verify.env"),
-                              "--args", "--save-jsonl '/var/log/my log.jsonl' --topk 2"])
+                              "--args", "--save-jsonl '/var/log/my log.jsonl' --top-k 2"])
     assert res.exit_code == 0, res.output
     text = unit.read_text().replace(f"ExecStart={Path(sys.executable).with_name('edgecnn')}", f"ExecStart={sys.executable}")
     unit.write_text(text)
     done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     problems = [line for line in done.stderr.splitlines() if unit.name in line or "Unknown" in line or "bad" in line]
     assert not problems, done.stderr
+
+
+def test_failed_gate_is_not_published_nor_suggested(tmp_path, tiny_run):
+    """A failed gate printed "Next: edgecnn run <failed artifact>" and left it beside the report, looking deployable."""
+    from PIL import Image
+
+    calib = tmp_path / "blank"
+    for cls in ("alpha", "beta", "gamma"):
+        (calib / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (32, 32), (0, 0, 0)).save(calib / cls / f"{i}.png")
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["export", str(tiny_run), "--quantize", "none", "--quantize", "int8", "--calib-data", str(calib),
+                              "--out", str(out)])
+    assert res.exit_code == 1 and "Parity gate failed" in res.stderr and "Traceback" not in res.output, res.output
+    assert not (out / "model-int8.tflite").exists() and (out / "rejected" / "model-int8.tflite").exists()
+    assert (out / "model-float32.tflite").exists() and (out / "golden.npz").exists()
+    suggested = [line for line in res.stdout.splitlines() if line.strip().startswith("edgecnn ")]
+    assert suggested and not any("int8" in line for line in suggested), suggested
+    import json
+
+    report = json.loads((out / "export_report.json").read_text())
+    row = next(a for a in report["artifacts"] if a["precision"] == "int8")
+    assert row["path"].endswith("rejected/model-int8.tflite") and not row["passed"]
+    assert not any("int8" in c for c in report["commands"])

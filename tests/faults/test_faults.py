@@ -127,11 +127,11 @@ def _export(run: Path, out: Path, *more: object, inproc: bool = False, **kw):
 
 def test_export_killed_after_first_conversion_publishes_nothing(tmp_path, run_copy):
     out = tmp_path / "out"
-    res = _export(run_copy, out, "-q", "none", "-q", "int8", env={"EDGECNN_FAULT_POINT": "export:converted"})
+    res = _export(run_copy, out, "--quantize", "none", "--quantize", "int8", env={"EDGECNN_FAULT_POINT": "export:converted"})
     assert res.returncode == -signal.SIGKILL
     assert not out.exists()  # no artifact without its parity check, report and golden
     assert hidden_leftovers(tmp_path)  # the killed staging folder is hidden beside it...
-    res = _export(run_copy, out, "-q", "none", "-q", "int8", inproc=True)  # ...the same command works, no --force
+    res = _export(run_copy, out, "--quantize", "none", "--quantize", "int8", inproc=True)  # ...the same command works, no --force
     assert res.returncode == 0, res.output
     assert not hidden_leftovers(tmp_path)
     report = json.loads((out / "export_report.json").read_text())
@@ -144,11 +144,11 @@ def test_export_killed_before_publishing_keeps_the_earlier_export(tmp_path, run_
     out = tmp_path / "out"
     assert _export(run_copy, out, inproc=True).returncode == 0
     earlier = Snapshot(out)
-    res = _export(run_copy, out, "--force", "-q", "none", "-q", "fp16", env={"EDGECNN_FAULT_POINT": "export:reported"})
+    res = _export(run_copy, out, "--force", "--quantize", "none", "--quantize", "fp16", env={"EDGECNN_FAULT_POINT": "export:reported"})
     assert res.returncode == -signal.SIGKILL
     earlier.assert_unchanged()
     assert not (out / "model-float16.tflite").exists()
-    res = _export(run_copy, out, "--force", "-q", "none", "-q", "fp16", inproc=True)
+    res = _export(run_copy, out, "--force", "--quantize", "none", "--quantize", "fp16", inproc=True)
     assert res.returncode == 0, res.output
     assert (out / "model-float16.tflite").exists() and not hidden_leftovers(tmp_path)
 

@@ -62,7 +62,7 @@ def test_class_without_readable_image(train_cli, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "fragments"),
     [
-        (["--img-size", "0"], 1, ["positive --img-size"]),
+        (["--img-size", "0"], 2, ["positive --img-size"]),  # a value out of range: usage error
         (["--arch", "simpel"], 2, ["Unknown arch", "Did you mean 'simple'"]),
         (["--preset", "mnsit"], 2, ["Did you mean 'mnist'"]),
         (["--channels", "4"], 1, ["--channels 1 or 3"]),
