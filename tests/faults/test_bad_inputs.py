@@ -271,8 +271,8 @@ def test_failed_gate_is_not_published_nor_suggested(tmp_path, tiny_run):
         for i in range(4):
             Image.new("RGB", (32, 32), (0, 0, 0)).save(calib / cls / f"{i}.png")
     out = tmp_path / "o"
-    res = runner.invoke(app, ["export", str(tiny_run), "--quantize", "none", "--quantize", "int8", "--calib-data", str(calib),
-                              "--out", str(out)])
+    res = runner.invoke(app, ["export", str(tiny_run), "--quantize", "none", "--quantize", "int8", "--calib-data",
+                              str(calib), "--no-repair", "--out", str(out)])
     assert res.exit_code == 1 and "Parity gate failed" in res.stderr and "Traceback" not in res.output, res.output
     assert not (out / "model-int8.tflite").exists() and (out / "rejected" / "model-int8.tflite").exists()
     assert (out / "model-float32.tflite").exists() and (out / "golden.npz").exists()
