@@ -28,10 +28,13 @@ $(STAMP): pyproject.toml constraints.txt
 # tests/mediapipe runs the real mediapipe.tasks ImageClassifier on every .tflite `edgecnn export` writes.
 mediapipe-venv: $(MP_STAMP)
 
+# The venv's own pip installs mediapipe's wheels; no self-upgrade (an upgrade of pip in place was seen to leave a
+# broken pip behind). A half-made venv is removed and made again, and the stamp is touched only once Tasks import.
 $(MP_STAMP): constraints.txt
+	rm -rf $(MP_VENV)
 	$(PYTHON) -m venv $(MP_VENV)
-	$(MP_VENV)/bin/python -m pip install -q --upgrade pip
-	$(MP_VENV)/bin/python -m pip install -q -c constraints.txt "$(MEDIAPIPE)"
+	$(MP_VENV)/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt "$(MEDIAPIPE)"
+	$(MP_VENV)/bin/python -c "from mediapipe.tasks.python.vision import ImageClassifier"
 	touch $(MP_STAMP)
 
 demo: install
