@@ -80,6 +80,6 @@ def require(module: str, extra: str, purpose: str = ""):
         raise MissingDependencyError(f"{module} is not installed{what}: {fix}") from exc
 
 
-#: Extras whose pins (TensorFlow 2.21, Keras 3.15) have wheels only for Python >= TRAINING_PYTHON.
-TRAINING_EXTRAS = ("train", "gpu")
+#: Extras whose pins (Keras 3.15, with TensorFlow 2.21, JAX or torch) have wheels only for Python >= TRAINING_PYTHON.
+TRAINING_EXTRAS = ("train", "train-jax", "train-torch", "gpu")
 TRAINING_PYTHON = (3, 11)
