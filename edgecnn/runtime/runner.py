@@ -462,7 +462,9 @@ def default_batch(backend: Backend, source: Source) -> int:
     """Batch for a run without --batch: live sources 1 (latency first); finite ones :data:`FINITE_BATCH` when
     the model takes any batch (one invoke, one hand-off and one top-k per batch instead of per image; results
     are the same as batch 1, tested), else 1."""
-    return FINITE_BATCH if not source.live and backend.max_batch is None else 1
+    if source.live or backend.max_batch is not None:
+        return 1
+    return max(1, min(FINITE_BATCH, source.total)) if source.total else FINITE_BATCH  # one image: batch 1
 
 
 def _files_root(source: ImageFilesSource) -> str:

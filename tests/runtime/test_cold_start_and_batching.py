@@ -89,6 +89,7 @@ def test_one_image_gives_the_same_result_with_or_without_opencv(int8_model, one_
     (folder / "one.png").write_bytes(one_png.read_bytes())
     many = run(RunOptions(model=int8_model, source=str(folder), workers=2, save_csv=tmp_path / "many.csv"))
     assert single.ok == many.ok == 1
+    assert single.input_shape[0] == 1  # a one-image source is not reported as a batch of 16
     a, b = _rows(tmp_path / "one.csv"), _rows(tmp_path / "many.csv")
     assert [r["label"] for r in a] == [r["label"] for r in b]
     assert [r["topk"] for r in a] == [r["topk"] for r in b]
