@@ -50,7 +50,8 @@ TFLITE_WHY = ("per-channel int8 (XNNPACK's qs8/qc8 kernels; per-tensor measured 
 ONNX_WHY = ("QDQ, uint8 activations with int8 per-channel weights (U8S8, MLAS's fast x86 path; QOperator with int8 "
             "activations runs 4–11× slower than float), Rescaling folded into the first Conv; a float stem is not "
             "used because onnxruntime's QDQ propagation turns it into a slow uint8 NCHW MaxPool (0.78 vs 0.35 ms): "
-            "int8/fp32 p50 0.53–0.58 vs 0.56–0.61 with v0.1's settings")
+            "int8/fp32 p50 0.53–0.59; v0.1's QDQ int8-activation settings measure within noise of it (0.55–0.61), "
+            "the remaining cost being MLAS's slow int8 3-channel conv")
 
 
 # ====================================================================== TFLite
