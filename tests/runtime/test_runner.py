@@ -17,7 +17,6 @@ from edgecnn.runtime.backends import load_backend
 from edgecnn.runtime.runner import RunOptions, run
 
 
-
 def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
