@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.cli.choices import EngineChoice
 from edgecnn.imaging import INTERPOLATIONS
 from edgecnn.training.architectures import ARCHITECTURES
 from edgecnn.training.backend import ALL_DEVICES, KERAS_BACKENDS
@@ -79,7 +80,8 @@ def train_command(
     strict: Annotated[
         bool | None, _opt("--strict/--no-strict", help="Unreadable images are an error, not a warning.", panel=DATA)
     ] = None,
-    workers: Annotated[int | None, _opt("--workers", help="Decoding threads (0 = auto).", panel=DATA)] = None,
+    workers: Annotated[int | None, _opt("--workers", help="Decoding threads (0 = auto); with --engine ray: Ray Train "
+                                        "workers (default: one per node).", panel=DATA)] = None,
     arch: Annotated[
         str | None, _opt("--arch", help="Architecture (a wrong name gets the closest suggested).", panel=MODEL,
                          metavar=f"<{'|'.join(ARCHITECTURES)}>")
@@ -136,16 +138,33 @@ def train_command(
         bool | None, _opt("--resume", help="Continue the run --name (else the latest) from its last checkpoint.", panel=OUT)
     ] = None,
     plots: Annotated[bool | None, _opt("--plots/--no-plots", help="Write PNG plots.", panel=OUT)] = None,
+    engine: Annotated[EngineChoice, _opt("--engine", help="local: this machine; ray: data-parallel over Ray Train "
+                                         "workers (JAX; the run folder must be on a shared filesystem).",
+                                         panel=OUT)] = EngineChoice.local,
+    address: Annotated[str | None, _opt("--address", help="--engine ray: HOST:PORT of a running Ray head (default: "
+                                        "a local Ray for this command).", panel=OUT)] = None,
     quiet: Annotated[bool, _opt("--quiet", "-q", help="No progress display.", panel=OUT)] = False,
 ) -> None:
     """Train an image classifier on a folder of class sub-folders (or --dataset digits)."""
-    overrides = {k: v for k, v in locals().items() if k not in ("config", "preset")}  # first: only the options
+    overrides = {k: v for k, v in locals().items()
+                 if k not in ("config", "preset", "engine", "address")}  # first: only the options
     from edgecnn.api import train
     from edgecnn.console import console
     from edgecnn.runs import next_commands_after_train
 
     overrides["quiet"] = quiet or None
-    result = train(preset=preset, config=config, **overrides)
+    from edgecnn.scale.cluster import check_address
+
+    check_address(engine.value, address)
+    if engine.value == "ray":
+        from edgecnn.cli import verbose
+        from edgecnn.scale.infer import ScaleOptions
+        from edgecnn.scale.train import train_on_ray
+
+        result = train_on_ray(ScaleOptions(address=address, workers=workers, verbose=verbose()), preset=preset,
+                              config=config, **overrides)
+    else:
+        result = train(preset=preset, config=config, **overrides)
     acc = result.metrics.get("test_accuracy")
     split = "test"
     if acc is None:

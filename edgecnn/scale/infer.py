@@ -95,6 +95,14 @@ class JobReport:
     actors: int = 0
     replaced_workers: int = 0
     rows_by_node: dict[str, int] = field(default_factory=dict)  # updated as rows arrive
+    busy_s_by_worker: dict[str, float] = field(default_factory=dict)  # time actors spent classifying
+    first_row_s: float = 0.0  # job start to the first row (actor start-up and the first block)
+
+    def images_per_busy_second(self) -> float:
+        """Images per second of one worker while it works (start-up excluded): the per-node rate."""
+        busy = sum(self.busy_s_by_worker.values())
+        rows = sum(self.rows_by_node.values())
+        return rows / busy * 1.0 if busy > 0 else 0.0
     pass_errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -178,6 +186,7 @@ class BatchPredictor:
         from edgecnn.runtime.pipeline import Pipeline
         from edgecnn.runtime.sources import ImageFilesSource
 
+        t0 = time.perf_counter()
         paths = [str(p) for p in batch["path"]]
         indices = np.asarray(batch["index"], dtype=np.int64)
         source = ImageFilesSource([Path(p) for p in paths], "ray batch", workers=self.threads,
@@ -186,7 +195,9 @@ class BatchPredictor:
         results = [r for _frame, r in pipe]
         if len(results) != len(paths):  # a pipeline never drops a file of a finite source
             raise RuntimeError(f"pipeline returned {len(results)} results for {len(paths)} files")
-        return encode_results(results, indices, self.worker, len(self.backend.labels) if self.want_probs else 0)
+        out = encode_results(results, indices, self.worker, len(self.backend.labels) if self.want_probs else 0)
+        out["busy_ms"] = np.full(len(results), (time.perf_counter() - t0) * 1000.0 / max(1, len(results)))
+        return out
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
@@ -415,6 +426,11 @@ def predict_files(
                 ready = [r for result, _w in rows for r in order.add(result)]
                 if rows:  # one batch comes from one actor; duplicates are not counted
                     worker = rows[0][1]
+                    if not report.first_row_s:
+                        report.first_row_s = time.perf_counter() - t0
+                    if "busy_ms" in out:
+                        report.busy_s_by_worker[worker] = (report.busy_s_by_worker.get(worker, 0.0)
+                                                           + float(np.sum(out["busy_ms"])) / 1000.0)
                     rows_by_worker[worker] += len(rows) - (order.duplicates - before)
                     node = worker.split(":")[0][:8]
                     report.rows_by_node[node] = report.rows_by_node.get(node, 0) + len(rows) - (

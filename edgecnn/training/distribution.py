@@ -58,6 +58,10 @@ class Plan:
     global_batch: int
     device_names: list[str] = field(default_factory=list)
     _strategy: Any = field(default=None, repr=False)
+    #: JAX processes of a multi-process run (``edgecnn train --engine ray``) and this one's index: each process
+    #: feeds its slice of every global batch.
+    processes: int = 1
+    process_index: int = 0
 
     @property
     def per_device_batch(self) -> int:
@@ -73,7 +77,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "devices": self.devices, "global_batch": self.global_batch,
-                "per_device_batch": self.per_device_batch, "lr_scaling": LR_SCALING}
+                "per_device_batch": self.per_device_batch, "lr_scaling": LR_SCALING, "processes": self.processes}
 
 
 def plan(acc: Accelerators, requested: int | None, batch: int) -> Plan:
@@ -99,11 +103,17 @@ def plan(acc: Accelerators, requested: int | None, batch: int) -> Plan:
     if n == 1:
         return Plan(acc.backend, 1, "single-device", batch, names)
     if acc.backend == "jax":
+        import jax
         import keras
 
         devices = keras.distribution.list_devices()[:n]
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        return Plan("jax", n, "keras.distribution.DataParallel", batch, names)
+        processes = jax.process_count()
+        # Several processes (keras.distribution.initialize): Keras auto-shards only tf.data, so each process feeds
+        # its own slice of the global batch (ArrayBatches(shard=...)) and Keras assembles the global array.
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices,
+                                                                            auto_shard_dataset=processes == 1))
+        return Plan("jax", n, "keras.distribution.DataParallel", batch, names, processes=processes,
+                    process_index=jax.process_index())
     import tensorflow as tf
 
     strategy = tf.distribute.MirroredStrategy(devices=acc.handles[:n])

@@ -45,6 +45,8 @@ class ArrayBatches(keras.utils.PyDataset):
         class_weight: {class index: weight}; yields per-sample weights.
         multiple_of: Pad every batch to a multiple of this (data-parallel devices) with zero-weight samples.
         workers: Threads preparing batches (1 = in the training loop's thread).
+        shard: (index, count): yield only this process's equal slice of every (padded) global batch, for
+            multi-process data parallelism; its augmentation draws are its own.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class ArrayBatches(keras.utils.PyDataset):
         class_weight: dict[int, float] | None = None,
         multiple_of: int = 1,
         workers: int = 1,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
         self.images = images
@@ -74,9 +77,12 @@ class ArrayBatches(keras.utils.PyDataset):
         self.one_hot = one_hot
         self.binary = binary
         self.multiple_of = max(1, multiple_of)
+        self.shard = shard
+        if shard[1] > 1 and self.multiple_of % shard[1]:
+            raise ValueError(f"multiple_of {self.multiple_of} must split over {shard[1]} processes")
         n_classes = num_classes or (int(self.targets.max()) + 1 if len(self.targets) else 0)
         self.weights: np.ndarray | None = None
-        if class_weight or self.multiple_of > 1:  # every batch has the same structure: (x, y, w)
+        if class_weight or self.multiple_of > 1 or shard[1] > 1:  # every batch has the same structure: (x, y, w)
             self.weights = np.asarray([(class_weight or {}).get(c, 1.0) for c in range(n_classes)], np.float32)
         self.epoch = 0
         self.order = self._order()
@@ -92,6 +98,8 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         idx = self.order[index * self.batch : (index + 1) * self.batch]
+        if self.shard[1] > 1:
+            return self._shard_item(index, idx)
         x = self.images[idx]
         if self.spec is not None:
             x = augment(x, self.spec, np.random.default_rng((self.seed, self.epoch, index, 1)))
@@ -103,6 +111,24 @@ class ArrayBatches(keras.utils.PyDataset):
             x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])
             t = np.concatenate([t, np.repeat(t[:1], pad)])
             w = np.concatenate([w, np.zeros(pad, np.float32)])  # type: ignore[list-item]
+        return self._labels(x, t, w)
+
+    def _shard_item(self, index: int, idx: np.ndarray) -> tuple[Any, ...]:
+        """This process's slice of global batch ``index`` (padded first, so every process gets as many rows)."""
+        pad = -len(idx) % self.multiple_of
+        w_global = self.weights[self.targets[idx]] if self.weights is not None else np.ones(len(idx), np.float32)
+        if pad:
+            idx = np.concatenate([idx, np.repeat(idx[:1], pad)])
+            w_global = np.concatenate([w_global, np.zeros(pad, np.float32)])
+        part = len(idx) // self.shard[1]
+        lo = self.shard[0] * part
+        idx, w = idx[lo : lo + part], w_global[lo : lo + part]
+        x = self.images[idx]
+        if self.spec is not None:
+            x = augment(x, self.spec, np.random.default_rng((self.seed, self.epoch, index, 1, self.shard[0])))
+        return self._labels(x.astype(np.float32), self.targets[idx], w)
+
+    def _labels(self, x: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> tuple[Any, ...]:
         if self.binary:
             y: np.ndarray = t.astype(np.float32).reshape(-1, 1)
         elif self.one_hot:

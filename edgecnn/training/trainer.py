@@ -320,7 +320,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         spec = AugmentSpec.from_config(cfg)
         class_weight = _class_weights(data.train.y, len(labels)) if cfg.class_weights else None
         kw = dict(num_classes=len(labels), one_hot=one_hot, binary=head == "sigmoid", multiple_of=plan.devices,
-                  workers=default_workers())
+                  workers=default_workers(), shard=(plan.process_index, plan.processes))
         train_ds = ArrayBatches(data.train.x, data.train.y, cfg.batch, training=True, seed=cfg.seed, spec=spec,
                                 class_weight=class_weight, **kw)
         val_ds = ArrayBatches(data.val.x, data.val.y, cfg.batch, training=False, **kw)
@@ -362,6 +362,11 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         elif best_path.exists():
             model.set_weights(cb.load_checkpoint(best_path, run_dir).get_weights())
         distribution.release(plan)
+        if plan.processes > 1:  # weights live in arrays spanning processes: evaluate and save a local copy
+            local = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
+            _compile(local, cfg, head, len(labels))
+            local.set_weights(model.get_weights())
+            model = local
         if mixed:  # the saved model computes in float32 (exporters and CPUs want that)
             keras.mixed_precision.set_global_policy("float32")
             fp32 = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)

@@ -8,6 +8,7 @@ warning naming what was retried.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 from pathlib import Path
 
@@ -93,6 +94,34 @@ def test_evaluate_on_the_cluster_gives_the_local_metrics(ray_cluster, model, sha
     for key in ("count", "accuracy", "topk_accuracy", "per_class", "confusion", "macro_f1", "labels", "skipped"):
         assert a[key] == b[key], key
     assert b["backend_info"]["engine"] == "ray"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (edgecnn[train-jax])")
+def test_two_ray_workers_train_to_the_single_worker_accuracy(ray_cluster, tmp_path):
+    """edgecnn's trainer on two Ray Train workers (one per node, JAX processes joined by keras.distribution) gives a
+    normal run folder that exports, as accurate as the same training on one worker."""
+    from edgecnn.synthetic import write_dataset
+
+    data = write_dataset(tmp_path / "data", classes=["alpha", "beta", "gamma"], per_class=40, size=20)
+    common = ["train", "--data", str(data), "--img-size", "16", "--epochs", "5", "--batch", "16", "--backend", "jax",
+              "--arch", "simple", "--filters", "8", "--dense-units", "16", "--no-plots", "--seed", "0",
+              "--project", str(tmp_path / "runs"), "-q"]
+    one = edgecnn_cli(*common, "--name", "one", timeout=400)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert ray_cluster.wait_idle()
+    two = edgecnn_cli(*common, "--name", "two", "--engine", "ray", "--address", ray_cluster.address, "--workers", "2",
+                      timeout=400)
+    assert two.returncode == 0, two.stderr[-3000:]
+    m1 = json.loads((tmp_path / "runs" / "one" / "metrics.json").read_text())
+    m2 = json.loads((tmp_path / "runs" / "two" / "metrics.json").read_text())
+    assert m2["training"]["distribution"]["processes"] == 2 and m2["training"]["devices_used"] == 2
+    assert m1["training"]["devices_used"] == 1
+    assert m1["val_accuracy"] > 0.5  # the task is learnable at this size
+    assert m2["val_accuracy"] >= m1["val_accuracy"] - 0.15 and m2["test_accuracy"] >= m1["test_accuracy"] - 0.2, (m1, m2)
+    exported = edgecnn_cli("export", str(tmp_path / "runs" / "two"), "--format", "tflite", "--quantize", "none",
+                           timeout=400)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert list((tmp_path / "runs" / "two").rglob("*.tflite"))
 
 
 def test_a_node_killed_mid_job_still_gives_every_row_once(ray_cluster, model, archive, local_rows):
