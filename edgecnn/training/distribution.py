@@ -76,8 +76,11 @@ class Plan:
         return self._strategy.scope() if self._strategy is not None else contextlib.nullcontext()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "devices": self.devices, "global_batch": self.global_batch,
-                "per_device_batch": self.per_device_batch, "lr_scaling": LR_SCALING, "processes": self.processes}
+        out = {"strategy": self.strategy, "devices": self.devices, "global_batch": self.global_batch,
+               "per_device_batch": self.per_device_batch, "lr_scaling": LR_SCALING}
+        if self.processes > 1:  # edgecnn train --engine ray: devices of several JAX processes
+            out["processes"] = self.processes
+        return out
 
 
 def plan(acc: Accelerators, requested: int | None, batch: int) -> Plan:
