@@ -10,16 +10,15 @@ Any Keras backend trains (``cfg.backend``: tensorflow, jax or torch; see :mod:`e
 Keras is imported inside :func:`train` only, after the backend is chosen, so importing this module stays light;
 with jax or torch no TensorFlow is imported at all. When this process already imported Keras with another
 backend, the run is trained in a child process (:mod:`edgecnn.training.child`) and its result read back.
+
+The run folder's lifecycle (where it goes, what a failed run leaves) is :mod:`edgecnn.training.rundir`; the
+metrics and model card written at the end are :mod:`edgecnn.training.results`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from converters.registry import FULL_PRECISION
-from edgecnn import __version__
 from edgecnn.console import info, is_quiet, set_quiet, warn
-from edgecnn.errors import ArtifactExistsError, ConfigError, EdgeCNNError
-from edgecnn.fileio import atomic_path, fault_point, sha256_file, write_json, write_text
-from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec, Preprocessing, write_labels_txt
+from edgecnn.errors import EdgeCNNError
+from edgecnn.fileio import atomic_path, fault_point, write_json, write_text
+from edgecnn.modelcard import ModelCard, write_labels_txt
 from edgecnn.runs import (
     BEST_FILENAME,
     LAST_FILENAME,
@@ -48,17 +45,19 @@ from edgecnn.runs import (
 from edgecnn.training.architectures import ArchKnobs, build_model, resolve_head
 from edgecnn.training.backend import activate, parse_devices
 from edgecnn.training.config import TrainConfig, validate
+from edgecnn.training.results import evaluate_splits, run_card, train_throughput
+from edgecnn.training.rundir import (
+    CONFIG_FILENAME,
+    METRICS_FILENAME,
+    OWNED,
+    PLOT_FILES,
+    abandoned_start,
+    after_failure,
+    clear_run,
+    resolve_run_dir,
+)
 
 __all__ = ["TrainResult", "abandoned_start", "latest_run", "next_run_dir", "resolve_run_dir", "train"]
-
-METRICS_FILENAME = "metrics.json"
-CONFIG_FILENAME = "config.toml"
-PLOT_FILES = {
-    "curves": "curves.png",
-    "confusion": "confusion_matrix.png",
-    "samples": "augmented_samples.png",
-    "summary": "model_summary.png",
-}
 
 
 @dataclass
@@ -70,63 +69,6 @@ class TrainResult:
     metrics: dict[str, Any]
     card: ModelCard | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------- run folders
-#: What ``train`` writes before its first checkpoint: a folder holding only these is an abandoned start.
-_START_FILES = frozenset({SPLITS_FILENAME, "labels.txt", CONFIG_FILENAME, "augmented_samples.png", "model_summary.png",
-                          "history.csv"})
-
-
-def abandoned_start(run_dir: Path) -> bool:
-    """A run folder of a training killed (or out of disk) before its first checkpoint: nothing in it is worth keeping.
-
-    It holds only what ``train`` writes before epoch 1 ends (splits, labels, config, sample plots), and no model
-    and no ``weights/last.keras``; the same command may reuse it without ``--exist-ok``.
-    """
-    if not run_dir.is_dir():
-        return False
-    names = {p.name for p in run_dir.iterdir()}
-    weights = run_dir / WEIGHTS_DIR
-    if WEIGHTS_DIR in names:
-        if weights.is_dir() and not any((weights / n).exists() for n in (LAST_FILENAME, BEST_FILENAME)):
-            names.discard(WEIGHTS_DIR)
-    return bool(names) and names <= _START_FILES and SPLITS_FILENAME in names or not names
-
-
-def resolve_run_dir(cfg: TrainConfig) -> Path:
-    """Where the run goes; raises when it exists and neither ``exist_ok`` nor ``resume`` is set.
-
-    Leftovers of a training killed while staging an ``--exist-ok`` run are cleaned up first, and a folder that a
-    killed or disk-full training left before its first checkpoint is reused (see :func:`abandoned_start`).
-    """
-    from edgecnn.fileio import recover_dir
-
-    project = Path(cfg.project)
-    if cfg.name:
-        recover_dir(project / cfg.name)
-    if cfg.resume:
-        run_dir = project / cfg.name if cfg.name else latest_run(project)
-        if run_dir is None or not (run_dir / WEIGHTS_DIR / LAST_FILENAME).exists():
-            where = run_dir if run_dir is not None else project
-            raise ConfigError(f"Nothing to resume in {where}: expected weights/last.keras from an earlier run.")
-        return run_dir
-    if cfg.name is None:
-        return next_run_dir(project)
-    run_dir = project / cfg.name
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ArtifactExistsError(f"{run_dir} is a file, not a run folder; choose another --name or --project.")
-    if run_dir.exists() and not cfg.exist_ok and not abandoned_start(run_dir):
-        if not (run_dir / MODEL_FILENAME).exists() and (run_dir / "weights" / "last.keras").exists():
-            raise ArtifactExistsError(
-                f"Run folder {run_dir} holds an unfinished training (weights/last.keras, no model.keras); continue it "
-                f"with --resume --name {run_dir.name}, start over with --exist-ok, or choose another --name.")
-        raise ArtifactExistsError(
-            f"Run folder {run_dir} already exists; pass --exist-ok to overwrite it, --resume to continue it, "
-            "or choose another --name."
-        )
-    return run_dir
-
 
 # ---------------------------------------------------------------------------- training
 def train(cfg: TrainConfig) -> TrainResult:
@@ -149,7 +91,6 @@ def train(cfg: TrainConfig) -> TrainResult:
         return _train(cfg)
     finally:
         set_quiet(was_quiet)
-
 
 def _train_in_child(cfg: TrainConfig) -> TrainResult:
     """Train in a fresh Python process with ``KERAS_BACKEND=cfg.backend`` (Keras here already has another one)."""
@@ -182,7 +123,6 @@ def _train_in_child(cfg: TrainConfig) -> TrainResult:
         card=ModelCard.from_json(card_path.read_bytes()) if card_path.exists() else None,
         history=result["history"],
     )
-
 
 def _train(cfg: TrainConfig) -> TrainResult:
     from edgecnn.training import datasets as ds
@@ -240,7 +180,6 @@ def _train(cfg: TrainConfig) -> TrainResult:
         if mixed:
             keras.mixed_precision.set_global_policy("float32")
 
-
 def _train_on(cfg: TrainConfig, run_dir: Path, data: Any, labels: list[str], head: str, h: int, w: int,
               t_start: float, acc: Any, plan: Any, mixed: bool) -> TrainResult:
     if mixed:
@@ -259,30 +198,12 @@ def _train_on(cfg: TrainConfig, run_dir: Path, data: Any, labels: list[str], hea
         run_dir = staging_dir(final_dir)
         info(f"--exist-ok: training in {run_dir.name}; {final_dir} is replaced only when the new model is saved.")
     elif not cfg.resume and run_dir.exists():  # an abandoned start: nothing in it is worth keeping
-        _clear_run(run_dir)
+        clear_run(run_dir)
     try:
         return _train_in(cfg, run_dir, final_dir, data, labels, head, h, w, t_start, staged, acc, plan, mixed)
     except BaseException as exc:
-        _after_failure(cfg, run_dir, final_dir, staged, created, exc)
+        after_failure(cfg, run_dir, final_dir, staged, created, exc)
         raise
-
-
-def _after_failure(cfg: TrainConfig, run_dir: Path, final_dir: Path, staged: bool, created: bool,
-                   exc: BaseException) -> None:
-    """Leave a failed or interrupted training resumable (a checkpoint exists) or cleanly reusable (none does)."""
-    if staged:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        warn(f"Training did not finish; the previous run in {final_dir} is kept unchanged.")
-        return
-    has_checkpoint = (run_dir / WEIGHTS_DIR / LAST_FILENAME).exists()
-    if cfg.resume or has_checkpoint:
-        if not isinstance(exc, KeyboardInterrupt) and has_checkpoint:  # KeyboardInterrupt words its own hint
-            warn(f"Training stopped; its last checkpoint is kept. Continue with: edgecnn train --resume --name "
-                 f"{final_dir.name} --project {cfg.project}")
-        return
-    if created or abandoned_start(run_dir):
-        shutil.rmtree(run_dir, ignore_errors=True)  # nothing to resume: the same command can start again
-
 
 def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, labels: list[str], head: str, h: int,
               w: int, t_start: float, staged: bool, acc: Any, plan: Any, mixed: bool) -> TrainResult:
@@ -373,7 +294,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             fp32.set_weights(model.get_weights())
             model = fp32
 
-        metrics = _evaluate(model, data, cfg, head, tracker, fit_s, time.perf_counter() - t_start)
+        metrics = evaluate_splits(model, data, cfg, head, tracker, fit_s, time.perf_counter() - t_start)
         metrics["training"] = {
             "backend": acc.backend,
             "backend_version": acc.backend_version,
@@ -384,13 +305,13 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             "device_names": plan.device_names,
             "mixed_precision": mixed,
             "distribution": plan.to_dict(),
-            "train_images_per_second": _throughput(tracker.history, len(data.train)),
+            "train_images_per_second": train_throughput(tracker.history, len(data.train)),
         }
         history = tracker.history
         model_path = run_dir / MODEL_FILENAME
         with atomic_path(model_path) as tmp:
             model.save(tmp)
-        card = _card(cfg, model, data, head, metrics, model_path)
+        card = run_card(cfg, model, data, head, metrics, model_path)
         card.save(run_dir / "modelcard.json")
         write_json(run_dir / METRICS_FILENAME, metrics)
         cb.write_history_csv(run_dir / cb.HISTORY_FILENAME, history)
@@ -410,37 +331,11 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         from edgecnn.fileio import link_tree, publish_dir
 
         for entry in final_dir.iterdir():
-            if entry.name not in _OWNED and not (run_dir / entry.name).exists():
+            if entry.name not in OWNED and not (run_dir / entry.name).exists():
                 link_tree(entry, run_dir / entry.name)
         publish_dir(run_dir, final_dir)
         run_dir, model_path = final_dir, final_dir / MODEL_FILENAME
     return TrainResult(run_dir=run_dir, model_path=model_path, metrics=metrics, card=card, history=history)
-
-
-def _throughput(history: list[dict[str, Any]], n_train: int) -> float | None:
-    """Training images per second: median over the epochs of this session after the first (compilation), of the
-    time from an epoch's start to its validation (so checkpoints and validation are not counted)."""
-    times = [float(r["train_s"]) for r in history if r.get("train_s")]
-    if len(times) > 1:
-        times = times[1:]
-    return round(n_train / statistics.median(times), 1) if times else None
-
-
-#: What a run folder holds that edgecnn wrote (``--exist-ok`` replaces these; anything else in the folder is kept).
-_OWNED = frozenset({"weights", "export", MODEL_FILENAME, "modelcard.json", METRICS_FILENAME, "history.csv",
-                    *PLOT_FILES.values(), SPLITS_FILENAME, "labels.txt", CONFIG_FILENAME})
-
-
-def _clear_run(run_dir: Path) -> None:
-    """Remove what an earlier run wrote in ``run_dir`` (``--exist-ok``): its model, card, metrics, plots, checkpoints
-    and exports would otherwise sit beside the new run's splits and config (or survive an interrupted new run)."""
-    from edgecnn.training.callbacks import HISTORY_FILENAME
-
-    for sub in (WEIGHTS_DIR, "export"):
-        shutil.rmtree(run_dir / sub, ignore_errors=True)
-    for name in (MODEL_FILENAME, "modelcard.json", METRICS_FILENAME, HISTORY_FILENAME, *PLOT_FILES.values()):
-        (run_dir / name).unlink(missing_ok=True)
-
 
 def _compile(model: Any, cfg: TrainConfig, head: str, num_classes: int) -> None:
     import keras
@@ -461,81 +356,9 @@ def _compile(model: Any, cfg: TrainConfig, head: str, num_classes: int) -> None:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy"))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr), loss=loss, metrics=metrics)
 
-
 def _class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
     """Balanced weights ``n / (classes * count)``; classes absent from the training split get 1."""
     counts = np.bincount(y, minlength=num_classes).astype(np.float64)
     n = counts.sum()
     return {i: float(n / (num_classes * c)) if c else 1.0 for i, c in enumerate(counts)}
 
-
-def _evaluate(model: Any, data: Any, cfg: TrainConfig, head: str, tracker: Any, fit_s: float,
-              total_s: float) -> dict[str, Any]:
-    from edgecnn.training.evaluation import classification_report, predict_probs
-
-    metrics: dict[str, Any] = {}
-    splits = {"train": data.train, "val": data.val, "test": data.test}
-    k = cfg.top_k
-    for split, images in splits.items():
-        if images is None or len(images) == 0:
-            metrics[f"{split}_accuracy"] = None
-            continue
-        report = classification_report(predict_probs(model, images.x), images.y, data.labels, k)
-        metrics[split] = report
-        metrics[f"{split}_accuracy"] = report["accuracy"]
-        if f"top{k}_accuracy" in report:
-            metrics[f"{split}_top{k}_accuracy"] = report[f"top{k}_accuracy"]
-    metrics.update(
-        top_k=k,
-        head=head,
-        heldout_split="test" if data.test is not None else "val",
-        skipped_files=len(data.skipped),
-        skipped=data.skipped,
-        epochs_run=len(tracker.history),
-        best_epoch=tracker.best_epoch,
-        best_val_loss=tracker.best if np.isfinite(tracker.best) else None,
-        stopped_early=tracker.stopped_early,
-        fit_seconds=round(fit_s, 3),
-        total_seconds=round(total_s, 3),
-    )
-    return metrics
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("tensorflow", "keras", "jax", "jaxlib", "torch", "numpy", "pillow", "opencv-python-headless",
-                 "scikit-learn"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def _card(cfg: TrainConfig, model: Any, data: Any, head: str, metrics: dict[str, Any], model_path: Path) -> ModelCard:
-    h, w = cfg.size
-    keep = ("train_accuracy", "val_accuracy", "test_accuracy", f"train_top{cfg.top_k}_accuracy",
-            f"val_top{cfg.top_k}_accuracy", f"test_top{cfg.top_k}_accuracy", "top_k", "heldout_split",
-            "skipped_files", "epochs_run", "best_epoch")
-    return ModelCard(
-        labels=list(data.labels),
-        input=InputSpec(height=h, width=w, channels=cfg.channels),
-        output=OutputSpec(activation=head, units=1 if head == "sigmoid" else len(data.labels)),
-        preprocessing=Preprocessing(color=cfg.color, resize=cfg.interpolation),
-        name=cfg.name or "model",
-        architecture=cfg.arch,
-        artifact={"format": "keras", "precision": FULL_PRECISION, "file": MODEL_FILENAME, "params": int(model.count_params())},
-        config=cfg.to_dict(),
-        dataset=data.summary(),
-        metrics={k: metrics[k] for k in keep if k in metrics},
-        provenance={
-            "edgecnn_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "model_sha256": sha256_file(model_path),
-            "platform": platform.platform(),
-            "versions": _versions(),
-            "training": metrics.get("training"),
-        },
-    )
