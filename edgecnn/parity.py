@@ -9,8 +9,7 @@ TF-free at module level (rule 2): with a ``golden.npz`` (written by ``edgecnn ex
 its copy of a model without TensorFlow. Only a ``.keras`` reference imports Keras, lazily, through the
 Keras backend.
 
-Size (over the house's ~400 lines): the tables (``COLUMNS`` … ``print_table``) are the seam to move to a
-``parity_report`` module once the golden-file checks of issue 10 settle.
+The results table and failure summary live in :mod:`edgecnn.parity_report` (re-exported here).
 """
 
 from __future__ import annotations
@@ -24,9 +23,18 @@ import numpy as np
 
 from converters.registry import FULL_PRECISION, PRECISIONS
 from edgecnn.errors import ConfigError, DataError, ModelError
-from edgecnn.fileio import human_size, path_size
+from edgecnn.fileio import path_size
 from edgecnn.imaging import LabelledFiles, UnreadableImageError, load_image, scan_labelled_folder
 from edgecnn.modelcard import ModelCard
+from edgecnn.parity_report import (  # noqa: F401  (re-exported: the tables lived here)
+    COLUMNS,
+    failure_summary,
+    markdown_table,
+    print_table,
+    raise_for_failures,
+    rich_table,
+    table_rows,
+)
 
 GOLDEN_FILENAME = "golden.npz"
 GOLDEN_MAX = 64
@@ -406,81 +414,3 @@ def parity(
     results = [check_artifact(c, ref, gates) for c in candidates]
     fill_size_ratios(results)
     return results
-
-
-# ---------------------------------------------------------------------- rendering
-COLUMNS = ("artifact", "format", "precision", "size", "× fp32", "max |Δp|", "mean |Δp|", "top-1 agree",
-           "acc ref", "acc", "Δ acc", "convert s", "gate")
-
-
-def table_rows(results: list[ParityResult]) -> list[list[str]]:
-    """One row of strings per result, in :data:`COLUMNS` order."""
-    rows = []
-    for r in results:
-        rows.append([
-            r.artifact, r.format, r.precision,
-            human_size(r.size_bytes) if r.size_bytes is not None else "—",
-            f"{r.size_ratio:.2f}" if r.size_ratio is not None else "—",
-            f"{r.max_abs:.2e}" if r.checked else "—",
-            f"{r.mean_abs:.2e}" if r.checked else "—",
-            _pct(r.agreement) if r.checked else "—",
-            _pct(r.accuracy_reference) if r.checked else "—",
-            _pct(r.accuracy) if r.checked else "—",
-            f"{-100 * r.accuracy_drop + 0.0:+.1f} pts" if r.checked and r.accuracy_drop is not None else "—",
-            f"{r.conversion_seconds:.1f}" if r.conversion_seconds is not None else "—",
-            ("PASS" if r.passed else "FAIL") if r.checked else "not checked",
-        ])
-    return rows
-
-
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{100 * v:.1f}%"
-
-
-def markdown_table(results: list[ParityResult]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
-    return "\n".join(lines) + "\n"
-
-
-def rich_table(results: list[ParityResult], title: str = "Parity"):
-    """A :class:`rich.table.Table` of the results (for the CLI)."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for col in COLUMNS:
-        table.add_column(col, no_wrap=True,
-                         justify="left" if col in ("artifact", "format", "precision", "gate") else "right")
-    for r, row in zip(results, table_rows(results)):
-        style = None if not r.checked else ("green" if r.passed else "red")
-        row = row[:-1] + [f"[{style}]{row[-1]}[/{style}]" if style else row[-1]]
-        table.add_row(*row)
-    return table
-
-
-def print_table(results: list[ParityResult], title: str = "Parity") -> None:
-    """Print the results table on stdout, never squeezed below its natural width (columns stay readable in pipes)."""
-    from edgecnn.console import console
-
-    table = rich_table(results, title=title)
-    old = console.width
-    console.width = max(old, 160)
-    try:
-        console.print(table)
-    finally:
-        console.width = old
-
-
-def failure_summary(results: list[ParityResult]) -> str:
-    """One line naming every failed artifact and by how much."""
-    parts = [f"{r.artifact}: {'; '.join(r.failures)}" for r in results if r.checked and not r.passed]
-    return "Parity gate failed — " + " | ".join(parts)
-
-
-def raise_for_failures(results: list[ParityResult]) -> None:
-    """Raise :class:`~edgecnn.errors.ParityError` naming every failed artifact (no-op when all passed)."""
-    from edgecnn.errors import ParityError
-
-    if any(r.checked and not r.passed for r in results):
-        raise ParityError(failure_summary(results))
