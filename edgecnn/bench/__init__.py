@@ -2,7 +2,9 @@
 
 * :mod:`edgecnn.bench.measure` — the timing loop and latency statistics;
 * :mod:`edgecnn.bench.schema` — the versioned report (``edgecnn.bench/1``) and its validating loader;
-* :mod:`edgecnn.bench.runner` — artifact discovery, threads × batch sweeps, accuracy on ``--data``, gates;
+* :mod:`edgecnn.bench.runner` — threads × batch sweeps, the measurement of each artifact, accuracy on ``--data``;
+* :mod:`edgecnn.bench.artifacts` — which files a MODEL argument names; :mod:`edgecnn.bench.options` — sweep options
+  and the device-profile merge; :mod:`edgecnn.bench.gates` — deployment gates;
 * :mod:`edgecnn.bench.compare` — several devices' reports side by side.
 
 * :mod:`edgecnn.bench.render` — the terminal table, JSON/Markdown/HTML reports with charts, comparisons.

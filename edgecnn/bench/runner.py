@@ -4,9 +4,9 @@ A failing artifact (corrupt file, missing runtime, unloadable delegate) becomes 
 the others still run. TensorFlow is never imported here; only benchmarking a ``.keras`` model (asked
 for with ``--backend keras`` or ``--include-keras``) loads Keras, through its backend.
 
-Size (over the house's ~400 lines, on purpose for now): option parsing, artifact discovery and the
-measurement loop are three seams to split into ``bench/options.py`` and ``bench/artifacts.py``; the split waits
-until ``bench --pick`` (issue 12), which is being written against this file, has landed.
+Option parsing and the device-profile merge are :mod:`edgecnn.bench.options`, artifact discovery
+:mod:`edgecnn.bench.artifacts`, the gates :mod:`edgecnn.bench.gates` (their names stay importable from here);
+this module is the measurement loop and the sweep that assembles the report.
 """
 
 from __future__ import annotations
@@ -21,160 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from converters.registry import FORMATS, FULL_PRECISION, parse_artifact_name, precision_rank
+from edgecnn.bench.artifacts import (  # noqa: F401  (re-exported)
+    FOLDER_FORMATS,
+    KERAS_SUFFIXES,
+    ArtifactFacts,
+    describe_artifact,
+    discover_artifacts,
+)
+from edgecnn.bench.gates import GATE_METRICS, check_gates, enforce_gates  # noqa: F401  (re-exported)
 from edgecnn.bench.measure import BenchSettings, measure_latency, stored_samples_ms
+from edgecnn.bench.options import parse_cpus, parse_int_list, parse_list, sweep_plan  # noqa: F401  (re-exported)
 from edgecnn.bench.schema import BenchReport, BenchResult
 from edgecnn.console import info, warn
-from edgecnn.errors import ConfigError, DataError, EdgeCNNError, GateError, ModelError
+from edgecnn.errors import ConfigError, DataError, EdgeCNNError
 from edgecnn.fileio import MB, fault_point
-from edgecnn.runtime.keras_model import KERAS_FORMAT
-from edgecnn.runtime.keras_model import KERAS_SUFFIXES as _KERAS_SUFFIXES
-
-#: Model file suffixes benchmarked when a folder is given, by format name (the registry's file formats).
-FOLDER_FORMATS = {f.suffix: f.name for f in FORMATS.values() if not f.directory}
-#: Keras model suffixes (benchmarked with ``--include-keras``), by format name.
-KERAS_SUFFIXES = dict.fromkeys(_KERAS_SUFFIXES, KERAS_FORMAT)
-GATE_METRICS = ("p50", "p90", "p99", "mean")
-
-
-# ---------------------------------------------------------------------- option parsing
-def parse_int_list(value: str | Sequence[int | None] | int | None, option: str, allow_auto: bool = False) -> list[int | None]:
-    """``"1,2,4"`` → ``[1, 2, 4]``; ``None`` → ``[None]``; ``"auto"`` → ``None`` where allowed.
-
-    Raises:
-        ConfigError: an entry that is not a positive integer.
-    """
-    if value is None:
-        return [None]
-    if isinstance(value, int):
-        items: list[Any] = [value]
-    elif isinstance(value, str):
-        items = [v.strip() for v in value.split(",") if v.strip()]
-    else:
-        items = list(value)
-    out: list[int | None] = []
-    for item in items:
-        if item is None or (allow_auto and isinstance(item, str) and item.lower() == "auto"):
-            out.append(None)
-            continue
-        try:
-            n = int(item)
-        except (TypeError, ValueError):
-            n = 0
-        if n < 1:
-            hint = " or 'auto'" if allow_auto else ""
-            raise ConfigError(f"Expected {option} as positive integers{hint} separated by commas (e.g. 1,2,4); received {value!r}.")
-        out.append(n)
-    if not out:
-        raise ConfigError(f"Expected at least one value for {option}; received {value!r}.")
-    return list(dict.fromkeys(out))
-
-
-def parse_list(value: str | Sequence[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [v.strip() for v in items if v.strip()] or None
-
-
-# ---------------------------------------------------------------------- artifacts
-def discover_artifacts(models: Sequence[str | os.PathLike[str]], backend: str = "auto", include_keras: bool = False) -> list[Path]:
-    """Model files to benchmark, in the given order.
-
-    A file is taken as is. A folder (run or export folder) gives every ``*.tflite`` and ``*.onnx`` in it
-    and in its ``export/`` sub-folder; ``model.keras`` only with ``include_keras`` or ``backend="keras"``.
-    With a named backend, only the files that backend runs are taken from folders.
-
-    Raises:
-        ModelError: a path that does not exist, a file of unknown type, or a folder without artifacts.
-    """
-    from edgecnn.runtime.backends import BACKENDS, backend_for
-
-    if backend != "auto" and backend not in BACKENDS:
-        raise ConfigError(f"Unknown --backend {backend!r}; expected auto or one of {sorted(BACKENDS)}.")
-    if not models:
-        raise ConfigError("Expected at least one MODEL (a .tflite/.onnx/.keras file or a run/export folder).")
-    suffixes = dict(FOLDER_FORMATS)
-    if include_keras or backend == KERAS_FORMAT:
-        suffixes.update(KERAS_SUFFIXES)
-    if backend != "auto":
-        suffixes = {s: f for s, f in suffixes.items() if s in BACKENDS[backend].suffixes}
-    found: list[Path] = []
-    for model in models:
-        path = Path(model)
-        if not path.exists():
-            raise ModelError(f"Model not found: {path} (expected a .tflite/.onnx/.keras file or a run/export folder).")
-        if path.is_file():
-            backend_for(path, backend)  # unknown type → ModelError now, before anything is measured
-            found.append(path)
-            continue
-        files: list[Path] = []
-        for folder in (path, path / "export"):
-            if folder.is_dir():
-                files += sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes
-                                and not p.name.startswith("."))
-        if not files:
-            raise ModelError(
-                f"No artifacts to benchmark in {path}: expected {sorted(suffixes)} files there or in {path / 'export'}"
-                + ("" if include_keras else " (add --include-keras to benchmark model.keras)") + "."
-            )
-        found += sorted(files, key=_artifact_order)
-    return list(dict.fromkeys(p.resolve() for p in found))
-
-
-def _artifact_order(path: Path) -> tuple[int, int, str]:
-    """Registry order: formats as in FORMATS (Keras last), then precisions float32 → int8, then name."""
-    order = [*FOLDER_FORMATS, *KERAS_SUFFIXES]
-    suffix = path.suffix.lower()
-    target = parse_artifact_name(path.name)
-    return (order.index(suffix) if suffix in order else len(order),
-            precision_rank(target[1]) if target else precision_rank(""), path.name)
-
-
-@dataclass
-class ArtifactFacts:
-    """What is known about a file before loading it."""
-
-    path: Path
-    format: str
-    precision: str
-    size_bytes: int | None
-    sha256: str | None
-    model_id: str | None
-    model_name: str | None
-    card: Any = None
-
-
-def describe_artifact(path: Path) -> ArtifactFacts:
-    """Format, precision, size, checksums and card of a file (never raises: facts left unknown are None/'?')."""
-    from edgecnn.fileio import sha256_file
-    from edgecnn.modelcard import load_card
-
-    suffix = path.suffix.lower()
-    fmt = {**FOLDER_FORMATS, **KERAS_SUFFIXES}.get(suffix, suffix.lstrip(".") or "?")
-    card = None
-    try:
-        card = load_card(path)
-    except (EdgeCNNError, OSError, ValueError):
-        card = None
-    precision = None
-    if card is not None:
-        precision = card.artifact.get("precision")
-        fmt = card.artifact.get("format", fmt) or fmt
-    if not precision:
-        target = parse_artifact_name(path.name)
-        precision = target[1] if target else (FULL_PRECISION if fmt == KERAS_FORMAT else "?")
-    try:
-        size = path.stat().st_size
-        sha = sha256_file(path)
-    except OSError:
-        size = sha = None
-    model_id = None
-    name = None
-    if card is not None:
-        model_id = card.provenance.get("source_sha256") or card.provenance.get("model_sha256")
-        name = card.name
-    return ArtifactFacts(path, str(fmt), str(precision), size, sha, model_id, name, card)
 
 
 # ---------------------------------------------------------------------- data (accuracy + preprocessing)
@@ -186,7 +46,6 @@ class DataFigures:
     decode_ms: float
     preprocess_ms: float
     inputs: np.ndarray  # preprocessed uint8 NHWC, used as the timing input
-
 
 def evaluate_data(backend: Any, data: Path, max_images: int | None = None) -> DataFigures:
     """Accuracy on a labelled folder, and host-side time per image (decode, decode+preprocess).
@@ -227,86 +86,24 @@ def evaluate_data(backend: Any, data: Path, max_images: int | None = None) -> Da
     n = len(images)
     return DataFigures(acc, n, skipped, dec_ns / n / 1e6, pre_ns / n / 1e6, batch)
 
-
-# ---------------------------------------------------------------------- device profiles
-@dataclass
-class _Plan:
-    backend: str
-    threads: list[int | None]
-    batches: list[int]
-    delegate: str | None
-    delegate_options: dict[str, str]
-    providers: list[str] | None
-    precision: str | None
-    label: str | None
-    backend_from_profile: bool = False
-
-    def backend_for_file(self, path: Path) -> str:
-        """The profile's backend is a preference: a file it cannot run uses the backend of its type."""
-        from edgecnn.runtime.backends import preferred_backend
-
-        return preferred_backend(path, self.backend) if self.backend_from_profile else self.backend
-
-
-def _plan(
-    device: str | None,
-    backend: str | None,
-    threads: Any,
-    batches: Any,
-    delegate: str | None,
-    delegate_options: dict[str, str] | None,
-    providers: Any,
-) -> _Plan:
-    """Merge a device profile (if any) under the explicit options: flags override the profile."""
-    prof: Any = None
-    if device:
-        try:
-            from edgecnn.devices import load_profile
-        except ImportError as exc:  # pragma: no cover - the devices module ships with edgecnn
-            raise ConfigError(f"Device profiles are not available in this install ({exc}).") from exc
-        prof = load_profile(device)
-
-    def pick(value: Any, attr: str, default: Any) -> Any:
-        if value is not None:
-            return value
-        got = getattr(prof, attr, None) if prof is not None else None
-        return got if got not in (None, "", [], {}) else default
-
-    return _Plan(
-        backend=pick(backend, "backend", "auto"),
-        threads=parse_int_list(pick(threads, "threads", None), "--threads", allow_auto=True),
-        batches=[int(b) for b in parse_int_list(pick(batches, "batch", 1), "--batch")],  # type: ignore[arg-type]
-        delegate=pick(delegate, "delegate", None),
-        delegate_options=dict(pick(delegate_options or None, "delegate_options", {}) or {}),
-        providers=parse_list(pick(providers, "providers", None)),
-        precision=getattr(prof, "precision", None) if prof is not None else None,
-        label=(getattr(prof, "name", None) or device) if prof is not None else None,
-        backend_from_profile=backend is None and prof is not None and getattr(prof, "backend", None) not in (None, "auto"),
-    )
-
-
 # ---------------------------------------------------------------------- the run
 def _mb(n: int | None) -> float | None:
     return round(n / MB, 2) if n is not None else None
-
 
 def _error_text(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     msg = text[0] if text else ""
     return msg if isinstance(exc, EdgeCNNError) else f"{type(exc).__name__}: {msg}".rstrip(": ")
 
-
 def _synthetic_input(card: Any, batch: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(batch, *card.input_shape), dtype=np.uint8)
-
 
 def _timing_batch(pool: np.ndarray | None, card: Any, batch: int, seed: int) -> np.ndarray:
     if pool is None or not len(pool):
         return _synthetic_input(card, batch, seed)
     reps = -(-batch // len(pool))
     return np.ascontiguousarray(np.concatenate([pool] * reps)[:batch])
-
 
 def measure_starts(path: Path, seed: int = 0, **load_kwargs: Any) -> dict[str, Any]:
     """Init and first-inference times of a cold start (no init cache) and a warm one (init cache filled).
@@ -341,7 +138,6 @@ def measure_starts(path: Path, seed: int = 0, **load_kwargs: Any) -> dict[str, A
         return {}
     return {"init_cold_ms": round(init_cold, 3), "first_cold_ms": round(first_cold, 4),
             "init_warm_ms": round(init_warm, 3), "first_warm_ms": round(first_warm, 4), "init_cache": status}
-
 
 def bench_artifact(
     facts: ArtifactFacts,
@@ -470,7 +266,6 @@ def bench_artifact(
         gc.collect()
     return rows
 
-
 def run_bench(
     models: Sequence[str | os.PathLike[str]],
     *,
@@ -534,8 +329,8 @@ def run_bench(
     if max_images is not None and max_images < 1:
         raise ConfigError(f"Expected --max-images >= 1; received {max_images}.")
 
-    plan = _plan(device, backend, threads, batches, delegate, delegate_options, providers)
-    cpu_list = _parse_cpus(cpus) if cpus not in (None, "", []) else None
+    plan = sweep_plan(device, backend, threads, batches, delegate, delegate_options, providers)
+    cpu_list = parse_cpus(cpus) if cpus not in (None, "", []) else None
     paths = discover_artifacts(models, "auto" if plan.backend_from_profile else plan.backend, include_keras)
     facts = [describe_artifact(p) for p in paths]
     if plan.precision and plan.delegate and any(Path(m).is_dir() for m in models):
@@ -606,63 +401,3 @@ def run_bench(
         report.interrupted = interrupted  # type: ignore[attr-defined]  (the CLI re-raises it after printing)
     return report
 
-
-def _parse_cpus(value: str | Sequence[int]) -> list[int]:
-    """``"0,1"`` / ``"0-3"`` / ``[0, 1]`` → sorted CPU numbers."""
-    out: list[int] = []
-    parts = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    for part in parts:
-        part = part.strip()
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            out += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
-        except ValueError as exc:
-            raise ConfigError(f"Expected --cpus as CPU numbers or ranges (e.g. 0,1 or 0-3); received {value!r}.") from exc
-    if not out or min(out) < 0:
-        raise ConfigError(f"Expected --cpus as CPU numbers or ranges (e.g. 0,1 or 0-3); received {value!r}.")
-    return sorted(set(out))
-
-
-def check_gates(report: BenchReport) -> list[str]:
-    """Gate failures of a report (empty when no gate is set or all pass).
-
-    A gate fails for a row above ``fail_above_ms`` (on ``metric``), below ``min_accuracy``, or for any
-    artifact that failed to run while a gate is set (a model that does not run cannot pass).
-    """
-    g = report.gates or {}
-    limit, floor, metric = g.get("fail_above_ms"), g.get("min_accuracy"), g.get("metric", "p50")
-    if limit is None and floor is None:
-        return []
-    failures: list[str] = []
-    for r in report.results:
-        where = f"{r.file} (threads={'auto' if r.threads is None else r.threads}, batch={r.batch})"
-        if r.status == "error":
-            failures.append(f"{where} failed to run: {r.error}")
-            continue
-        if not r.ok:
-            continue
-        value = r.latency.percentile(metric)  # type: ignore[union-attr]
-        if limit is not None and value > limit:
-            failures.append(f"{where} {metric} {value:.3f} ms > {limit:g} ms")
-        if floor is not None and r.accuracy is not None and r.accuracy < floor:
-            failures.append(f"{where} accuracy {r.accuracy:.4f} < {floor:g}")
-    return failures
-
-
-def enforce_gates(report: BenchReport) -> None:
-    """Raise :class:`GateError` when the report has gate failures (for CI: non-zero exit).
-
-    Also raises :class:`ModelError` when not a single row could be measured (every artifact failed or was
-    skipped): a benchmark that measured nothing must not exit 0. Some failed rows among good ones do not raise
-    unless a gate is set (see :func:`check_gates`).
-    """
-    if report.results and not any(r.ok for r in report.results):
-        first = report.results[0]
-        more = f" (+{len(report.results) - 1} more rows)" if len(report.results) > 1 else ""
-        raise ModelError(f"Nothing was benchmarked: {first.file} {first.status}: {first.error}{more}.")
-    if report.gate_failures:
-        n = len(report.gate_failures)
-        more = f" (+{n - 1} more)" if n > 1 else ""
-        raise GateError(f"Benchmark gate failed: {report.gate_failures[0]}{more}.")
