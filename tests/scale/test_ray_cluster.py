@@ -103,9 +103,10 @@ def test_two_ray_workers_train_to_the_single_worker_accuracy(ray_cluster, tmp_pa
     from edgecnn.synthetic import write_dataset
 
     data = write_dataset(tmp_path / "data", classes=["alpha", "beta", "gamma"], per_class=40, size=20)
-    common = ["train", "--data", str(data), "--img-size", "16", "--epochs", "5", "--batch", "16", "--backend", "jax",
+    common = ["train", "--data", str(data), "--img-size", "16", "--epochs", "12", "--batch", "16", "--backend", "jax",
               "--arch", "simple", "--filters", "8", "--dense-units", "16", "--no-plots", "--seed", "0",
               "--project", str(tmp_path / "runs"), "-q"]
+    # 12 epochs: at 5 the one-worker run sat at val accuracy 0.5-0.63 from run to run (JAX on CPU is not bit-repeatable)
     one = edgecnn_cli(*common, "--name", "one", timeout=400)
     assert one.returncode == 0, one.stderr[-3000:]
     assert ray_cluster.wait_idle()
