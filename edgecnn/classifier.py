@@ -14,6 +14,9 @@ card's size, colour and interpolation), the same quantization and the same top-k
 Inputs that cannot be right (float arrays, values outside 0..255, a wrong number of channels or
 dimensions, empty arrays, unreadable files) raise :class:`~edgecnn.errors.DataError` with one line
 saying what was expected, what was received and the fix; nothing is silently rescaled or guessed.
+
+Size (~470 lines, over the house's ~400): the public Classifier, its Prediction and PredictionStream and the
+input checks that guard them are one documented surface; the checks are half of it and belong beside predict().
 """
 
 from __future__ import annotations

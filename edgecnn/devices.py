@@ -6,6 +6,9 @@ and how to install edgecnn there. ``edgecnn run --device rpi4`` applies one (fla
 
 Profiles live at the top-level ``devices/`` folder of a checkout; ``edgecnn/profiles`` is a link to it
 that setuptools ships as package data, so an installed wheel finds them too.
+
+Size (~420 lines): profile loading plus the systemd unit writer with its field validation; the validation is
+the bulk and is only used by the unit writer.
 """
 
 from __future__ import annotations

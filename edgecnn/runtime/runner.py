@@ -5,6 +5,9 @@
 >>> print(summary.speed_line())
 
 The terminal reporter (per-result lines, progress bar, live status) is :mod:`edgecnn.runtime.reporter`.
+
+Size (~420 lines): option resolution (profile, device, flags) and the run loop with its sinks; the reporter
+already lives apart.
 """
 
 from __future__ import annotations
