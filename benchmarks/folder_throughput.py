@@ -166,14 +166,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="edgecnn-folderbench-") as tmp:
         work = Path(tmp)
-        if args.model is None:
-            sys.path.insert(0, str(ROOT / "benchmarks"))
-            from run_throughput import make_model
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from run_throughput import given_or_made_model
 
-            print("training and exporting the int8 model (TensorFlow, not timed) ...", flush=True)
-            model = make_model(work)
-        else:
-            model = args.model.resolve()
+        model = given_or_made_model(args.model, work)
         from edgecnn.runtime.backends import load_backend
 
         with load_backend(model) as be:

@@ -33,6 +33,14 @@ SIZE = 64
 CLASSES = ["circle", "square", "stripes"]
 
 
+def given_or_made_model(model: Path | None, work: Path) -> Path:
+    """The int8 .tflite a whole-process benchmark runs: ``--model`` if given, else trained and exported into ``work``."""
+    if model is not None:
+        return model.resolve()
+    print("training and exporting the int8 model (TensorFlow, not timed) ...", flush=True)
+    return make_model(work)
+
+
 def make_model(work: Path) -> Path:
     """Train a small 3-block CNN at 64x64 and export int8 TFLite (TensorFlow used only here)."""
     import keras
