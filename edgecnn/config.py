@@ -7,7 +7,6 @@ Unknown keys are an error that suggests the closest valid key.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import sys
@@ -17,14 +16,20 @@ from typing import Any
 
 from edgecnn.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10 (JetPack 6): the same parser, as the tomli package (a dependency there)
-    import tomli as tomllib
+
+def _tomllib() -> Any:
+    """``tomllib``, or ``tomli`` on Python 3.10 (JetPack 6): the same parser. Imported on first use, not by ``run``."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    return tomllib
 
 
 def suggest(name: str, valid: list[str] | tuple[str, ...] | set[str]) -> str:
     """`` Did you mean 'x'?`` or an empty string."""
+    import difflib
+
     close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.5)
     return f" Did you mean {close[0]!r}?" if close else ""
 
@@ -34,6 +39,7 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"Config file not found: {p}")
+    tomllib = _tomllib()
     try:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -42,7 +48,7 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def parse_toml(text: str) -> dict[str, Any]:
     """Parse TOML text (``tomllib``, or ``tomli`` on Python 3.10); raises ``tomllib.TOMLDecodeError``."""
-    return tomllib.loads(text)
+    return _tomllib().loads(text)
 
 
 def flatten(data: dict[str, Any], sections: tuple[str, ...] = ()) -> dict[str, Any]:

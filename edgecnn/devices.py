@@ -209,7 +209,8 @@ def parse_run_args(model: Path, extra_args: list[str]) -> dict[str, Any]:
     import typer
 
     from edgecnn.cli import app  # the run command's own parser (imported lazily: no cycle at import time)
-    from edgecnn.runtime.runner import RunOptions, check_run_outputs, validate_options
+    from edgecnn.cli.run_params import run_options
+    from edgecnn.runtime.runner import check_run_outputs, validate_options
 
     command = typer.main.get_command(app).get_command(None, "run")  # type: ignore[attr-defined]  (built lazily)
     if "--help" in extra_args:
@@ -231,13 +232,7 @@ def parse_run_args(model: Path, extra_args: list[str]) -> dict[str, Any]:
                               f"({'use devices service --' + key if key != 'show' else 'a service has no display'}).")
     for key in ("source", "camera", "device", "show"):
         params.pop(key, None)
-    options = RunOptions(
-        model=model, threads=params.get("threads"), delegate=params.get("delegate"), width=params.get("width"),
-        height=params.get("height"), fps=params.get("fps"), batch=params.get("batch"), topk=params.get("topk", 5),
-        threshold=params.get("threshold", 0.0), save_csv=params.get("save_csv"), save_jsonl=params.get("save_jsonl"),
-        save_dir=params.get("save"), max_frames=params.get("max_frames"), duration=params.get("duration"),
-        workers=params.get("workers"), reconnect_tries=params.get("reconnect_tries", 5),
-    )
+    options = run_options({**params, "model": model})
     validate_options(options)
     check_run_outputs(options, writable=False)
     return params

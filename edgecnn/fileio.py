@@ -7,9 +7,7 @@ import errno
 import glob
 import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +29,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Use it for writers that want a filename (Keras ``model.save``, ``np.savez``, matplotlib ``savefig``).
     The temporary name keeps the final suffix so suffix-sniffing writers behave.
     """
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
@@ -117,6 +117,8 @@ def cache_dir() -> Path:
 # ---------------------------------------------------------------------- folders published whole
 def staging_dir(target: str | os.PathLike[str], kind: str = "staging") -> Path:
     """A fresh hidden folder beside ``target`` (same file system, so it can be renamed onto it)."""
+    import tempfile
+
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-{os.getpid()}-", dir=target.parent))
@@ -151,6 +153,9 @@ def publish_dir(staged: str | os.PathLike[str], target: str | os.PathLike[str]) 
     an existing one is swapped atomically (``renameat2(RENAME_EXCHANGE)``), or, where the file system cannot
     swap, moved aside to ``.NAME.old-*`` and restored by :func:`recover_dir` if the process dies in between.
     """
+    import shutil
+    import tempfile
+
     staged, target = Path(staged), Path(target)
     if not os.path.lexists(target):
         os.rename(staged, target)
@@ -171,6 +176,8 @@ def publish_dir(staged: str | os.PathLike[str], target: str | os.PathLike[str]) 
 
 def link_tree(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
     """Hard-link ``src`` (file or folder tree) at ``dst``; copies where links are impossible (another device)."""
+    import shutil
+
     src, dst = Path(src), Path(dst)
 
     def link(a: str, b: str) -> None:
@@ -193,6 +200,8 @@ def recover_dir(target: str | os.PathLike[str]) -> list[Path]:
     Leftover ``.NAME.staging-*`` folders (never published) are removed; a ``.NAME.old-*`` folder is put back when
     ``target`` is missing (killed between the two renames of :func:`publish_dir`), else removed.
     """
+    import shutil
+
     target = Path(target)
     parent = target.parent
     removed: list[Path] = []

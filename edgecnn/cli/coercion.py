@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
-_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+#: The number spellings both Typer and the fast paths read the same way (others go to Typer, which words errors).
+INT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+FLOAT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 
 
 class _Fallback(Exception):
@@ -41,7 +42,7 @@ def _leaf(annotation: Any, info: Any, value: Any, ctx: Any, param: Any) -> Any:
     if annotation is int:
         if type(value) is int:
             result = value
-        elif isinstance(value, str) and _INT.fullmatch(value):
+        elif isinstance(value, str) and INT_TEXT.fullmatch(value):
             result = int(value)
         else:
             raise _Fallback
@@ -49,7 +50,7 @@ def _leaf(annotation: Any, info: Any, value: Any, ctx: Any, param: Any) -> Any:
     if annotation is float:
         if type(value) in (int, float):
             result = float(value)
-        elif isinstance(value, str) and _FLOAT.fullmatch(value):
+        elif isinstance(value, str) and FLOAT_TEXT.fullmatch(value):
             result = float(value)
         else:
             raise _Fallback
@@ -132,4 +133,4 @@ def install(command: Any) -> None:
         install(sub)
 
 
-__all__ = ["FastCoercion", "install", "install_param"]
+__all__ = ["FLOAT_TEXT", "INT_TEXT", "FastCoercion", "install", "install_param"]

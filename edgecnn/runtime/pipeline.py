@@ -211,6 +211,25 @@ class Pipeline:
                 continue
         return _END
 
+    def _prepare(self, frame: Frame) -> None:
+        """A decoded frame's model input (unless the source's workers made it), and its image freed if not kept."""
+        if frame.error is None and frame.tensor is None and frame.image is not None:
+            t0 = time.perf_counter()
+            frame.tensor = self.backend.preprocess(frame.image)
+            frame.pre_ms += (time.perf_counter() - t0) * 1000.0
+        if not self.keep_images:
+            frame.image = None
+
+    def _limit_reached(self, n: int, deadline: float | None) -> bool:
+        """After the n-th frame: whether --max-frames, --duration or a stop ends the input (recording why)."""
+        if self.max_frames is not None and n >= self.max_frames:
+            self.stop("max-frames")
+            return True
+        if deadline is not None and time.perf_counter() >= deadline:
+            self.stop("duration")
+            return True
+        return self._stop.is_set()
+
     def _produce(self) -> None:
         deadline = time.perf_counter() + self.duration if self.duration else None
         n = 0
@@ -220,25 +239,14 @@ class Pipeline:
         pending: list[Frame] = []
         try:
             for frame in self.source:
-                if frame.error is None and frame.tensor is None and frame.image is not None:
-                    t0 = time.perf_counter()
-                    frame.tensor = self.backend.preprocess(frame.image)
-                    frame.pre_ms += (time.perf_counter() - t0) * 1000.0
-                if not self.keep_images:
-                    frame.image = None
+                self._prepare(frame)
                 pending.append(frame)
                 if len(pending) >= group:
                     if not self._put(self._q_pre, pending):
                         return
                     pending = []
                 n += 1
-                if self.max_frames is not None and n >= self.max_frames:
-                    self.stop("max-frames")
-                    break
-                if deadline is not None and time.perf_counter() >= deadline:
-                    self.stop("duration")
-                    break
-                if self._stop.is_set():
+                if self._limit_reached(n, deadline):
                     break
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
             self._errors.append(exc)
@@ -265,19 +273,22 @@ class Pipeline:
             items.extend(item)
         return items
 
+    def _infer_batch(self, items: list[Frame]) -> tuple[list[Frame], np.ndarray | None, float]:
+        """One inference call over the decodable frames of ``items``: (items, raw outputs, ms per image)."""
+        valid = [f for f in items if f.error is None]
+        if not valid:
+            return items, None, 0.0
+        t0 = time.perf_counter()
+        raw = self.backend.infer(self.backend.prepare(np.stack([f.tensor for f in valid])))
+        return items, raw, (time.perf_counter() - t0) * 1000.0 / len(valid)
+
     def _infer(self) -> None:
         try:
             while True:
                 items = self._gather()
                 if items is None:
                     break
-                valid = [f for f in items if f.error is None]
-                raw, per_ms = None, 0.0
-                if valid:
-                    t0 = time.perf_counter()
-                    raw = self.backend.infer(self.backend.prepare(np.stack([f.tensor for f in valid])))
-                    per_ms = (time.perf_counter() - t0) * 1000.0 / len(valid)
-                if not self._put(self._q_out, (items, raw, per_ms)):
+                if not self._put(self._q_out, self._infer_batch(items)):
                     return
         except BaseException as exc:  # noqa: BLE001
             self._errors.append(exc)
@@ -317,6 +328,9 @@ class Pipeline:
     # ------------------------------------------------------------------ driver
     def __iter__(self) -> Iterator[tuple[Frame, Result]]:
         """Yield (frame, result) in input order until the source ends or :meth:`stop` is called."""
+        if not self.source.live and self.source.total is not None and self.source.total <= self.batch:
+            yield from self._one_batch()
+            return
         threads = [threading.Thread(target=self._produce, name="edgecnn-preprocess", daemon=True),
                    threading.Thread(target=self._infer, name="edgecnn-infer", daemon=True)]
         self.stats = Stats()
@@ -342,6 +356,29 @@ class Pipeline:
             self._drain(threads)
         if self._errors:
             raise self._errors[0]
+        if self.stop_reason == "stopped":
+            self.stop_reason = "end"
+
+    def _one_batch(self) -> Iterator[tuple[Frame, Result]]:
+        """A finite source that fits in one batch (one image, say): every stage in the caller's thread, since
+        there is nothing to overlap, and starting and handing off to stage threads would be all the cost."""
+        self.stats = Stats()
+        deadline = time.perf_counter() + self.duration if self.duration else None
+        items: list[Frame] = []
+        try:
+            for frame in self.source:
+                self._prepare(frame)
+                items.append(frame)
+                if self._limit_reached(len(items), deadline):
+                    break
+            if items:
+                yield from self._postprocess(*self._infer_batch(items))
+        except KeyboardInterrupt:
+            self.stop("SIGINT")
+            raise
+        finally:
+            self.stop(self.stop_reason or "end")
+            self.source.close()
         if self.stop_reason == "stopped":
             self.stop_reason = "end"
 

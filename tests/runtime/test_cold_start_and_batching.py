@@ -22,10 +22,11 @@ from edgecnn.synthetic import pattern_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Imports a one-image run on a piped terminal needs none of: OpenCV, Rich, Pydantic (Typer's coercion),
+#: Imports a one-image run on a piped terminal needs none of: Typer and Click (the direct parser reads its line),
+#: OpenCV, Rich, Pydantic (Typer's coercion),
 #: TensorFlow/Keras, the converters (but their registry, the pure-Python leaf of names ARCHITECTURE.md lets the
 #: edge side read), onnxruntime (a .tflite model), the training/export/bench layers.
-NOT_NEEDED = ("cv2", "rich", "pydantic", "tensorflow", "keras", "tf2onnx", "onnxruntime", "edgecnn.training",
+NOT_NEEDED = ("typer", "click", "cv2", "rich", "pydantic", "tensorflow", "keras", "tf2onnx", "onnxruntime", "edgecnn.training",
               "edgecnn.export", "edgecnn.bench", "edgecnn.cli.train", "edgecnn.cli.export")
 REGISTRY_LEAF = ("converters", "converters.registry", "converters.errors")
 

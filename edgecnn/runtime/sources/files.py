@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edgecnn.errors import DataError, SourceError
@@ -62,6 +61,8 @@ class ImageFilesSource(Source):
             return
         # Work is handed out in chunks: one future per file costs a thread hand-off per image, which on
         # small images costs more than the decoding it parallelises.
+        from concurrent.futures import ThreadPoolExecutor
+
         chunk = max(1, min(self.CHUNK, -(-len(self.files) // (self.workers * 2))))
         with ThreadPoolExecutor(self.workers, thread_name_prefix="edgecnn-decode") as pool:
             pending: deque = deque()

@@ -1,0 +1,143 @@
+"""``edgecnn run`` started without Typer: a direct parser over :data:`edgecnn.cli.run_params.RUN_PARAMS`.
+
+Importing Typer and its Click costs a one-image run about a fifth of its whole process (issue 12: cold start
+within 1.5x of a bare ten-line LiteRT script). This parser takes only a command line it reads exactly as Click
+would: ``[--verbose|-v] run`` then the model and options spelled ``--name value``, ``--name=value`` or
+``-x value``, each value plainly valid (canonical numbers within their bounds, a listed choice, a non-empty
+text). Anything else (``--help``, ``--version``, an unknown, repeated or abbreviated option, a bad or
+dash-led value, joined short options) returns None and Typer parses the whole line, so help and every error
+message stay Typer's. A test checks that both parsers give the same values over a corpus of command lines.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgecnn.cli.coercion import FLOAT_TEXT, INT_TEXT
+from edgecnn.cli.run_params import RUN_PARAMS, Param
+
+_ROOT_FLAGS = {"--verbose": True, "-v": True}
+
+
+def _spellings() -> dict[str, tuple[Param, bool | None]]:
+    """Each option spelling → (its parameter, the value a flag spelling sets, or None for an option with a value)."""
+    out: dict[str, tuple[Param, bool | None]] = {}
+    for param in RUN_PARAMS:
+        for decl in param.decls:
+            on, _, off = decl.partition("/")
+            flag = param.type is bool
+            out[on] = (param, True if flag else None)
+            if off:
+                out[off] = (param, False)
+    return out
+
+
+def _value(param: Param, text: str) -> Any:
+    """``text`` as the parameter's value, or None when Typer should judge it."""
+    if not text or text.startswith("-") and param.type not in (int, float):
+        return None
+    if param.choices:
+        return text if text in param.choices else None
+    if param.type is int or param.type is float:
+        if not (INT_TEXT if param.type is int else FLOAT_TEXT).fullmatch(text):
+            return None
+        number = param.type(text)
+        if (param.min is not None and number < param.min) or (param.max is not None and number > param.max):
+            return None
+        return number
+    if param.type is Path:
+        return Path(text)
+    return text if param.type is str else None
+
+
+def parse_run(args: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The values of ``edgecnn run``'s arguments (those after ``run``), keyed as :data:`RUN_PARAMS`; None when the
+    line is not plainly valid (Typer then parses it)."""
+    environ = os.environ if environ is None else environ
+    spellings = _spellings()
+    values: dict[str, Any] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        i += 1
+        if token == "--":
+            positional.extend(args[i:])
+            break
+        if not token.startswith("-") or token == "-":
+            positional.append(token)
+            continue
+        name, eq, text = token.partition("=") if token.startswith("--") else (token, "", "")
+        found = spellings.get(name)
+        if found is None:
+            return None  # --help, an unknown or abbreviated option, joined short options, -xVALUE
+        param, flag = found
+        if param.name in values and not param.multiple:
+            return None  # repeated: Click keeps the last; let it
+        if flag is not None:
+            if eq:
+                return None
+            values[param.name] = flag
+            continue
+        if not eq:
+            if i >= len(args):
+                return None
+            text = args[i]
+            i += 1
+        value = _value(param, text)
+        if value is None:
+            return None
+        if param.multiple:
+            values.setdefault(param.name, []).append(value)
+        else:
+            values[param.name] = value
+    argument = next(p for p in RUN_PARAMS if p.argument)
+    if len(positional) > 1:
+        return None
+    if positional:
+        value = _value(argument, positional[0])
+        if value is None:
+            return None
+        values[argument.name] = value
+    for param in RUN_PARAMS:
+        if param.name in values:
+            continue
+        if param.envvar and param.envvar in environ:
+            value = _value(param, environ[param.envvar])
+            if value is None:
+                return None
+            values[param.name] = [value] if param.multiple else value
+        else:
+            values[param.name] = () if param.multiple else param.default  # as Click: () for a repeatable one
+    return values
+
+
+def run_direct(argv: Sequence[str]) -> int | None:
+    """Run ``edgecnn [--verbose] run ...`` when :func:`parse_run` takes its line; the exit code, or None when Typer
+    should parse the command line instead."""
+    verbose = False
+    i = 0
+    while i < len(argv) and argv[i] in _ROOT_FLAGS:
+        if verbose:
+            return None
+        verbose = True
+        i += 1
+    if i >= len(argv) or argv[i] != "run" or i + 1 == len(argv):
+        return None
+    params = parse_run(argv[i + 1:])
+    if params is None:
+        return None
+    from edgecnn.cli.frame import HANDLED, configure, exit_code
+    from edgecnn.cli.run_params import execute
+
+    configure(verbose)
+    try:
+        return execute(params)
+    except HANDLED as exc:
+        return exit_code(exc)
+
+
+__all__ = ["parse_run", "run_direct"]
