@@ -46,8 +46,8 @@ it.invoke(); print(int(it.get_tensor(out["index"])[0].argmax()))
 '''
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """(wall seconds, peak RSS MiB, CPU seconds user+system) of one whole process."""
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+    """(wall seconds, peak RSS MiB, CPU seconds user+system, minor page faults) of one whole process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -56,7 +56,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime, usage.ru_minflt
 
 
 def measure_all(spec_path: Path) -> None:
@@ -65,8 +65,8 @@ def measure_all(spec_path: Path) -> None:
     env, cases, base_cmds = spec["env"], spec["cases"], spec["base"]
     for cmd in [*base_cmds.values(), *[c for case in cases.values() for c in case.values()]]:
         measure(cmd, env)  # warm the file cache
-    raw: dict[str, dict[str, list[tuple[float, float, float]]]] = {k: {"bare": [], "edgecnn": []} for k in cases}
-    base: dict[str, list[tuple[float, float, float]]] = {k: [] for k in base_cmds}
+    raw: dict[str, dict[str, list[tuple[float, float, float, int]]]] = {k: {"bare": [], "edgecnn": []} for k in cases}
+    base: dict[str, list[tuple[float, float, float, int]]] = {k: [] for k in base_cmds}
     load = [os.getloadavg()[0]]
     for r in range(spec["rounds"]):
         for label, case in cases.items():
@@ -154,6 +154,7 @@ def main() -> int:
         bw, ew = med(samples["bare"], 0), med(samples["edgecnn"], 0)
         br, er = med(samples["bare"], 1), med(samples["edgecnn"], 1)
         bc, ec = med(samples["bare"], 2), med(samples["edgecnn"], 2)
+        bf, ef = med(samples["bare"], 3), med(samples["edgecnn"], 3)
         wall_ratio, rss_ratio = ew / bw, er / br
         passed = wall_ratio <= 1.5 and rss_ratio <= 1.3
         ok &= passed
@@ -165,12 +166,16 @@ def main() -> int:
               f"{verdict[rss_ratio <= 1.3]}")
         print(f"    CPU : edgecnn {ec * 1000:7.1f} ms vs bare {bc * 1000:7.1f} ms = {ec / bc:.2f}x "
               f"(user+system; less sensitive to other load than wall)")
+        print(f"    page faults: edgecnn {ef:7.0f} vs bare {bf:7.0f} = {ef / bf:.2f}x (each new page of memory the "
+              f"process touches; costly in a VM)")
         results["cases"][label] = {
             "edgecnn_wall_ms": round(ew * 1000, 1), "bare_wall_ms": round(bw * 1000, 1), "wall_ratio": round(wall_ratio, 3),
             "edgecnn_rss_mib": round(er, 1), "bare_rss_mib": round(br, 1), "rss_ratio": round(rss_ratio, 3),
             "edgecnn_cpu_ms": round(ec * 1000, 1), "bare_cpu_ms": round(bc * 1000, 1), "cpu_ratio": round(ec / bc, 3),
+            "edgecnn_minor_faults": ef, "bare_minor_faults": bf,
             "pass": passed,
-            "raw_wall_ms_rss_mib_cpu_ms": {who: [[round(w * 1000, 1), round(m, 1), round(c * 1000, 1)] for w, m, c in s]
+            "raw_wall_ms_rss_mib_cpu_ms_faults": {who: [[round(w * 1000, 1), round(m, 1), round(c * 1000, 1), f]
+                                                        for w, m, c, f in s]
                                            for who, s in samples.items()},
         }
     for label, samples in base.items():

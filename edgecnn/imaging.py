@@ -157,14 +157,20 @@ def decode_image(source: str | os.PathLike[str] | bytes, opencv: bool = True) ->
         UnreadableImageError: zero-byte, truncated or undecodable file.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
+    if not opencv and not isinstance(source, bytes):
+        return _decode_pillow(Path(source), name)  # by path: Pillow imports only the plugin the name suggests
     try:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except FileNotFoundError as exc:
-        raise UnreadableImageError(f"Image not found: {name}") from exc
     except OSError as exc:
-        raise UnreadableImageError(f"Cannot read image {name}: {exc.strerror or exc}") from exc
+        raise _read_error(exc, name) from exc
     rgb = _decode_opencv(data) if opencv else None
     return rgb if rgb is not None else _decode_pillow(data, name)
+
+
+def _read_error(exc: OSError, name: str) -> UnreadableImageError:
+    if isinstance(exc, FileNotFoundError):
+        return UnreadableImageError(f"Image not found: {name}")
+    return UnreadableImageError(f"Cannot read image {name}: {exc.strerror or exc}")
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -239,21 +245,31 @@ def pil_to_rgb(im: Image.Image, name: str = "<PIL image>") -> np.ndarray:
         raise UnreadableImageError(f"Cannot convert image {name} (mode {im.mode}) to RGB: {exc}") from exc
 
 
-def _decode_pillow(data: bytes, name: str) -> np.ndarray:
+def _decode_pillow(source: bytes | Path, name: str) -> np.ndarray:
+    """Decode with Pillow: a file's bytes, or a path (then Pillow imports just the plugin of its extension, not
+    the five common ones: a one-image run's cold start)."""
     import io
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
             im.seek(0)
             im.load()
             return pil_to_rgb(im, name)
     except UnreadableImageError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        msg = str(exc).replace("<_io.BytesIO object", "<").split(" at 0x")[0]
-        if "cannot identify image file" in msg:
-            msg = "not an image file or an unsupported format"
-        raise UnreadableImageError(f"Cannot decode image {name}: {msg or type(exc).__name__}") from exc
+    except OSError as exc:
+        if exc.errno is not None:  # opening or reading the file, not decoding it
+            raise _read_error(exc, name) from exc
+        raise _decode_error(exc, name) from exc
+    except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise _decode_error(exc, name) from exc
+
+
+def _decode_error(exc: Exception, name: str) -> UnreadableImageError:
+    msg = str(exc).replace("<_io.BytesIO object", "<").split(" at 0x")[0]
+    if "cannot identify image file" in msg:
+        msg = "not an image file or an unsupported format"
+    return UnreadableImageError(f"Cannot decode image {name}: {msg or type(exc).__name__}")
 
 
 def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:

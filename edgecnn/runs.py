@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
-from converters.registry import FORMATS, FULL_PRECISION, PRECISIONS
 from edgecnn.errors import DataError, ModelError
 from edgecnn.imaging import LabelledFiles
 from edgecnn.modelcard import CARD_FILENAME, ModelCard
@@ -84,6 +82,8 @@ def next_run_dir(project: str | os.PathLike[str], base: str = "exp") -> Path:
 
 def next_commands_after_train(run_dir: str | os.PathLike[str]) -> list[str]:
     """What a user runs after ``edgecnn train``: export (int8 + float32, TFLite and ONNX), evaluate, info."""
+    from converters.registry import FORMATS, FULL_PRECISION, PRECISIONS
+
     formats = " ".join(f"--format {f}" for f, spec in FORMATS.items() if not spec.directory)
     precisions = [PRECISIONS[FULL_PRECISION], *(p for p in PRECISIONS.values() if p.calibration)]
     quantize = " ".join(f"--quantize {p.alias}" for p in precisions)
@@ -124,6 +124,8 @@ def heldout_split(run_dir: str | os.PathLike[str]) -> LabelledFiles | None:
 
 def materialize(files: LabelledFiles, dest: str | os.PathLike[str]) -> Path:
     """Copy a split into a class-folder tree ``dest/<label>/...`` (for ``run``/``evaluate`` on a folder)."""
+    import shutil
+
     dest = Path(dest)
     for i, (f, t) in enumerate(zip(files.files, files.targets)):
         d = dest / files.labels[t]

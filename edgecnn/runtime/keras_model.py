@@ -7,7 +7,6 @@ Keras is imported only inside these functions (rule 2): the edge side never pays
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,8 @@ def load_keras(path: str | Path, unsafe: bool = False, purpose: str = "to load K
         MissingDependencyError: TensorFlow/Keras is not installed (``purpose`` says what for).
         ModelError: not a Keras model, a Lambda layer without ``unsafe``, or an unknown custom layer (named).
     """
+    import zipfile
+
     path = Path(path)
     require("tensorflow", "train", purpose)
     if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):  # Keras would say "File not found"
