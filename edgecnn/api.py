@@ -154,8 +154,10 @@ def bench(models: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
           reports: Sequence[str | os.PathLike[str]] = (), settings: BenchSettings | None = None,
           runs: int | None = None, min_seconds: float | None = None, max_seconds: float | None = None,
           warmup: int | None = None, warmup_seconds: float | None = None,
-          on_row: Callable[[BenchResult], None] | None = None, **options: Any) -> BenchReport:
-    """Benchmark artifacts like TFLite's ``benchmark_model`` (``edgecnn bench``).
+          on_row: Callable[[BenchResult], None] | None = None, pick: str | os.PathLike[str] | None = None,
+          max_drop: float = 0.01, **options: Any) -> BenchReport:
+    """Benchmark artifacts like TFLite's ``benchmark_model`` (``edgecnn bench``); with ``pick``, choose the fastest
+    that passes the accuracy gate and write it as a deploy profile (``edgecnn bench --pick``).
 
     Args:
         models: Model files and/or run or export folders (every artifact in a folder is measured).
@@ -163,6 +165,10 @@ def bench(models: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
         settings: Loop bounds as a :class:`~edgecnn.bench.BenchSettings`; or give them one by one:
         runs, min_seconds, max_seconds, warmup, warmup_seconds: Timed-loop and warm-up bounds.
         on_row: Called with each row as soon as it is measured (progress).
+        pick: A ``.json`` path: measure every artifact × threads × batch (``data`` is required), pick the fastest
+            row whose accuracy is within ``max_drop`` of the reference, and write it there as a deploy profile for
+            ``edgecnn.load``/``edgecnn run --profile``/``devices service --profile``.
+        max_drop: The pick's accuracy gate: the largest drop from the reference accuracy (0.01 = 1 point).
         **options: ``threads`` (``"1,2,4"`` or ``[1, 4]``), ``batches``, ``backend``, ``delegate``,
             ``delegate_options``, ``providers``, ``device`` (a profile), ``cpus``, ``data`` (labelled folder:
             adds accuracy and preprocessing time), ``max_images``, ``include_keras``, ``label``, and the gates
@@ -171,8 +177,13 @@ def bench(models: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
     Returns:
         :class:`~edgecnn.bench.BenchReport`: ``results`` (one row per artifact × threads × batch with latency
         p50/p90/p99, FPS, init and first-inference time, RSS, accuracy), ``system``, ``gate_failures`` and
-        ``files`` (the reports written). Gates are evaluated, not raised: the CLI exits non-zero on
-        ``gate_failures`` (see :func:`edgecnn.bench.enforce_gates`).
+        ``files`` (the reports written); with ``pick``, also ``pick`` (the chosen row, the reference and every
+        rejected candidate) and ``profile`` (the file written). Gates are evaluated, not raised: the CLI exits
+        non-zero on ``gate_failures`` (see :func:`edgecnn.bench.enforce_gates`).
+
+    Raises:
+        ConfigError: ``pick`` without ``data``, or not a ``.json`` path.
+        GateError: with ``pick``, when no measured row passes the accuracy gate (the reports are written first).
     """
     from edgecnn.bench.api import bench as bench_models
     from edgecnn.bench.measure import BenchSettings
@@ -188,7 +199,14 @@ def bench(models: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
         settings = dataclasses.replace(settings, **given)
     paths = [models] if isinstance(models, (str, os.PathLike)) else list(models)
     kwargs = {k: _plain(v) for k, v in options.items()}
-    report, written = bench_models(paths, reports=list(reports), settings=settings, on_row=on_row, **kwargs)
+    if pick is not None:
+        from edgecnn.bench.api import bench_pick
+
+        report, written, choice, profile = bench_pick(paths, pick, reports=list(reports), max_drop=max_drop,
+                                                      settings=settings, on_row=on_row, **kwargs)
+        report.pick, report.profile = choice, profile
+    else:
+        report, written = bench_models(paths, reports=list(reports), settings=settings, on_row=on_row, **kwargs)
     report.files = [Path(p) for p in written]
     return report
 

@@ -111,6 +111,8 @@ class BenchReport:
     schema: str = SCHEMA
     partial: str | None = None  # "SIGINT"/"SIGTERM": the bench was stopped; only the rows measured so far
     files: list[Path] = field(default_factory=list, repr=False)  # report files this run wrote (not serialized)
+    pick: Any = field(default=None, repr=False)  # with --pick: the chosen row and why (edgecnn.bench.pick.Pick)
+    profile: Path | None = field(default=None, repr=False)  # with --pick: the deploy profile written
 
     @property
     def ok_results(self) -> list[BenchResult]:

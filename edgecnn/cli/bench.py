@@ -106,15 +106,8 @@ def bench_run(
         label=label, fail_above_ms=fail_above_ms, min_accuracy=min_accuracy, gate_metric=gate_metric.value,
         on_row=progress, unsafe=unsafe,
     )
-    choice = None
-    if pick is not None:
-        from edgecnn.bench.api import bench_pick
-
-        result, written, choice, profile_path = bench_pick(models, pick, reports=report or [],
-                                                           max_drop=gate_int8_acc_drop, **options)
-    else:
-        result = bench(models, reports=report or [], **options)
-        written = result.files
+    result = bench(models, reports=report or [], pick=pick, max_drop=gate_int8_acc_drop, **options)
+    written, choice, profile_path = result.files, result.pick, result.profile
     print_table(results_table(result))
     for path in written:
         console.print(f"Report: {path}")

@@ -158,3 +158,20 @@ def test_pick_needs_data_and_a_passing_row(arts, shapes_dir, cli, fast, fast_arg
     report = run_bench([arts["tflite-float32"], arts["tflite-int8"]], data=shapes_dir, max_images=30, settings=fast())
     with pytest.raises(GateError, match="No measured combination passes"):
         pick(report, max_drop=0.0, min_accuracy=1.01)
+
+
+def test_public_bench_picks_as_the_cli_does(picked, shapes_dir, fast, tmp_path):
+    """``edgecnn.bench(..., pick=)`` is the CLI's ``--pick``: the report carries the choice and the profile it wrote."""
+    import edgecnn
+
+    folder, _, cli_profile, _ = picked
+    profile = tmp_path / "api.json"
+    report = edgecnn.bench(folder, settings=fast(), threads="1,2", batches="1,2", data=shapes_dir, max_images=30,
+                           pick=profile)
+    assert report.profile == profile and profile.is_file()
+    data = json.loads(profile.read_text())
+    assert report.pick.row.file == data["artifact"]["file"] and report.pick.row.batch == data["batch"]
+    assert data["schema"] == cli_profile["schema"] and data["measured"]["gate"] == cli_profile["measured"]["gate"]
+    assert len(report.results) == 3 * 2 * 2
+    with pytest.raises(ConfigError, match="--pick needs --data"):
+        edgecnn.bench(folder, settings=fast(), pick=tmp_path / "nodata.json")
