@@ -85,3 +85,52 @@ def stable_node_names(proto: Any) -> Any:
         seen[base] = seen.get(base, 0) + 1
         node.name = base if seen[base] == 1 else f"{base}_{seen[base]}"
     return proto
+
+
+def onnx_float_stem(proto: Any, max_channels: int = 4) -> list[str]:
+    """Make an ONNX stem ``Conv → Relu → MaxPool`` over ≤ ``max_channels`` input channels into ``Conv → MaxPool →
+    Relu``, in place, and return its three node names (for int8 to keep in float); [] when there is no such stem.
+
+    Exact: ReLU is monotonic, so the max of ReLUs is the ReLU of the max. It is what lets onnxruntime run the stem
+    in float: with the quantization after the MaxPool, its QDQ propagation moves the QuantizeLinear above the
+    MaxPool (a uint8 NCHW MaxPool, ~25× slower); after the Relu, which it does not cross, the pooled tensor is
+    quantized where it is 4× smaller and every later layer runs on MLAS's int8 kernels.
+    """
+    graph = proto.graph
+    nodes = list(graph.node)
+    consumers: dict[str, list[Any]] = {}
+    for n in nodes:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    producers = {out: n for n in nodes for out in n.output}
+    conv = next((n for n in nodes if n.op_type == "Conv"), None)
+    if conv is None or not graph.input:
+        return []
+    source = producers.get(conv.input[0])  # the pixels, or the NHWC -> NCHW Transpose of them
+    if conv.input[0] != graph.input[0].name and not (
+            source is not None and source.op_type == "Transpose" and source.input[0] == graph.input[0].name):
+        return []
+    weights = next((t for t in graph.initializer if t.name == conv.input[1]), None)
+    if weights is None or len(weights.dims) != 4 or weights.dims[1] > max_channels:
+        return []
+    after_conv = consumers.get(conv.output[0], [])
+    if len(after_conv) != 1 or after_conv[0].op_type != "Relu":
+        return []
+    relu = after_conv[0]
+    after_relu = consumers.get(relu.output[0], [])
+    outputs = {o.name for o in graph.output}
+    if len(after_relu) != 1 or after_relu[0].op_type != "MaxPool" or len(after_relu[0].output) != 1 or \
+            {conv.output[0], relu.output[0]} & outputs:
+        return []
+    pool = after_relu[0]
+    middle, pooled = relu.output[0], pool.output[0]
+    pool.input[0], pool.output[0] = conv.output[0], middle
+    relu.input[0], relu.output[0] = middle, pooled
+    i, j = nodes.index(relu), nodes.index(pool)
+    nodes[i], nodes[j] = pool, relu
+    del graph.node[:]
+    graph.node.extend(nodes)
+    stale = [v for v in graph.value_info if v.name == middle]  # its shape is now the pooled one: infer it again
+    for v in stale:
+        graph.value_info.remove(v)
+    return [conv.name, pool.name, relu.name]

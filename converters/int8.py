@@ -6,13 +6,21 @@ Why these settings (measured by ``benchmarks/int8_ratio.py``, results in ``bench
   int8 than in float32 on XNNPACK (64×64×3→32: 0.169 ms int8 vs 0.080 ms float32 on one x86 core), while every
   later layer is 4–7× faster in int8. So the stem convolution and the pooling right after it run in float and
   the tensor is quantized after the pool, where it is 4× smaller. Weights cost a few KB; accuracy can only gain.
-* **ONNX: no float stem.** onnxruntime's QDQ propagation moves the QuantizeLinear above the float MaxPool at
-  session load, and a uint8 NCHW MaxPool is ~25× slower than MLAS's NHWC one, so the same trick loses there
-  (0.78 ms vs 0.35 ms full int8). Instead the input ``Rescaling`` is folded into the first Conv
-  (:func:`converters.graph.fold_input_rescaling`), removing a DequantizeLinear→Mul→QuantizeLinear round trip,
-  and activations are **uint8** with int8 per-channel weights (U8S8, MLAS's fast path on x86; QOperator with
-  int8 activations falls back to a kernel 5–11× slower than float). QDQ and QOperator measure the same with
-  uint8 activations; QDQ is kept because every execution provider (TensorRT, OpenVINO, QNN) reads it.
+* **ONNX: the stem stays float too, as Conv → MaxPool → Relu.** onnxruntime runs the 3-channel stem conv
+  2.6× slower in int8 than in float (MLAS U8S8 with K = 27: 265 vs 101 µs on one core, 96 px), so it stays
+  float. Left as Conv → Relu → MaxPool with the QuantizeLinear after the pool, onnxruntime's QDQ propagation
+  moves the QuantizeLinear above the MaxPool at session load, into a uint8 NCHW MaxPool ~25× slower than MLAS's
+  NHWC one (1.35× float32 end to end). Pooling before the ReLU is exact (ReLU is monotonic) and propagation does
+  not cross the ReLU, so the tensor is quantized after it, 4× smaller (:func:`converters.graph.onnx_float_stem`):
+  int8/fp32 p50 0.43–0.44 on one thread vs 0.51–0.59 fully quantized. The input ``Rescaling`` is folded into
+  the first Conv (:func:`converters.graph.fold_input_rescaling`), and activations are **uint8** with int8
+  per-channel weights (U8S8, MLAS's fast path on x86; QOperator with int8 activations falls back to a kernel
+  5–11× slower than float). QDQ and QOperator measure the same with uint8 activations; QDQ is kept because
+  every execution provider (TensorRT, OpenVINO, QNN) reads it.
+* **ONNX on two threads** gains little in int8 (0.25 → 0.29 ms, simple 64 px) while float32 gains 1.4× (0.57 →
+  0.41 ms): edgecnn runs onnxruntime with thread spinning off (spinning costs a folder run 10 % wall and 27 %
+  CPU, taken from the decoding threads), and waking the pool per node does not pay for small int8 kernels.
+  ``bench --pick`` measures every thread count per artifact, so a deployment gets the faster one.
 
 Keeping layers in float is also how an int8 export that fails its accuracy gate repairs itself: the layers with
 the largest quantization error (:func:`tflite_layer_errors`, :func:`onnx_layer_errors`) are added to
@@ -48,10 +56,11 @@ TFLITE_WHY = ("per-channel int8 (XNNPACK's qs8/qc8 kernels; per-tensor measured 
             "0.169 vs 0.080 ms) while later layers are 4–7× faster: int8/fp32 p50 0.28 (simple 64 px) and 0.19–0.20 "
             "(blocks 96 px) vs 0.37–0.39 and 0.29–0.32 fully quantized")
 ONNX_WHY = ("QDQ, uint8 activations with int8 per-channel weights (U8S8, MLAS's fast x86 path; QOperator with int8 "
-            "activations runs 4–11× slower than float), Rescaling folded into the first Conv; a float stem is not "
-            "used because onnxruntime's QDQ propagation turns it into a slow uint8 NCHW MaxPool (0.78 vs 0.35 ms): "
-            "int8/fp32 p50 0.53–0.59; v0.1's QDQ int8-activation settings measure within noise of it (0.55–0.61), "
-            "the remaining cost being MLAS's slow int8 3-channel conv")
+            "activations runs 4–11× slower than float), Rescaling folded into the first Conv, and the stem kept float "
+            "as Conv → MaxPool → Relu (MLAS runs the 3-channel conv 2.6× slower in int8; pooling before the ReLU is "
+            "exact and stops onnxruntime's QDQ propagation from making a slow uint8 NCHW MaxPool): int8/fp32 p50 "
+            "0.43–0.44 on one thread vs 0.51–0.59 fully quantized; on two threads 0.61–0.68, as spinning is off and "
+            "waking the pool per node does not pay for small int8 kernels")
 
 
 # ====================================================================== TFLite
@@ -198,16 +207,23 @@ def tflite_layer_errors(model: Any, calibration: np.ndarray, samples: np.ndarray
 
 
 # ====================================================================== ONNX
-def onnx_int8(proto: Any, calibration: np.ndarray, float_nodes: Sequence[str] = ()) -> Any:
-    """Static QDQ quantization: uint8 activations, int8 per-channel weights, ``float_nodes`` left in float."""
+def onnx_int8(proto: Any, calibration: np.ndarray, float_nodes: Sequence[str] = (), float_stem: bool = True) -> Any:
+    """Static QDQ quantization: uint8 activations, int8 per-channel weights, ``float_nodes`` left in float, and
+    (``float_stem``) the stem ``Conv → MaxPool → Relu`` in float (:func:`converters.graph.onnx_float_stem`)."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from converters.graph import onnx_float_stem
 
     if calibration is None or len(calibration) == 0:
         raise CalibrationError("ONNX int8 quantization needs calibration images.")
     with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as tmp:
         src, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        if float_stem:
+            proto = onnx.ModelProto.FromString(proto.SerializeToString())  # the caller's float graph stays as it was
+            stem = onnx_float_stem(proto, STEM_MAX_CHANNELS)
+            float_nodes = [*stem, *(n for n in float_nodes if n not in stem)]
         onnx.save(proto, src)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         known = {n.name for n in onnx.load(str(pre)).graph.node}

@@ -52,9 +52,10 @@ def write_onnx(model: Any, precision: str, calib: np.ndarray | None, path: Path,
     if precision == "int8":
         from converters.int8 import ONNX_WHY, onnx_int8
 
-        proto = onnx_int8(proto, calib, float_nodes=options.float_nodes)
+        proto = onnx_int8(proto, calib, float_nodes=options.float_nodes, float_stem=options.float_stem)
         artifact["int8"] = {"scheme": "QDQ, uint8 activations, int8 per-channel weights (U8S8)",
-                            "float_stem": False, "float_nodes": list(options.float_nodes), "why": ONNX_WHY}
+                            "float_stem": bool(options.float_stem), "float_nodes": list(options.float_nodes),
+                            "why": ONNX_WHY}
     inputs, outputs = to_onnx.tensor_details(proto)
     artifact |= {"io_dtype": inputs[0]["dtype"], "opset": options.opset, "dynamic_batch": options.dynamic_batch,
                  "rescaling_folded_into": folded,
