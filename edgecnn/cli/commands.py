@@ -24,34 +24,28 @@ def _handle(exc: BaseException) -> None:
     raise typer.Exit(exit_code(exc))
 
 
-class EdgeCommand(TyperCommand):
+class _EdgeFrame:
+    """What every command and group shares: user errors become one red line and a non-zero exit, and ``--help``
+    is coerced without Pydantic."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)  # type: ignore[misc]
+        except HANDLED as exc:
+            _handle(exc)
+
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        from edgecnn.cli.coercion import install_param
+
+        return install_param(super().get_help_option(ctx))  # type: ignore[misc]  (built per call)
+
+
+class EdgeCommand(_EdgeFrame, TyperCommand):
     """A Typer command whose user errors become one red line and a non-zero exit."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except HANDLED as exc:
-            _handle(exc)
 
-    def get_help_option(self, ctx: typer.Context) -> Any:
-        from edgecnn.cli.coercion import install_param
-
-        return install_param(super().get_help_option(ctx))  # built per call; coerced without Pydantic
-
-
-class EdgeGroup(TyperGroup):
+class EdgeGroup(_EdgeFrame, TyperGroup):
     """A Typer group (``devices``, ``bench``) with the same error handling as :class:`EdgeCommand`."""
-
-    def invoke(self, ctx: typer.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except HANDLED as exc:
-            _handle(exc)
-
-    def get_help_option(self, ctx: typer.Context) -> Any:
-        from edgecnn.cli.coercion import install_param
-
-        return install_param(super().get_help_option(ctx))  # built per call; coerced without Pydantic
 
 
 def new_typer(**kwargs: Any) -> typer.Typer:
