@@ -171,7 +171,8 @@ class BatchPredictor:
         path.write_bytes(model_bytes)
         for name, data in side_files.items():
             (Path(self._dir) / name).write_bytes(data)
-        self.backend = load_backend(path, backend=backend, threads=threads, providers=providers)
+        # batches are decoded in this worker between inferences: onnxruntime's threads sleep, not spin (runner)
+        self.backend = load_backend(path, backend=backend, threads=threads, providers=providers, spin=False)
         self.threads = threads
         self.batch = batch
         self.topk = min(topk, len(self.backend.labels))

@@ -87,3 +87,39 @@ def test_warning_printed_once_and_no_opencv_probe_noise(tflite_model, shapes_dir
 
 
 
+
+
+@pytest.mark.parametrize(("source", "decodes"), [("FOLDER", True), ("GLOB", True), ("LIST", True), ("VIDEO", True),
+                                                 ("IMAGE", False), ("synthetic:30", False), ("0", False),
+                                                 ("rtsp://cam/stream", False), (None, False)])
+def test_which_runs_decode_on_threads(source, decodes, shapes_dir, video_file, tmp_path):
+    from edgecnn.runtime.runner import decodes_on_threads
+
+    image = next(p for p in sorted(shapes_dir.rglob("*")) if p.is_file())
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{image}\n")
+    text = {"FOLDER": str(shapes_dir), "GLOB": str(shapes_dir / "*" / "*.png"), "LIST": str(listing),
+            "VIDEO": str(video_file), "IMAGE": str(image)}.get(source, source)
+    assert decodes_on_threads(RunOptions(model="m.onnx", source=text, camera=None if source else 0)) is decodes
+
+
+def test_onnx_threads_spin_unless_decoding_shares_the_cores(onnx_model, shapes_dir):
+    """onnxruntime's default spin-wait for one image (latency); sleeping threads for a folder (decoders need the cores)."""
+    from edgecnn.console import set_quiet
+
+    def spinning(be) -> str:
+        try:
+            return be.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+        except RuntimeError:  # not set: onnxruntime's default, spinning
+            return "default"
+
+    with load_backend(onnx_model) as be:
+        assert be.spin and be.info()["spin"] is True and spinning(be) in ("default", "1")
+    with load_backend(onnx_model, spin=False) as be:
+        assert spinning(be) == "0" and be.info()["spin"] is False
+    set_quiet(True)
+    image = next(p for p in sorted(shapes_dir.rglob("*.png")))
+    one = run(RunOptions(model=onnx_model, source=str(image)))
+    folder = run(RunOptions(model=onnx_model, source=str(shapes_dir), max_frames=8))
+    assert one.backend_info["spin"] is True and folder.backend_info["spin"] is False
+    assert one.ok == 1 and folder.ok == 8

@@ -79,11 +79,13 @@ def load_backend(
     providers: list[str] | None = None,
     unsafe: bool = False,
     init_cache: bool = True,
+    spin: bool = True,
 ) -> Backend:
     """Load a model file (or a run folder's ``model.keras``) with the right backend.
 
     ``init_cache=False`` builds the runtime from scratch, neither reading nor writing the init cache
-    (:mod:`edgecnn.runtime.initcache`).
+    (:mod:`edgecnn.runtime.initcache`). ``spin=False`` lets onnxruntime's CPU threads sleep between nodes
+    instead of spin-waiting (its default), for a run whose decoding threads need the cores.
     """
     from edgecnn.runs import run_model
 
@@ -95,4 +97,6 @@ def load_backend(
                               "providers": providers, "init_cache": init_cache}
     if cls is KerasBackend:
         kwargs["unsafe"] = unsafe
+    if cls is ONNXBackend:
+        kwargs["spin"] = spin
     return cls(path, **kwargs)

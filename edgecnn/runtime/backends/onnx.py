@@ -27,7 +27,12 @@ _ORT_DTYPES = {
 
 
 class ONNXBackend(Backend):
-    """onnxruntime (or onnxruntime-gpu) session with providers in order; thread spinning off on CPU.
+    """onnxruntime (or onnxruntime-gpu) session with providers in order.
+
+    ``spin`` keeps onnxruntime's default, worker threads that spin-wait between nodes: on a CPU it is what makes a
+    second thread pay for a graph of small int8 kernels (int8/fp32 p50 0.46-0.52 on two threads with it, 0.61-0.68
+    without: ``benchmarks/int8_ratio.py``). ``spin=False`` lets them sleep, for a run whose decoding threads share
+    the cores (a folder run spent 10 % more wall time and 27 % more CPU with spinning).
 
     With a GPU provider (TensorRT, CUDA) in the session, the first inference runs with ONNX Runtime's profiler on,
     and :meth:`info` then reports which provider ran each node (``node_providers``): a model whose nodes
@@ -40,6 +45,10 @@ class ONNXBackend(Backend):
     extra = "onnx"
     #: Profile the first inference to learn the node placement: None = when a non-CPU provider is in the session.
     profile_placement: bool | None = None
+
+    def __init__(self, path: str | os.PathLike[str], *, spin: bool = True, **kwargs: Any) -> None:
+        self.spin = spin
+        super().__init__(path, **kwargs)
 
     def _load(self) -> None:
         from edgecnn.errors import require
@@ -97,7 +106,7 @@ class ONNXBackend(Backend):
                     raise ModelError(f"{self.path.name} cannot be loaded by onnxruntime: {msg}") from exc
                 errors.append(f"{wanted[0]}: {msg}")
                 wanted = wanted[1:]
-                if wanted == ["CPUExecutionProvider"]:
+                if wanted == ["CPUExecutionProvider"] and not self.spin:
                     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if staged is not None:  # the session failed: drop the half-written optimized model
             with contextlib.suppress(OSError):
@@ -148,7 +157,7 @@ class ONNXBackend(Backend):
             so.intra_op_num_threads = int(self.threads)
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        if cpu_only:
+        if cpu_only and not self.spin:
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return so
 
@@ -180,6 +189,7 @@ class ONNXBackend(Backend):
             "providers": self.session.get_providers(),
             "node_providers": self.node_providers,
             "init_cache": self.init_cache_status,
+            "spin": self.spin,
         }
 
     def close(self) -> None:
