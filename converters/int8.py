@@ -18,7 +18,7 @@ Why these settings (measured by ``benchmarks/int8_ratio.py``, results in ``bench
   5–11× slower than float). QDQ and QOperator measure the same with uint8 activations; QDQ is kept because
   every execution provider (TensorRT, OpenVINO, QNN) reads it.
 * **ONNX on two threads** pays in int8 only while onnxruntime's workers spin-wait between nodes (its default):
-  int8/fp32 p50 0.46–0.52 with spinning, 0.61–0.68 with sleeping workers, which wake per node at a cost that
+  int8/fp32 p50 0.47–0.53 with spinning, 0.61–0.68 with sleeping workers, which wake per node at a cost that
   small int8 kernels do not repay. edgecnn keeps the default, except in runs whose decoding threads share the
   cores (folders, videos: :data:`edgecnn.runtime.runner.DECODING_KINDS`), where spinning cost 10 % wall, 27 % CPU.
 
@@ -59,7 +59,7 @@ ONNX_WHY = ("QDQ, uint8 activations with int8 per-channel weights (U8S8, MLAS's 
             "activations runs 4–11× slower than float), Rescaling folded into the first Conv, and the stem kept float "
             "as Conv → MaxPool → Relu (MLAS runs the 3-channel conv 2.6× slower in int8; pooling before the ReLU is "
             "exact and stops onnxruntime's QDQ propagation from making a slow uint8 NCHW MaxPool): int8/fp32 p50 "
-            "0.42–0.44 on one thread and 0.46–0.52 on two (onnxruntime's spinning workers) vs 0.51–0.59 and "
+            "0.42–0.44 on one thread and 0.47–0.53 on two (onnxruntime's spinning workers) vs 0.51–0.59 and "
             "0.69 fully quantized")
 
 

@@ -30,7 +30,7 @@ class ONNXBackend(Backend):
     """onnxruntime (or onnxruntime-gpu) session with providers in order.
 
     ``spin`` keeps onnxruntime's default, worker threads that spin-wait between nodes: on a CPU it is what makes a
-    second thread pay for a graph of small int8 kernels (int8/fp32 p50 0.46-0.52 on two threads with it, 0.61-0.68
+    second thread pay for a graph of small int8 kernels (int8/fp32 p50 0.47-0.53 on two threads with it, 0.61-0.68
     without: ``benchmarks/int8_ratio.py``). ``spin=False`` lets them sleep, for a run whose decoding threads share
     the cores (a folder run spent 10 % more wall time and 27 % more CPU with spinning).
 
