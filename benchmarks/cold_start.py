@@ -24,12 +24,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from wholeprocess import child_env, edgecnn_cmd, measure  # noqa: E402
 
 BARE_SCRIPT = '''\
 import sys
@@ -44,19 +46,6 @@ q = np.iinfo(inp["dtype"]) if s else None
 it.set_tensor(inp["index"], (np.clip(np.round(x / s + z), q.min, q.max) if s else x).astype(inp["dtype"]))
 it.invoke(); print(int(it.get_tensor(out["index"])[0].argmax()))
 '''
-
-
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
-    """(wall seconds, peak RSS MiB, CPU seconds user+system, minor page faults) of one whole process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime, usage.ru_minflt
 
 
 def measure_all(spec_path: Path) -> None:
@@ -76,11 +65,6 @@ def measure_all(spec_path: Path) -> None:
             base[label].append(measure(cmd, env))
         load.append(os.getloadavg()[0])
     Path(str(spec_path) + ".out").write_text(json.dumps({"raw": raw, "base": base, "load": load}))
-
-
-def edgecnn_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "edgecnn"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from edgecnn.cli import main; main()"]
 
 
 def make_images(work: Path, size: int) -> dict[str, Path]:
@@ -109,7 +93,6 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="edgecnn-coldstart-") as tmp:
         work = Path(tmp)
-        sys.path.insert(0, str(ROOT / "benchmarks"))
         from run_throughput import given_or_made_model
 
         model = given_or_made_model(args.model, work)
@@ -119,12 +102,7 @@ def main() -> int:
         images = make_images(work, size)
         bare = work / "bare.py"
         bare.write_text(BARE_SCRIPT)
-        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                   TF_CPP_MIN_LOG_LEVEL="2")
-        env.pop("FORCE_COLOR", None)
-        # As installed: pip compiles bytecode at install time, so a start never compiles sources. A checkout run
-        # with PYTHONDONTWRITEBYTECODE would recompile edgecnn on every start (~60 ms) and the bare script none.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = child_env()
         cases = {}
         for label, image in images.items():
             cases[label] = {

@@ -28,12 +28,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from wholeprocess import child_env, edgecnn_cmd, measure  # noqa: E402
 
 NAIVE_SCRIPT = '''\
 import csv, os, sys
@@ -94,23 +96,11 @@ def make_vga(folder: Path, count: int, classes: list[str]) -> None:
         img.save(folder / classes[c] / f"{i:05d}.jpg", quality=90)
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """(wall seconds, peak RSS MiB, CPU seconds user+system) of one whole process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
-
-
 def measure_all(spec_path: Path) -> None:
     """The interleaved timing loop, in a lean child (a child's ru_maxrss counts what it inherits before exec)."""
     spec = json.loads(spec_path.read_text())
     env, cases = spec["env"], spec["cases"]
-    raw: dict[str, dict[str, list[tuple[float, float, float]]]] = {k: {w: [] for w in c} for k, c in cases.items()}
+    raw: dict[str, dict[str, list[tuple[float, float, float, int]]]] = {k: {w: [] for w in c} for k, c in cases.items()}
     load = [os.getloadavg()[0]]
     for case in cases.values():
         for cmd in case.values():
@@ -122,11 +112,6 @@ def measure_all(spec_path: Path) -> None:
                 raw[label][who].append(measure(case[who], env))
         load.append(os.getloadavg()[0])
     Path(str(spec_path) + ".out").write_text(json.dumps({"raw": raw, "load": load}))
-
-
-def edgecnn_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "edgecnn"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from edgecnn.cli import main; main()"]
 
 
 def reference_labels(model: Path, files: list[str], threads: int) -> dict[str, int]:
@@ -166,7 +151,6 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="edgecnn-folderbench-") as tmp:
         work = Path(tmp)
-        sys.path.insert(0, str(ROOT / "benchmarks"))
         from run_throughput import given_or_made_model
 
         model = given_or_made_model(args.model, work)
@@ -184,11 +168,7 @@ def main() -> int:
             make(folder, count, labels)
         naive = work / "naive.py"
         naive.write_text(NAIVE_SCRIPT)
-        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        env.pop("FORCE_COLOR", None)
-        # As installed: pip compiles bytecode at install time, so a start never compiles sources. A checkout run
-        # with PYTHONDONTWRITEBYTECODE would recompile edgecnn on every start (~60 ms) and the bare script none.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = child_env()
         cases, csvs = {}, {}
         for label, (folder, _, _) in folders.items():
             key = folder.name
@@ -240,7 +220,7 @@ def main() -> int:
                 "edgecnn_rss_mib": round(er, 1), "naive_rss_mib": round(nr, 1), "edgecnn_cpu_s": round(ec, 3),
                 "naive_cpu_s": round(nc, 3), "labels_match_reference": exact,
                 "naive_agrees_with_reference": naive_agree, "images": count, "pass": passed,
-                "raw_s": {who: [round(w, 3) for w, _, _ in s] for who, s in raw[label].items()},
+                "raw_s": {who: [round(w, 3) for w, *_ in s] for who, s in raw[label].items()},
             }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_suffix(".json.tmp")
