@@ -37,7 +37,7 @@ def _spellings() -> dict[str, tuple[Param, bool | None]]:
 
 def _value(param: Param, text: str) -> Any:
     """``text`` as the parameter's value, or None when Typer should judge it."""
-    if not text or text.startswith("-") and param.type not in (int, float):
+    if not text or (text.startswith("-") and param.type not in (int, float)):  # a dash-led value: Click's call
         return None
     if param.choices:
         return text if text in param.choices else None
