@@ -38,11 +38,14 @@ def main() -> None:
     import os
     import signal
 
-    # Every command needs numpy; import it here, from a shallow Python stack. CPython 3.11 frees a frame-stack
-    # chunk as soon as it empties, so code that runs right at a chunk boundary maps and unmaps a fresh chunk on
-    # every call. numpy's typing module imported six imports deep sat on one: +1,000 page faults and 10-20 ms of
-    # a one-image run in a VM (benchmarks/cold_start.py); from here it costs what it costs a bare script.
-    import numpy  # noqa: F401
+    from edgecnn.cli.fast import run_direct, run_line
+
+    if run_line(sys.argv[1:]) is not None:
+        # A run needs numpy: import it here, from a shallow Python stack. CPython 3.11 frees a frame-stack chunk as
+        # soon as it empties, so code that runs right at a chunk boundary maps and unmaps a fresh chunk on every
+        # call. numpy's typing module imported six imports deep sat on one: +1,000 page faults and 10-20 ms of a
+        # one-image run in a VM (benchmarks/cold_start.py); from here it costs what it costs a bare script.
+        import numpy  # noqa: F401
 
     from edgecnn.cli.frame import on_sigterm
     from edgecnn.console import quiet_native_stderr, restore_native_stderr
@@ -53,8 +56,6 @@ def main() -> None:
         signal.signal(signal.SIGTERM, on_sigterm)
     quiet_native_stderr()
     try:
-        from edgecnn.cli.fast import run_direct
-
         code = run_direct(sys.argv[1:])
         if code is not None:
             sys.exit(code)

@@ -14,16 +14,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecnn.cli.coercion import FLOAT_TEXT, INT_TEXT
-from edgecnn.cli.run_params import RUN_PARAMS, Param
+
+if TYPE_CHECKING:
+    from edgecnn.cli.run_params import Param
 
 _ROOT_FLAGS = {"--verbose": True, "-v": True}
 
 
 def _spellings() -> dict[str, tuple[Param, bool | None]]:
     """Each option spelling → (its parameter, the value a flag spelling sets, or None for an option with a value)."""
+    from edgecnn.cli.run_params import RUN_PARAMS
+
     out: dict[str, tuple[Param, bool | None]] = {}
     for param in RUN_PARAMS:
         for decl in param.decls:
@@ -56,6 +60,8 @@ def _value(param: Param, text: str) -> Any:
 def parse_run(args: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """The values of ``edgecnn run``'s arguments (those after ``run``), keyed as :data:`RUN_PARAMS`; None when the
     line is not plainly valid (Typer then parses it)."""
+    from edgecnn.cli.run_params import RUN_PARAMS
+
     environ = os.environ if environ is None else environ
     spellings = _spellings()
     values: dict[str, Any] = {}
@@ -115,9 +121,9 @@ def parse_run(args: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     return values
 
 
-def run_direct(argv: Sequence[str]) -> int | None:
-    """Run ``edgecnn [--verbose] run ...`` when :func:`parse_run` takes its line; the exit code, or None when Typer
-    should parse the command line instead."""
+def run_line(argv: Sequence[str]) -> tuple[bool, list[str]] | None:
+    """``(verbose, the arguments after run)`` of a line ``edgecnn [--verbose] run ARGS...``, else None. Cheap: it
+    imports nothing, so other commands (``--help``, ``--version``, ``train``) pay nothing for the direct path."""
     verbose = False
     i = 0
     while i < len(argv) and argv[i] in _ROOT_FLAGS:
@@ -127,17 +133,24 @@ def run_direct(argv: Sequence[str]) -> int | None:
         i += 1
     if i >= len(argv) or argv[i] != "run" or i + 1 == len(argv):
         return None
-    params = parse_run(argv[i + 1:])
+    return verbose, list(argv[i + 1:])
+
+
+def run_direct(argv: Sequence[str]) -> int | None:
+    """Run ``edgecnn [--verbose] run ...`` when :func:`parse_run` takes its line; the exit code, or None when Typer
+    should parse the command line instead."""
+    line = run_line(argv)
+    params = parse_run(line[1]) if line is not None else None
     if params is None:
         return None
     from edgecnn.cli.frame import HANDLED, configure, exit_code
     from edgecnn.cli.run_params import execute
 
-    configure(verbose)
+    configure(line[0])
     try:
         return execute(params)
     except HANDLED as exc:
         return exit_code(exc)
 
 
-__all__ = ["parse_run", "run_direct"]
+__all__ = ["parse_run", "run_direct", "run_line"]
