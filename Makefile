@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # train-jax and train-torch: CI trains on every Keras backend (torch==2.13.0 resolves to the CPU wheel here)
-EXTRAS ?= train,train-jax,train-torch,tflite,onnx,ray,dev
+EXTRAS ?= train,train-jax,train-torch,tflite,onnx,ray,mqtt,opcua,modbus,serve,dev
 PYTEST_ARGS ?=
 # MediaPipe Tasks, the standard consumer of our .tflite files, in a venv of its own (its pins are its own)
 MP_VENV := .venv-mediapipe
@@ -15,7 +15,11 @@ MEDIAPIPE ?= mediapipe==1.2.2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install mediapipe-venv demo test test-edge bench lint clean constraints
+.PHONY: install mediapipe-venv system-deps demo test test-edge bench lint clean constraints
+
+# Debian packages the tests run for real (a broker, a browser, ...): installed by apt-get when missing and root
+# (as CI is); elsewhere the tests that need one are skipped with a reason that names the package.
+DEB_PACKAGES ?=
 
 install: $(STAMP)
 
@@ -37,10 +41,17 @@ $(MP_STAMP): constraints.txt
 	$(MP_VENV)/bin/python -c "from mediapipe.tasks.python.vision import ImageClassifier"
 	touch $(MP_STAMP)
 
+system-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "Debian packages missing:$$missing (not root: the tests that need them are skipped)"; fi
+
 demo: install
 	$(BIN)/edgecnn demo
 
-test: install $(MP_STAMP)
+test: install $(MP_STAMP) system-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) test-edge
 
