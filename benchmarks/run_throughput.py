@@ -33,16 +33,18 @@ SIZE = 64
 CLASSES = ["circle", "square", "stripes"]
 
 
-def given_or_made_model(model: Path | None, work: Path) -> Path:
+def given_or_made_model(model: Path | None, work: Path, channels: int = 3) -> Path:
     """The int8 .tflite a whole-process benchmark runs: ``--model`` if given, else trained and exported into ``work``."""
     if model is not None:
         return model.resolve()
-    print("training and exporting the int8 model (TensorFlow, not timed) ...", flush=True)
-    return make_model(work)
+    print(f"training and exporting the int8 {'RGB' if channels == 3 else 'grayscale'} model (TensorFlow, not timed) ...",
+          flush=True)
+    return make_model(work / ("rgb" if channels == 3 else "gray"), channels)
 
 
-def make_model(work: Path) -> Path:
-    """Train a small 3-block CNN at 64x64 and export int8 TFLite (TensorFlow used only here)."""
+def make_model(work: Path, channels: int = 3) -> Path:
+    """Train a small 3-block CNN at 64x64 (RGB, or grayscale with ``channels=1``) and export int8 TFLite
+    (TensorFlow used only here)."""
     import keras
     import numpy as np
 
@@ -51,12 +53,13 @@ def make_model(work: Path) -> Path:
     from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec, Preprocessing, write_labels_txt
     from edgecnn.synthetic import write_dataset
 
+    color = "rgb" if channels == 3 else "grayscale"
     data = write_dataset(work / "train", classes=CLASSES, per_class=60, size=SIZE)
     ds = scan_labelled_folder(data)
-    x = np.stack([load_image(f, SIZE, SIZE) for f in ds.files]).astype("float32")
+    x = np.stack([load_image(f, SIZE, SIZE, color) for f in ds.files]).astype("float32")
     y = np.asarray(ds.targets)
     keras.utils.set_random_seed(0)
-    inp = keras.Input((SIZE, SIZE, 3))
+    inp = keras.Input((SIZE, SIZE, channels))
     h = keras.layers.Rescaling(1 / 255)(inp)
     for f in (16, 32, 64):
         h = keras.layers.Conv2D(f, 3, padding="same", activation="relu")(h)
@@ -68,8 +71,8 @@ def make_model(work: Path) -> Path:
     run = work / "run"
     run.mkdir()
     model.save(run / "model.keras")
-    ModelCard(labels=ds.labels, input=InputSpec(SIZE, SIZE, 3), output=OutputSpec("softmax", units=len(CLASSES)),
-              preprocessing=Preprocessing("rgb", "area"), name="bench").save(run / "modelcard.json")
+    ModelCard(labels=ds.labels, input=InputSpec(SIZE, SIZE, channels), output=OutputSpec("softmax", units=len(CLASSES)),
+              preprocessing=Preprocessing(color, "area"), name="bench").save(run / "modelcard.json")
     write_labels_txt(run / "labels.txt", ds.labels)
     rel = [[str(f.relative_to(data)), int(t)] for f, t in zip(ds.files, ds.targets)]
     (run / "splits.json").write_text(json.dumps({"root": str(data), "labels": ds.labels, "train": rel, "val": rel[:30],

@@ -176,3 +176,15 @@ def test_area_resize_path_is_chosen_only_where_it_is_exact():
     assert not _area_general(128, 128, 64, 64)  # integer scale: OpenCV's own fast path (different rounding)
     assert not _area_general(32, 32, 64, 64)  # upscale: OpenCV interpolates
     assert _area_general(128, 100, 64, 64)  # one integer axis only: still the general path
+
+
+def test_numpy_gray_is_opencvs_pixel_for_pixel_on_every_colour():
+    """A grayscale model's one image is converted without OpenCV; all 16.7 million colours must match cv2."""
+    import cv2
+
+    from edgecnn.imaging import rgb_to_gray
+
+    v = np.arange(256, dtype=np.uint8)
+    r, g, b = np.meshgrid(v, v, v, indexing="ij")
+    img = np.stack([r, g, b], -1).reshape(4096, 4096, 3)
+    np.testing.assert_array_equal(rgb_to_gray(img), cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))

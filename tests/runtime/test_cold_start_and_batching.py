@@ -74,6 +74,28 @@ def test_one_image_run_imports_only_what_it_needs(int8_model, one_png):
     assert loaded == [], f"a one-image run imported {loaded}"
 
 
+@pytest.fixture(scope="module")
+def gray_tflite(tmp_path_factory, shapes_dir) -> Path:
+    """A grayscale tiny run exported to float32 TFLite by ``edgecnn export`` (card embedded: color grayscale)."""
+    from tinymodels import make_tiny_run
+
+    from edgecnn.export import export
+
+    base = tmp_path_factory.mktemp("gray")
+    run_dir = make_tiny_run(shapes_dir, base / "run", epochs=2, channels=1)
+    report = export(run_dir, formats=["tflite"], quantize=["none"], out=base / "export")
+    return report.artifacts()["tflite-float32"]
+
+
+def test_one_image_run_of_a_grayscale_model_needs_no_opencv(gray_tflite, one_png):
+    """Issue 25: the RGB-to-gray conversion is numpy (OpenCV's exact pixels), so a gray preset's cold start
+    pays no OpenCV import."""
+    res, modules = _run_cli("run", str(gray_tflite), "--source", str(one_png), "--quiet")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Processed 1 inputs (1 classified" in res.stdout
+    assert not _loaded(modules, "cv2"), "a grayscale one-image run imported OpenCV"
+
+
 def test_the_probe_sees_opencv_when_a_folder_needs_it(int8_model, shapes_dir):
     """Folders decode on worker threads with OpenCV (GIL-free): the same probe must then find cv2 loaded."""
     res, modules = _run_cli("run", str(int8_model), "--source", str(shapes_dir), "--quiet", "--workers", "2")
