@@ -22,6 +22,16 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once at import: os.umask is process-wide, not something to toggle per file
 
 
+def umask_mode(is_dir: bool = False) -> int:
+    """The mode a plain ``open``/``mkdir`` gives under this process's umask: 0644/0755 under 022.
+
+    ``tempfile.mkstemp``/``mkdtemp`` make 0600/0700 on purpose; whatever is published from them (models,
+    reports, run and export folders) is set to this instead, so a service running as another user, a web
+    server or ``rsync -a`` can read it. Secrets (spools with credentials, signing keys) stay 0600.
+    """
+    return (0o777 if is_dir else 0o666) & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.
@@ -36,7 +46,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; a model file should be readable like any other
+    os.chmod(tmp_path, umask_mode())  # mkstemp makes 0600; a model file should be readable like any other
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -121,7 +131,9 @@ def staging_dir(target: str | os.PathLike[str], kind: str = "staging") -> Path:
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-{os.getpid()}-", dir=target.parent))
+    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-{os.getpid()}-", dir=target.parent))
+    os.chmod(staged, umask_mode(is_dir=True))  # mkdtemp makes 0700, and the folder is published as it is
+    return staged
 
 
 def _exchange(a: Path, b: Path) -> bool:

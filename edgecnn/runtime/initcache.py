@@ -27,6 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from edgecnn.fileio import umask_mode
+
 #: Environment variable that turns the init cache off ("0", "false", "no", "off").
 CACHE_ENV = "EDGECNN_INIT_CACHE"
 DIR_ENV = "EDGECNN_CACHE_DIR"
@@ -111,6 +113,7 @@ class InitCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".staging.", suffix=self.suffix, dir=self.folder)
+            os.fchmod(fd, umask_mode())  # mkstemp makes 0600; the entry is published as it is
             os.close(fd)
             return Path(tmp)
         except OSError:
@@ -125,6 +128,7 @@ class InitCache:
             digest = file_sha256(staged)
             os.replace(staged, self.path)
             fd, tmp = tempfile.mkstemp(prefix=".staging.", suffix=".json", dir=self.folder)
+            os.fchmod(fd, umask_mode())
             with os.fdopen(fd, "w") as fh:
                 json.dump({"parts": self.parts, "sha256": digest, "source": str(self.model.resolve())}, fh)
             os.replace(tmp, self.meta)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.errors import require
+from edgecnn.fileio import umask_mode
 
 DATA_DIR_ENV = "EDGECNN_DATA_DIR"
 _COMPLETE = ".complete"  # hidden marker: ignored by list_images, written last
@@ -60,6 +61,7 @@ def materialize_builtin(name: str, root: str | os.PathLike[str] | None = None) -
     home.mkdir(parents=True, exist_ok=True)
     images, labels = BUILTIN_DATASETS[name]()
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=home))
+    os.chmod(tmp, umask_mode(is_dir=True))  # mkdtemp makes 0700; the folder is published as it is
     try:
         for i, (img, label) in enumerate(zip(images, labels)):
             folder = tmp / label
