@@ -141,7 +141,10 @@ def decode_image(source: str | os.PathLike[str] | bytes, opencv: bool = True) ->
     """Decode an image file (any of PNG/JPEG/BMP/GIF/WebP/TIFF, any mode) to RGB uint8 HxWx3.
 
     Alpha is dropped (as Keras' ``load_img`` does); palette, 16-bit and CMYK images are converted;
-    an animated GIF gives its first frame; EXIF orientation is not applied (as Keras and Pillow).
+    an animated GIF gives its first frame. EXIF orientation is applied (the pixels are turned upright, as a
+    phone's gallery, ``cv2.imread`` and ``PIL.ImageOps.exif_transpose`` show them), by every decoder alike:
+    training, ``run``, ``evaluate``, ``capture`` and ``predict(path | bytes | PIL image)`` all come here.
+    Arrays (``predict(array)``, camera frames) are taken as given.
 
     Files that OpenCV decodes to exactly Pillow's pixels (8-bit PNG, 8/24-bit BMP, complete 1- or
     3-component JPEG) go through OpenCV, which releases the GIL so decoder threads really run in
@@ -214,23 +217,144 @@ def _decode_opencv(data: bytes) -> np.ndarray | None:
             return None
     else:
         return None
+    orientation = _embedded_orientation(data)
+    if orientation is None:
+        return None  # an orientation only Pillow reads (XMP, a PNG text profile): Pillow decodes
     import cv2
 
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
         return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return orient(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), orientation)
+
+
+#: Tag 274 of EXIF's IFD0: 1 upright, 2 mirrored, 3 180°, 4 flipped, 5 transposed, 6 turned 90° clockwise to view,
+#: 7 transversed, 8 turned 90° counter-clockwise to view (Pillow's ``ImageOps.exif_transpose`` table).
+EXIF_ORIENTATION_TAG = 0x0112
+
+
+def orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn decoded pixels upright for an EXIF ``orientation`` (1-8; anything else leaves them as they are).
+
+    Pixel for pixel ``PIL.ImageOps.exif_transpose`` and ``cv2.imread``'s default (tested on all eight values).
+    """
+    if orientation == 2:
+        out = rgb[:, ::-1]
+    elif orientation == 3:
+        out = rgb[::-1, ::-1]
+    elif orientation == 4:
+        out = rgb[::-1]
+    elif orientation == 5:
+        out = rgb.swapaxes(0, 1)
+    elif orientation == 6:
+        out = np.rot90(rgb, -1)
+    elif orientation == 7:
+        out = rgb[::-1, ::-1].swapaxes(0, 1)
+    elif orientation == 8:
+        out = np.rot90(rgb, 1)
+    else:
+        return rgb
+    return np.ascontiguousarray(out)
+
+
+def exif_orientation(blob: bytes | None) -> int:
+    """The Orientation tag of an EXIF block (``Exif\\0\\0`` + TIFF, or bare TIFF); 1 when absent or unreadable."""
+    if not blob:
+        return 1
+    while blob.startswith(b"Exif\0\0"):
+        blob = blob[6:]
+    if blob[:4] not in (b"II*\0", b"MM\0*"):
+        return 1
+    order = "little" if blob[:2] == b"II" else "big"
+    ifd = int.from_bytes(blob[4:8], order)
+    if ifd + 2 > len(blob):
+        return 1
+    count = int.from_bytes(blob[ifd : ifd + 2], order)
+    for k in range(count):
+        entry = blob[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
+        if len(entry) < 12:
+            break
+        if int.from_bytes(entry[:2], order) == EXIF_ORIENTATION_TAG and int.from_bytes(entry[2:4], order) == 3:
+            value = int.from_bytes(entry[8:10], order)
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+_XMP = b"http://ns.adobe.com/xap/1.0/"
+
+
+def _embedded_orientation(data: bytes) -> int | None:
+    """EXIF orientation of a JPEG or PNG read from its header segments (1 when none); None when the file
+    carries an orientation Pillow would also read elsewhere (XMP, a PNG text profile), so Pillow decodes it."""
+    if data[:2] == b"\xff\xd8":
+        pos, n, found = 2, len(data), None
+        while pos + 4 <= n and data[pos] == 0xFF:
+            marker = data[pos + 1]
+            if marker == 0xFF:
+                pos += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+                pos += 2
+                continue
+            if marker in (0xDA, 0xD9):
+                break
+            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            if marker == 0xE1:
+                segment = data[pos + 4 : pos + 2 + length]
+                if segment.startswith(b"Exif\0\0") and found is None:  # the first EXIF block, as Pillow
+                    found = exif_orientation(segment)
+                elif segment.startswith(_XMP):
+                    return None
+            pos += 2 + length
+        return found or 1
+    if data.startswith(_PNG_SIGNATURE):
+        pos, n = 8, len(data)
+        while pos + 8 <= n:
+            length = int.from_bytes(data[pos : pos + 4], "big")
+            kind = data[pos + 4 : pos + 8]
+            if kind == b"IEND":
+                break
+            if kind == b"eXIf":
+                return exif_orientation(data[pos + 8 : pos + 8 + length])
+            if kind in (b"tEXt", b"zTXt", b"iTXt") and data[pos + 8 : pos + 8 + length].startswith(
+                (b"Raw profile type exif", b"XML:com.adobe.xmp")
+            ):
+                return None
+            pos += 12 + length
+        return 1
+    return 1
+
+
+#: ``info`` keys under which Pillow finds an orientation (EXIF, a PNG text profile, XMP).
+_PIL_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+
+
+def pil_orientation(im: Image.Image) -> int:
+    """The EXIF orientation Pillow reads for ``im`` (1 when none). Parses EXIF only when the image carries some,
+    so a plain image costs nothing (no TIFF plugin import on a one-image cold start)."""
+    if im.format not in ("TIFF", "MPO") and not any(k in im.info for k in _PIL_ORIENTATION_KEYS):
+        return 1
+    try:
+        value = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001  (a corrupt EXIF block must not make a good image unreadable)
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def pil_to_rgb(im: Image.Image, name: str = "<PIL image>") -> np.ndarray:
     """A loaded PIL image (any mode) as RGB uint8 HxWx3, exactly as :func:`decode_image` converts files.
 
     16-bit and 32-bit integer gray are scaled to 0..255 (by 65535 when any value exceeds 255), float gray
-    is clipped, alpha is dropped, palette and CMYK are converted.
+    is clipped, alpha is dropped, palette and CMYK are converted. Its EXIF orientation is applied (an image
+    already passed through ``ImageOps.exif_transpose`` has none left, so it is not turned twice).
 
     Raises:
         UnreadableImageError: an image Pillow cannot convert (e.g. an unsupported mode).
     """
+    return orient(_pil_pixels(im, name), pil_orientation(im))
+
+
+def _pil_pixels(im: Image.Image, name: str) -> np.ndarray:
     try:
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(im, dtype=np.float32)
