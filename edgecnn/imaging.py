@@ -52,7 +52,7 @@ def color_for_channels(channels: int) -> str:
         return "grayscale"
     if channels == 3:
         return "rgb"
-    raise DataError(f"Expected --channels 1 or 3; received {channels}.")
+    raise SizeError(f"Expected --channels 1 or 3; received {channels}.")  # a usage error (exit 2)
 
 
 def is_hidden(path: Path, root: Path | None = None) -> bool:

@@ -47,6 +47,9 @@ def discover_artifacts(models: Sequence[str | os.PathLike[str]], backend: str = 
     for model in models:
         path = Path(model)
         if not path.exists():
+            if str(model).strip().isdigit():  # `--threads 1 2`: the second number became a model
+                raise ConfigError(f"Expected models (files or folders); received the number {str(model)!r}. List values "
+                                  f"of --threads and --batch with commas: --threads 1,{str(model).strip()}.")
             raise ModelError(f"Model not found: {path} (expected a .tflite/.onnx/.keras file or a run/export folder).")
         if path.is_file():
             backend_for(path, backend)  # unknown type → ModelError now, before anything is measured

@@ -42,6 +42,27 @@ def parse_int_list(value: str | Sequence[int | None] | int | None, option: str, 
     return list(dict.fromkeys(out))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells, else the machine's count)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def warn_oversubscribed(threads: Sequence[int | None]) -> None:
+    """One warning when a sweep asks for more threads than there are cores: those rows measure contention."""
+    cores = usable_cores()
+    over = [t for t in threads if t is not None and t > cores]
+    if over:
+        from edgecnn.console import warn
+
+        warn(f"--threads {','.join(map(str, over))}: more threads than the {cores} cores this process may use; "
+             f"those rows measure threads competing for cores, not a faster setting.")
+
+
 def parse_list(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -110,9 +131,11 @@ def sweep_plan(
         got = getattr(prof, attr, None) if prof is not None else None
         return got if got not in (None, "", [], {}) else default
 
+    thread_counts = parse_int_list(pick(threads, "threads", None), "--threads", allow_auto=True)
+    warn_oversubscribed(thread_counts)
     return SweepPlan(
         backend=pick(backend, "backend", "auto"),
-        threads=parse_int_list(pick(threads, "threads", None), "--threads", allow_auto=True),
+        threads=thread_counts,
         batches=[int(b) for b in parse_int_list(pick(batches, "batch", 1), "--batch")],  # type: ignore[arg-type]
         delegate=pick(delegate, "delegate", None),
         delegate_options=dict(pick(delegate_options or None, "delegate_options", {}) or {}),

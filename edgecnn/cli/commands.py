@@ -24,9 +24,58 @@ def _handle(exc: BaseException) -> None:
     raise typer.Exit(exit_code(exc))
 
 
+#: Commands other tools (Ultralytics, MediaPipe, timm, ONNX tools) have taught their users, and edgecnn's name for each.
+COMMAND_HABITS = {"predict": "run", "infer": "run", "inference": "run", "classify": "run", "detect": "run",
+                  "val": "evaluate", "validate": "evaluate", "eval": "evaluate", "test": "evaluate",
+                  "benchmark": "bench", "fit": "train", "convert": "export", "quantize": "export",
+                  "check": "parity", "inspect": "info", "show": "info"}
+
+#: Options other tools use, and edgecnn's spelling (suggested only where the command has it).
+OPTION_HABITS = {"--conf": "--threshold", "--confidence": "--threshold", "--score-threshold": "--threshold",
+                 "--topk": "--top-k", "--top": "--top-k", "--imgsz": "--img-size", "--img": "--img-size",
+                 "--image-size": "--img-size", "--weights": "--model", "--input": "--source", "--images": "--source",
+                 "--save-txt": "--save-csv", "--save-json": "--save-jsonl", "--bs": "--batch",
+                 "--batch-size": "--batch", "--num-threads": "--threads", "--workers-per-gpu": "--workers",
+                 "--format-onnx": "--format", "--int8": "--quantize", "--half": "--quantize"}
+
+
+def _click() -> Any:
+    """The Click that Typer runs on: Typer 0.2x vendors its own copy (``typer._click``), whose exceptions differ."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # an older Typer on the system Click
+        from click import exceptions
+    return exceptions
+
+
+def _option_names(command: Any) -> list[str]:
+    return [o for p in getattr(command, "params", []) for o in (*p.opts, *p.secondary_opts) if o.startswith("-")]
+
+
+def _habit_hint(command: Any, ctx: Any, exc: Exception) -> None:
+    """Add edgecnn's spelling to Click's "No such option" / "unexpected extra argument" errors."""
+    click = _click()
+    names = _option_names(command)
+    if isinstance(exc, click.NoSuchOption):
+        wanted = OPTION_HABITS.get(exc.option_name)
+        if wanted in names:
+            exc.message = f"No such option: {exc.option_name}. Did you mean {wanted}?"
+            exc.possibilities = None
+    elif isinstance(exc, click.UsageError) and "unexpected extra argument" in exc.message and "--source" in names:
+        extra = exc.message.rsplit("(", 1)[-1].rstrip(")")
+        exc.message += f". A source is given with --source: edgecnn {command.name} MODEL --source {extra}"
+
+
 class _EdgeFrame:
-    """What every command and group shares: user errors become one red line and a non-zero exit, and ``--help``
-    is coerced without Pydantic."""
+    """What every command and group shares: user errors become one red line and a non-zero exit, ``--help``
+    is coerced without Pydantic, and habits from other tools get edgecnn's spelling suggested."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except _click().UsageError as exc:
+            _habit_hint(self, ctx, exc)
+            raise
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -86,6 +135,24 @@ class LazyRootGroup(EdgeGroup):
 
         install(self)  # the root's own options, coerced without Pydantic
         return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _click().UsageError as exc:  # the lazy group knows few commands yet: suggest from every name
+            import difflib
+
+            name = str(args[0]) if args else ""
+            names = self.list_commands(ctx)
+            if not exc.message.startswith("No such command") or name in names:
+                raise
+            habit = COMMAND_HABITS.get(name)
+            close = [habit] if habit in names else difflib.get_close_matches(name, names, n=1)
+            if close:
+                exc.message = f"No such command {name!r}. Did you mean {close[0]!r}?"
+                if close[0] == "run":
+                    exc.message += " edgecnn run MODEL --source IMAGES|VIDEO|URL (or --camera 0)"
+            raise
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [n for n in COMMAND_MODULES if n in self.commands or importlib.util.find_spec(f"edgecnn.cli.{n}")]

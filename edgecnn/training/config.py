@@ -105,7 +105,7 @@ class TrainConfig:
     zoom: float = AugmentSpec.zoom
     hflip: bool = AugmentSpec.hflip
     vflip: bool = AugmentSpec.vflip
-    top_k: int = 3
+    top_k: int = 5  # one default with run, evaluate and predict (issue 25)
     strict: bool = False
     workers: int = 0
     project: str = "runs/train"
