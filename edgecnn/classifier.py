@@ -37,8 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from edgecnn.modelcard import ModelCard
     from edgecnn.runtime.backends import Backend
+    from edgecnn.runtime.options import RunOptions
     from edgecnn.runtime.pipeline import Stats
-    from edgecnn.runtime.runner import RunOptions
 
 #: One input of :meth:`Classifier.predict`: an image array, a PIL image, a file path or encoded file bytes.
 ImageLike = Union[np.ndarray, "PILImage", str, os.PathLike, bytes]
@@ -456,7 +456,8 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
         ConfigError: unknown device profile.
     """
     from edgecnn.runtime.backends import load_backend
-    from edgecnn.runtime.runner import RunOptions, apply_device
+    from edgecnn.runtime.options import RunOptions
+    from edgecnn.runtime.resolve import apply_device
 
     opts = apply_device(RunOptions(model=model, device=device, backend=None if backend == "auto" else backend,
                                    threads=threads, delegate=delegate, delegate_options=delegate_options,

@@ -200,35 +200,26 @@ def _has_password(source: str) -> bool:
 
 
 def parse_run_args(model: Path, extra_args: list[str]) -> dict[str, Any]:
-    """Parse ``--args`` with the ``edgecnn run`` command's own parser and checks: what ``run`` refuses is refused.
+    """Parse ``--args`` strictly over ``edgecnn run``'s own table of options (:mod:`edgecnn.station.params`, below
+    the CLI) and apply run's checks: what ``run`` refuses is refused.
 
     Raises:
-        ConfigError: an unknown option or bad value (Click's message), an option the unit sets itself, or a value
-            that :func:`edgecnn.runtime.runner.validate_options` refuses.
+        ConfigError: an unknown option (with the closest spelling) or bad value, an option the unit sets itself, or
+            a value that :func:`edgecnn.runtime.options.validate_options` refuses.
     """
-    import typer
+    from edgecnn.runtime.options import check_run_outputs, validate_options
+    from edgecnn.station.params import RUN_PARAMS, parse_args, run_options
 
-    from edgecnn.cli import app  # the run command's own parser (imported lazily: no cycle at import time)
-    from edgecnn.cli.run_params import run_options
-    from edgecnn.runtime.runner import check_run_outputs, validate_options
-
-    command = typer.main.get_command(app).get_command(None, "run")  # type: ignore[attr-defined]  (built lazily)
     if "--help" in extra_args:
         raise ConfigError(f"Expected --args as edgecnn run options; received {extra_args!r} (--help only shows help).")
     try:
-        ctx = command.make_context("edgecnn run", [str(model), *extra_args], resilient_parsing=False)
-    except typer.Exit as exc:  # --help, --version
-        raise ConfigError(f"Expected --args as edgecnn run options; received {extra_args!r} (it only shows help).") from exc
-    except Exception as exc:  # Click's UsageError/BadParameter (Typer vendors Click: no stable class to name)
-        message = getattr(exc, "format_message", None)
-        if message is None:
-            raise
-        raise ConfigError(f"--args {' '.join(extra_args)!r} is not valid for `edgecnn run`: {message()}") from exc
-    params = dict(ctx.params)
-    for key, option in _SERVICE_OWNS.items():
-        default = command.params[[p.name for p in command.params].index(key)].default
-        if params.get(key) not in (None, False, default):
-            raise ConfigError(f"--args must not set {option}: the service sets it "
+        params = parse_args([str(model), *extra_args])
+    except ConfigError as exc:
+        raise ConfigError(f"--args {' '.join(extra_args)!r} is not valid for `edgecnn run`: {exc}") from exc
+    defaults = {p.name: p.default for p in RUN_PARAMS}
+    for key in _SERVICE_OWNS:
+        if params.get(key) not in (None, False, defaults[key]):
+            raise ConfigError(f"--args must not set {_SERVICE_OWNS[key]}: the service sets it "
                               f"({'use devices service --' + key if key != 'show' else 'a service has no display'}).")
     for key in ("source", "camera", "device", "show"):
         params.pop(key, None)

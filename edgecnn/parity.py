@@ -18,7 +18,7 @@ report lives apart.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ from edgecnn.errors import ConfigError, DataError, ModelError
 from edgecnn.fileio import path_size
 from edgecnn.imaging import LabelledFiles, UnreadableImageError, load_image, scan_labelled_folder
 from edgecnn.modelcard import ModelCard
-from edgecnn.parity_report import (  # noqa: F401  (re-exported: the tables lived here)
+from edgecnn.parity_report import (  # noqa: F401  (re-exported: the tables and the result lived here)
     COLUMNS,
+    ParityResult,
     failure_summary,
     markdown_table,
     print_table,
@@ -258,37 +259,6 @@ def reference_from_model(model: str | os.PathLike[str], inputs: np.ndarray, targ
 
 
 # ---------------------------------------------------------------------- comparison
-@dataclass
-class ParityResult:
-    """One candidate compared with the reference."""
-
-    artifact: str
-    path: str
-    format: str
-    precision: str
-    samples: int
-    max_abs: float
-    mean_abs: float
-    agreement: float
-    accuracy_reference: float | None
-    accuracy: float | None
-    accuracy_drop: float | None
-    passed: bool
-    gate: str
-    failures: list[str] = field(default_factory=list)
-    runtime: dict[str, Any] = field(default_factory=dict)
-    size_bytes: int | None = None
-    size_ratio: float | None = None
-    conversion_seconds: float | None = None
-    checked: bool = True
-    layer_errors: list[dict[str, Any]] = field(default_factory=list)
-    repair: dict[str, Any] | None = None  # int8 self-repair: layers kept in float and their cost (export)
-    quantization: dict[str, Any] | None = None  # int8 settings chosen and why (export, from the converter)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def compare(ref: np.ndarray, cand: np.ndarray, targets: np.ndarray | None = None) -> dict[str, float | None]:
     """Parity figures of candidate probabilities against reference probabilities."""
     ref = np.asarray(ref, dtype=np.float32)

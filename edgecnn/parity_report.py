@@ -1,13 +1,44 @@
-"""Parity results as text: the table (Markdown for reports, rich for the terminal) and the one-line failure summary."""
+"""Parity results and their text: the result of one artifact, the table (Markdown for reports, rich for the
+terminal) and the one-line failure summary. :mod:`edgecnn.parity` computes them and re-exports these names; this
+module imports nothing of it (no cycle, lazy or not)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from edgecnn.fileio import human_size
 
-if TYPE_CHECKING:
-    from edgecnn.parity import ParityResult
+
+@dataclass
+class ParityResult:
+    """One candidate compared with the reference."""
+
+    artifact: str
+    path: str
+    format: str
+    precision: str
+    samples: int
+    max_abs: float
+    mean_abs: float
+    agreement: float
+    accuracy_reference: float | None
+    accuracy: float | None
+    accuracy_drop: float | None
+    passed: bool
+    gate: str
+    failures: list[str] = field(default_factory=list)
+    runtime: dict[str, Any] = field(default_factory=dict)
+    size_bytes: int | None = None
+    size_ratio: float | None = None
+    conversion_seconds: float | None = None
+    checked: bool = True
+    layer_errors: list[dict[str, Any]] = field(default_factory=list)
+    repair: dict[str, Any] | None = None  # int8 self-repair: layers kept in float and their cost (export)
+    quantization: dict[str, Any] | None = None  # int8 settings chosen and why (export, from the converter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 COLUMNS = ("artifact", "format", "precision", "size", "× fp32", "max |Δp|", "mean |Δp|", "top-1 agree",
            "acc ref", "acc", "Δ acc", "convert s", "gate")

@@ -6,11 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 
-from edgecnn.runtime.backends import BACKENDS
 from edgecnn.scale.cluster import ENGINES
-
-#: ``--backend``: ``auto`` (by file type) or a row of :data:`edgecnn.runtime.backends.BACKENDS`.
-BACKEND_CHOICES = ("auto", *BACKENDS)
+from edgecnn.station.params import BACKEND_CHOICES
 
 
 def choice_enum(title: str, values: Iterable[str]) -> type[Enum]:

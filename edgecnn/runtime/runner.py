@@ -21,48 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.console import info, warn
-from edgecnn.errors import ConfigError
 from edgecnn.fileio import fault_point
-from edgecnn.runs import MODEL_FILENAME
-from edgecnn.runtime.backends import Backend, describe_placement, load_backend, preferred_backend
+from edgecnn.runtime.backends import Backend, describe_placement, load_backend
+from edgecnn.runtime.options import (  # noqa: F401  (re-exported: they lived here)
+    DECODING_KINDS,
+    RunOptions,
+    check_run_outputs,
+    decodes_on_threads,
+    validate_options,
+)
 from edgecnn.runtime.pipeline import Pipeline, Result
 from edgecnn.runtime.reporter import Reporter, fmt_ms
+from edgecnn.runtime.resolve import apply_deploy_profile, apply_device, resolve_options  # noqa: F401  (re-exported)
 from edgecnn.runtime.sinks import ImageSaver, ParquetWriter, RowWriter, VideoSaver, Window, display_available
-from edgecnn.runtime.sources import Frame, ImageFilesSource, Source, VideoFileSource, open_source, source_kind
-
-
-@dataclass
-class RunOptions:
-    """Everything ``edgecnn run`` takes (a device profile fills the ones left as None)."""
-
-    model: str | os.PathLike[str] | None
-    source: str | None = None
-    camera: int | None = None
-    device: str | None = None
-    backend: str | None = None
-    threads: int | None = None
-    delegate: str | None = None
-    delegate_options: dict[str, str] | None = None
-    providers: list[str] | None = None
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    batch: int | None = None
-    topk: int = 5
-    threshold: float = 0.0
-    save_csv: str | os.PathLike[str] | None = None
-    save_jsonl: str | os.PathLike[str] | None = None
-    save_parquet: str | os.PathLike[str] | None = None
-    save_dir: str | os.PathLike[str] | None = None
-    show: bool = False
-    max_frames: int | None = None
-    duration: float | None = None
-    workers: int | None = None
-    reconnect_tries: int = 5
-    print_results: bool | None = None
-    status_every: float = 1.0
-    unsafe: bool = False
-    profile: str | os.PathLike[str] | None = None  # a deploy profile from ``bench --pick``: artifact, backend, threads, batch
+from edgecnn.runtime.sources import Frame, ImageFilesSource, Source, VideoFileSource, open_source
 
 
 @dataclass
@@ -141,61 +113,13 @@ class RunSummary:
         return out
 
 
-def apply_deploy_profile(opts: RunOptions) -> RunOptions:
-    """Take the artifact, backend, threads and batch from ``opts.profile`` (``bench --pick``); flags given win.
-
-    Raises:
-        ConfigError / ModelError: a bad profile, or a MODEL that is not the profile's artifact.
-    """
-    if opts.profile is None:
-        if opts.model is None:
-            raise ConfigError("Expected a MODEL (or --profile FILE from bench --pick); received neither.")
-        return opts
-    from edgecnn.runtime.deploy import load_deploy_profile
-
-    prof = load_deploy_profile(opts.profile)
-    if opts.model is not None and Path(opts.model).resolve() != prof.artifact.resolve():
-        raise ConfigError(f"MODEL {opts.model} is not the artifact of deploy profile {Path(opts.profile).name} "
-                          f"({prof.artifact}); drop MODEL or the --profile.")
-    opts.model = prof.artifact
-    for key in ("backend", "threads", "batch", "providers", "delegate", "delegate_options"):
-        if getattr(opts, key) is None and getattr(prof, key) is not None:
-            setattr(opts, key, getattr(prof, key))
-    m = prof.measured
-    info(f"Deploy profile {Path(opts.profile).name}: {prof.artifact.name} backend={prof.backend} "
-         f"threads={prof.threads or 'default'} batch={prof.batch} (measured p50 {m.get('p50_ms', float('nan')):.3f} ms, "
-         f"accuracy {m.get('accuracy')})")
-    return opts
-
-
-def apply_device(opts: RunOptions) -> RunOptions:
-    """Fill options left unset from ``opts.device``'s profile (explicit flags win)."""
-    if not opts.device:
-        return opts
-    from edgecnn.devices import load_profile
-
-    profile = load_profile(opts.device)
-    backend_given = opts.backend is not None
-    for key, value in profile.run_options().items():
-        if getattr(opts, key) is None and value is not None:
-            setattr(opts, key, value)
-    if not backend_given and opts.backend and preferred_backend(opts.model, opts.backend) == "auto":
-        info(f"Device profile {profile.name} prefers the {opts.backend} backend; running {Path(opts.model).name} "
-             f"with the backend of its type.")
-        opts.backend = None
-    if opts.source is None and opts.camera is None and profile.source:
-        opts.source = profile.source
-    info(f"Device profile {profile.name}: {profile.description}")
-    return opts
-
-
 def run(opts: RunOptions) -> RunSummary:
     """Classify every frame of a source with a model; results go to the console and the requested sinks.
 
     Raises:
         EdgeCNNError: bad model, source or options (see :func:`load_backend` and :func:`open_source`).
     """
-    opts = apply_device(apply_deploy_profile(opts))
+    opts = resolve_options(opts)
     validate_options(opts)
     check_run_outputs(opts)
     backend = load_backend(opts.model, backend=opts.backend or "auto", threads=opts.threads, delegate=opts.delegate,
@@ -205,83 +129,6 @@ def run(opts: RunOptions) -> RunSummary:
         return _run_with(backend, opts)
     finally:
         backend.close()
-
-
-#: Sources whose frames are decoded while inference runs, on worker threads (folders, globs, lists, Parquet tables
-#: of paths) or on the reading thread (video files): the cores are shared, so onnxruntime's threads sleep between
-#: nodes instead of spin-waiting (spinning cost a folder run 10 % wall time and 27 % CPU).
-DECODING_KINDS = frozenset({"glob", "folder", "list", "parquet", "video"})
-
-
-def decodes_on_threads(opts: RunOptions) -> bool:
-    """Whether the run's source decodes on threads that share the cores with inference (see :data:`DECODING_KINDS`);
-    a camera, a stream or one image is latency first."""
-    if opts.source is None:
-        return False
-    kind = source_kind(str(opts.source))
-    return kind is not None and kind.name in DECODING_KINDS
-
-
-def validate_options(opts: RunOptions) -> None:
-    """The checks of :func:`run` that need no model (``devices service`` applies them to its ``--args``).
-
-    Raises:
-        ConfigError / SourceError: a value out of range, or both a camera and a source.
-    """
-    if opts.topk < 1:
-        raise ConfigError(f"Expected --top-k >= 1; received {opts.topk}.")
-    if not 0.0 <= opts.threshold <= 1.0:
-        raise ConfigError(f"Expected --threshold between 0 and 1; received {opts.threshold}.")
-    if opts.batch is not None and opts.batch < 1:
-        raise ConfigError(f"Expected --batch >= 1; received {opts.batch}.")
-    if opts.max_frames is not None and opts.max_frames < 1:
-        raise ConfigError(f"Expected --max-frames >= 1; received {opts.max_frames}.")
-    if opts.source is not None and opts.camera is not None:
-        from edgecnn.errors import SourceError
-
-        raise SourceError("Expected --camera or --source, not both; received both.")
-    if opts.camera is not None and opts.camera < 0:
-        raise ConfigError(f"Expected --camera >= 0 (a V4L2 index); received {opts.camera}.")
-    for key in ("threads", "width", "height", "workers"):
-        value = getattr(opts, key)
-        if value is not None and value < 1:
-            raise ConfigError(f"Expected --{key} >= 1; received {value}.")
-    if opts.fps is not None and not opts.fps > 0:
-        raise ConfigError(f"Expected --fps > 0; received {opts.fps}.")
-    if opts.duration is not None and opts.duration < 0:
-        raise ConfigError(f"Expected --duration >= 0; received {opts.duration}.")
-    if opts.reconnect_tries < 0:
-        raise ConfigError(f"Expected --reconnect-tries >= 0; received {opts.reconnect_tries}.")
-
-
-def _source_inputs(source: str | None) -> list[str]:
-    """The local files and folders a ``--source`` reads (a glob's matches), for the output-path check."""
-    if not source or "://" in source or source.startswith(("synthetic", "picamera2")) or "!" in source:
-        return []
-    if os.path.exists(source):
-        return [source]
-    if any(c in source for c in "*?["):
-        import glob
-        import itertools
-
-        return list(itertools.islice(glob.iglob(source, recursive=True), 100_000))
-    return []
-
-
-def check_run_outputs(opts: RunOptions, writable: bool = True) -> None:
-    """Refuse ``--save-csv``/``--save-jsonl``/``--save`` that are the model, a source file or folder, or each other.
-
-    Raises:
-        OutputConflictError: exit 2, before the model is loaded.
-        OutputPathError: an output that cannot be written (read-only, permissions, a folder where a file goes).
-    """
-    from edgecnn.outputs import check_outputs
-
-    model = Path(opts.model)
-    models = [model / MODEL_FILENAME] if model.is_dir() else [model]  # a run folder is not image data
-    check_outputs({"--save-csv": opts.save_csv, "--save-jsonl": opts.save_jsonl, "--save-parquet": opts.save_parquet,
-                   "--save": opts.save_dir},
-                  {"MODEL": models, "--source": _source_inputs(opts.source)}, folders={"--save"}, writable=writable)
 
 
 def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:

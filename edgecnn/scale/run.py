@@ -19,14 +19,10 @@ import numpy as np
 
 from edgecnn.console import info, warn
 from edgecnn.errors import ConfigError, SourceError
+from edgecnn.runtime.options import RunOptions, check_run_outputs
 from edgecnn.runtime.pipeline import Result
-from edgecnn.runtime.runner import (
-    RunOptions,
-    RunSummary,
-    apply_deploy_profile,
-    apply_device,
-    check_run_outputs,
-)
+from edgecnn.runtime.resolve import resolve_options
+from edgecnn.runtime.runner import RunSummary
 from edgecnn.runtime.sinks import ParquetWriter, RowWriter
 from edgecnn.scale.cluster import ray_session
 from edgecnn.scale.infer import JobReport, ScaleOptions, predict_files
@@ -90,7 +86,7 @@ def run_ray(opts: RunOptions, scale: ScaleOptions) -> RaySummary:
     Raises:
         EdgeCNNError: bad model, source or options; an unreachable cluster; a job that failed twice.
     """
-    opts = apply_device(apply_deploy_profile(opts))
+    opts = resolve_options(opts)  # a plan's options come resolved: unchanged
     check_run_outputs(opts)
     for key, flag in _LOCAL_ONLY.items():
         if getattr(opts, key):
