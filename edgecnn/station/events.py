@@ -216,6 +216,8 @@ class OutputStats:
     queue_depth: int = 0
     spool_depth: int = 0  # on-disk spool (MQTT QoS 1)
     last_error: str = ""
+    spool_dropped: int = 0  # refused by a full on-disk spool (or a full disk): counted, one warning line
+    retries: int = 0  # deliveries tried again after a failure (webhook backoff)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
