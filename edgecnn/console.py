@@ -97,8 +97,37 @@ console = LazyConsole()
 err_console = LazyConsole(stderr=True)
 
 
+#: Characters never written raw to a terminal or journal: C0 controls (newline included: a line is one line), DEL,
+#: C1 controls (``\x9b`` is a CSI on some terminals), Unicode line separators and bidirectional overrides.
+_CONTROL = {**{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+            ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
+            **{c: f"\\u{c:04x}" for c in (0x2028, 0x2029, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                          *range(0x2066, 0x206A))},
+            **{c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)}}  # undecodable bytes of a file name
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print on one line: control characters, escape sequences, line and bidi controls and the
+    undecodable bytes of a non-UTF-8 file name are shown escaped (``\\n``, ``\\x1b``, ``\\u202e``, ``\\xff``), and
+    credentials are masked (:func:`edgecnn.masking.mask_secrets`). Used for every message line and every piece of
+    data (a file name, a label) printed on the console."""
+    from edgecnn.masking import mask_secrets
+
+    return mask_secrets(str(text)).translate(_CONTROL)
+
+
+def rich_safe(text: object) -> str:
+    """:func:`printable`, with Rich markup escaped: for data put into a Rich table, progress bar or markup line
+    (a label ``[/]`` or ``[link=...]`` is shown as written, never interpreted)."""
+    from rich.markup import escape
+
+    return escape(printable(text))
+
+
 def _styled(tag: str, prefix: str, msg: str) -> None:
-    """``prefix msg`` on stderr: coloured through Rich on a terminal, plain otherwise."""
+    """``prefix msg`` on stderr: coloured through Rich on a terminal, plain otherwise. The message is one line:
+    control characters in it (from a file name or a label) are escaped and credentials masked."""
+    msg = printable(msg)
     if _is_terminal(sys.stderr) or err_console._console is not None:
         from rich.markup import escape
 

@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from struct import error as struct_error
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -40,6 +41,134 @@ COLORS = ("rgb", "grayscale")
 
 # A truncated JPEG must be an error (skipped with a warning), never a silently half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+#: The default pixel limit (width x height) of every image decoded (``--max-pixels``, ``EDGECNN_MAX_PIXELS``):
+#: 64 Mpx is a 9000 x 7000 photo, about 190 MB of RGB once decoded. A larger image is refused from its header,
+#: before Pillow or OpenCV allocates anything (a 389 KB PNG can claim 20000 x 20000: 1.2 GB decoded).
+DEFAULT_MAX_PIXELS = 64_000_000
+MAX_PIXELS_ENV = "EDGECNN_MAX_PIXELS"
+_limit = {"pixels": DEFAULT_MAX_PIXELS}
+
+
+def set_max_pixels(pixels: int | None) -> int:
+    """Set the one pixel limit of every decoder (Pillow's ``Image.MAX_IMAGE_PIXELS``, OpenCV's
+    ``OPENCV_IO_MAX_IMAGE_PIXELS`` and the header check of :func:`decode_image`); None: ``$EDGECNN_MAX_PIXELS`` or
+    :data:`DEFAULT_MAX_PIXELS`. Returns the limit in force.
+
+    Raises:
+        ConfigError: a limit that is not a positive number.
+    """
+    from edgecnn.errors import ConfigError
+
+    if pixels is None:
+        env = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        try:
+            pixels = int(env) if env else DEFAULT_MAX_PIXELS
+        except ValueError as exc:
+            raise ConfigError(f"Expected {MAX_PIXELS_ENV} as a whole number of pixels; received {env!r}.") from exc
+    if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 1:
+        raise ConfigError(f"Expected --max-pixels as a positive whole number of pixels; received {pixels!r}.")
+    _limit["pixels"] = pixels
+    Image.MAX_IMAGE_PIXELS = pixels  # Pillow warns above it and refuses above twice it; our header check refuses first
+    os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(pixels)  # read by OpenCV's decoders (a second guard)
+    return pixels
+
+
+def _from_env() -> None:
+    env = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if env.isdigit() and int(env) > 0:
+        _limit["pixels"] = int(env)
+    Image.MAX_IMAGE_PIXELS = _limit["pixels"]
+
+
+_from_env()
+
+
+def max_pixels() -> int:
+    """The pixel limit in force (see :func:`set_max_pixels`)."""
+    return _limit["pixels"]
+
+
+def check_pixels(width: int, height: int, name: str) -> None:
+    """Refuse an image whose header claims more than :func:`max_pixels` (or a non-positive size).
+
+    Raises:
+        UnreadableImageError: one line naming the size, the limit and the option that raises it.
+    """
+    if width <= 0 or height <= 0:
+        raise UnreadableImageError(f"Cannot decode image {name}: its header gives a size of {width}x{height}.")
+    limit = _limit["pixels"]
+    if width * height > limit:
+        raise UnreadableImageError(
+            f"Image {name} is {width}x{height} ({width * height:,} pixels), over the limit of {limit:,} pixels; "
+            f"skipped before decoding (raise it with --max-pixels if the image is genuine).")
+
+
+def _file_limit() -> int:
+    """The largest image file read: 8 bytes per allowed pixel (16-bit RGBA, uncompressed) plus 16 MB of metadata."""
+    return _limit["pixels"] * 8 + 16_000_000
+
+
+def read_image_file(path: str | os.PathLike[str], name: str | None = None) -> bytes:
+    """The bytes of an image file, read only if it is a regular file (a FIFO, a device or a socket is refused
+    without blocking) of a size within :func:`_file_limit`.
+
+    Raises:
+        UnreadableImageError: not found, not a regular file, too large, or unreadable.
+    """
+    import stat
+
+    name = name or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _read_error(exc, name) from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableImageError(f"Cannot read image {name}: it is {_kind(st.st_mode)}, not a regular file.")
+        if st.st_size > _file_limit():
+            raise UnreadableImageError(f"Image file {name} is {st.st_size:,} bytes, over the {_file_limit():,} bytes "
+                                       f"that {_limit['pixels']:,} pixels (--max-pixels) can take; skipped.")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read(_file_limit() + 1)
+        if len(data) > _file_limit():
+            raise UnreadableImageError(f"Image file {name} grew past {_file_limit():,} bytes while read; skipped.")
+        return data
+    except OSError as exc:
+        raise _read_error(exc, name) from exc
+    finally:
+        os.close(fd)
+
+
+def check_regular_file(path: str | os.PathLike[str], name: str | None = None) -> None:
+    """Refuse a path that is not a regular file (FIFO, device, socket, folder) without opening it.
+
+    Raises:
+        UnreadableImageError: not found or not a regular file.
+    """
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise _read_error(exc, name or str(path)) from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise UnreadableImageError(f"Cannot read image {name or path}: it is {_kind(st.st_mode)}, not a regular file.")
+    if st.st_size > _file_limit():
+        raise UnreadableImageError(f"Image file {name or path} is {st.st_size:,} bytes, over the {_file_limit():,} "
+                                   f"bytes that {_limit['pixels']:,} pixels (--max-pixels) can take; skipped.")
+
+
+def _kind(mode: int) -> str:
+    import stat
+
+    for test, what in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return what
+    return "a special file"
 
 
 class UnreadableImageError(DataError):
@@ -159,14 +288,18 @@ def decode_image(source: str | os.PathLike[str] | bytes, opencv: bool = True) ->
     Raises:
         UnreadableImageError: zero-byte, truncated or undecodable file.
     """
-    name = "<bytes>" if isinstance(source, bytes) else str(source)
-    if not opencv and not isinstance(source, bytes):
+    name = "<bytes>" if isinstance(source, bytes | bytearray | memoryview) else str(source)
+    if not opencv and not isinstance(source, bytes | bytearray | memoryview):
+        check_regular_file(source, name)  # a FIFO would block Pillow's open(), a device fill memory
         return _decode_pillow(Path(source), name)  # by path: Pillow imports only the plugin the name suggests
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except OSError as exc:
-        raise _read_error(exc, name) from exc
-    rgb = _decode_opencv(data) if opencv else None
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        if len(data) > _file_limit():
+            raise UnreadableImageError(f"Image {name} is {len(data):,} bytes, over the {_file_limit():,} bytes that "
+                                       f"{_limit['pixels']:,} pixels (--max-pixels) can take.")
+    else:
+        data = read_image_file(source, name)
+    rgb = _decode_opencv(data, name) if opencv else None
     return rgb if rgb is not None else _decode_pillow(data, name)
 
 
@@ -183,6 +316,12 @@ _JPEG_SOF = (0xC0, 0xC1, 0xC2)  # baseline, extended, progressive Huffman
 
 def _jpeg_components(data: bytes) -> int | None:
     """Number of colour components of a JPEG's frame header, or None when it is not a plain Huffman JPEG."""
+    frame = _jpeg_frame(data)
+    return frame[0] if frame is not None else None
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(components, width, height) of a plain Huffman JPEG's frame header, or None."""
     pos, n = 2, len(data)
     while pos + 4 <= n:
         if data[pos] != 0xFF:
@@ -196,33 +335,52 @@ def _jpeg_components(data: bytes) -> int | None:
             continue
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return data[pos + 9] if marker in _JPEG_SOF and pos + 9 < n else None
+            if marker not in _JPEG_SOF or pos + 9 >= n:
+                return None
+            height = int.from_bytes(data[pos + 5: pos + 7], "big")
+            width = int.from_bytes(data[pos + 7: pos + 9], "big")
+            return data[pos + 9], width, height
         if marker == 0xDA:  # scan before any frame header
             return None
         pos += 2 + length
     return None
 
 
-def _decode_opencv(data: bytes) -> np.ndarray | None:
-    """RGB pixels via OpenCV for the files it decodes exactly like Pillow; None means "use Pillow"."""
+def _decode_opencv(data: bytes, name: str = "<bytes>") -> np.ndarray | None:
+    """RGB pixels via OpenCV for the files it decodes exactly like Pillow; None means "use Pillow".
+
+    The size in the header is checked against :func:`max_pixels` before OpenCV sees the file (OpenCV would allocate
+    what a 715-byte PNG claims); a file whose header cannot be read goes to Pillow, which checks it the same way.
+    """
     tail = data[-64:].rstrip(b"\0")  # only the end matters; never copy the whole file per image
     if data.startswith(_PNG_SIGNATURE):
-        if len(data) < 33 or data[24] > 8 or not tail.endswith(_PNG_END):
+        if len(data) < 33 or data[12:16] != b"IHDR" or data[24] > 8 or not tail.endswith(_PNG_END):
             return None
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     elif data[:2] == b"BM":
         if len(data) < 30 or int.from_bytes(data[28:30], "little") not in (8, 24):
             return None
+        width = int.from_bytes(data[18:22], "little", signed=True)
+        height = abs(int.from_bytes(data[22:26], "little", signed=True))
     elif data[:2] == b"\xff\xd8":
-        if not tail.endswith(b"\xff\xd9") or _jpeg_components(data) not in (1, 3):
+        frame = _jpeg_frame(data)
+        if not tail.endswith(b"\xff\xd9") or frame is None or frame[0] not in (1, 3):
             return None
+        width, height = frame[1], frame[2]
     else:
         return None
+    if width <= 0 or height <= 0:
+        return None  # Pillow says what is wrong with it
+    check_pixels(width, height, name)
     orientation = _embedded_orientation(data)
     if orientation is None:
         return None  # an orientation only Pillow reads (XMP, a PNG text profile): Pillow decodes
     import cv2
 
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:
+        return None  # Pillow decodes it or says why not, in one line
     if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
         return None
     return orient(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), orientation)
@@ -351,6 +509,7 @@ def pil_to_rgb(im: Image.Image, name: str = "<PIL image>") -> np.ndarray:
     Raises:
         UnreadableImageError: an image Pillow cannot convert (e.g. an unsupported mode).
     """
+    check_pixels(int(im.size[0]), int(im.size[1]), name)
     return orient(_pil_pixels(im, name), pil_orientation(im))
 
 
@@ -373,20 +532,27 @@ def _decode_pillow(source: bytes | Path, name: str) -> np.ndarray:
     """Decode with Pillow: a file's bytes, or a path (then Pillow imports just the plugin of its extension, not
     the five common ones: a one-image run's cold start)."""
     import io
+    import warnings
 
     try:
-        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
-            im.seek(0)
-            im.load()
-            return pil_to_rgb(im, name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own check refuses, in one line
+            with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
+                check_pixels(int(im.size[0]), int(im.size[1]), name)  # from the header, before any pixel is decoded
+                im.seek(0)
+                im.load()
+                return pil_to_rgb(im, name)
     except UnreadableImageError:
         raise
     except OSError as exc:
         if exc.errno is not None:  # opening or reading the file, not decoding it
             raise _read_error(exc, name) from exc
         raise _decode_error(exc, name) from exc
-    except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (SyntaxError, ValueError, TypeError, IndexError, KeyError, struct_error, EOFError, ZeroDivisionError,
+            OverflowError, RecursionError, Image.DecompressionBombError) as exc:
         raise _decode_error(exc, name) from exc
+    except MemoryError as exc:
+        raise UnreadableImageError(f"Cannot decode image {name}: it needs more memory than this machine has.") from exc
 
 
 def _decode_error(exc: Exception, name: str) -> UnreadableImageError:

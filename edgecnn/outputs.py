@@ -27,6 +27,10 @@ class OutputConflictError(ConfigError):
     """An output path is one of the command's inputs, or two outputs are the same file (exit 2)."""
 
 
+class OutputSymlinkError(ConfigError):
+    """An output path is a symlink the command was not told to follow (exit 2)."""
+
+
 class OutputPathError(EdgeCNNError):
     """An output cannot be written: read-only, no permission, no space, a file where a folder is needed (exit 1)."""
 
@@ -66,6 +70,7 @@ def check_outputs(
     *,
     folders: Iterable[str] = (),
     writable: bool = True,
+    follow_symlinks: bool | None = None,
 ) -> None:
     """Refuse outputs that are inputs or each other, and outputs that cannot be written; before any work.
 
@@ -75,6 +80,8 @@ def check_outputs(
         folders: The output options that are folders (``--save``, ``--out``, ``--project``).
         writable: Also check that each output can be written here (off for outputs of another machine, such as
             the paths inside a systemd unit).
+        follow_symlinks: True lets an output path be a symlink (``--follow-symlinks``); False refuses one and names
+            the flag; None (a command without the flag) refuses one and asks for the real path.
 
     Raises:
         OutputConflictError: an output resolves (path, symlink or hard link) to an input, lies inside an input
@@ -82,6 +89,8 @@ def check_outputs(
             same as another output (exit 2).
         OutputPathError: an output's folder cannot be created or written (read-only file system, permissions,
             a file in the way, no space left), or a file output is an existing folder (exit 1).
+        OutputSymlinkError: an output path is a symlink (dangling or not) and ``follow_symlinks`` is not True: a
+            link planted where a log goes would make edgecnn create or append to its target (exit 2).
     """
     folder_opts = set(folders)
     outs = [_where(k, v) for k, v in outputs.items() if v not in (None, "")]
@@ -97,6 +106,10 @@ def check_outputs(
                 raise OutputConflictError(
                     f"{o.option} {o.path} is the same file as the input {i.option} {i.path}; writing it would destroy "
                     f"the input. Choose another {o.option} path.")
+            if o.option in folder_opts and not i.is_dir and i.ident is not None and o.real == i.real.parent:
+                raise OutputConflictError(
+                    f"{o.option} {o.path} is the folder of the input {i.option} {i.path}; outputs written there would "
+                    f"mix with (and could replace) the inputs. Choose another folder.")
             if o.option in folder_opts and _inside(o, i) and i.path.is_dir():
                 raise OutputConflictError(
                     f"{o.option} {o.path} is inside the input folder {i.option} {i.path}; outputs written there would be "
@@ -109,6 +122,13 @@ def check_outputs(
             if _same(a, b):
                 raise OutputConflictError(
                     f"{a.option} and {b.option} are the same path ({a.path}); each output needs its own file.")
+    for k, v in outputs.items():
+        if v not in (None, "") and not follow_symlinks and os.path.islink(Path(v).expanduser()):
+            target = os.readlink(Path(v).expanduser())
+            fix = ("pass --follow-symlinks if that is intended" if follow_symlinks is False
+                   else "give the real path instead")
+            raise OutputSymlinkError(f"{k} {v} is a symlink (to {target}); outputs never follow a symlink they did not "
+                                     f"expect: {fix}.")
     for o in outs if writable else ():
         _check_writable(o, is_folder=o.option in folder_opts)
 
@@ -216,4 +236,4 @@ def wrap_os_error(exc: OSError, path: PathLike) -> OSError:
     return new
 
 
-__all__ = ["OutputConflictError", "OutputPathError", "check_outputs", "os_error_message", "wrap_os_error"]
+__all__ = ["OutputConflictError", "OutputPathError", "OutputSymlinkError", "check_outputs", "os_error_message", "wrap_os_error"]

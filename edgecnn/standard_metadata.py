@@ -33,13 +33,38 @@ class _Malformed(Exception):
     pass
 
 
+class _TooLarge(Exception):
+    """A bound of the reader was exceeded (a hostile file, not a damaged one)."""
+
+
+#: How much one parse may produce, counted in tables, strings and vector elements (a flatbuffer may point many
+#: tables at one shared vector: a 128 KB metadata block could otherwise expand to gigabytes of Python objects).
+MODEL_BUDGET = 4_000_000
+METADATA_BUDGET = 200_000
+
+
+class _Budget:
+    __slots__ = ("left", "what")
+
+    def __init__(self, units: int, what: str) -> None:
+        self.left, self.what = units, what
+
+    def spend(self, units: int) -> None:
+        self.left -= units
+        if self.left < 0:
+            raise _TooLarge(f"its {self.what} expands to more than the reader's bound (shared or repeated structures)")
+
+
 class _Table:
-    """A view of one flatbuffer table: ``pos`` is where the table starts in ``buf``."""
+    """A view of one flatbuffer table: ``pos`` is where the table starts in ``buf``; every table, string and vector
+    read is charged to ``budget``."""
 
-    __slots__ = ("buf", "pos", "vtable", "vlen")
+    __slots__ = ("buf", "pos", "vtable", "vlen", "budget")
 
-    def __init__(self, buf: bytes, pos: int) -> None:
+    def __init__(self, buf: bytes, pos: int, budget: _Budget | None = None) -> None:
         self.buf, self.pos = buf, pos
+        self.budget = budget or _Budget(MODEL_BUDGET, "flatbuffer")
+        self.budget.spend(1)
         self.vtable = pos - _unpack("<i", buf, pos)
         self.vlen = _unpack("<H", buf, self.vtable)
 
@@ -60,7 +85,7 @@ class _Table:
 
     def table(self, slot: int) -> _Table | None:
         at = self._indirect(slot)
-        return _Table(self.buf, at) if at is not None else None
+        return _Table(self.buf, at, self.budget) if at is not None else None
 
     def string(self, slot: int) -> str | None:
         raw = self.bytes(slot)
@@ -73,20 +98,25 @@ class _Table:
         n = _unpack("<I", self.buf, at)
         if at + 4 + n > len(self.buf):
             raise _Malformed("vector runs past the end")
+        self.budget.spend(1 + n // 64)
         return self.buf[at + 4 : at + 4 + n]
 
     def _vector(self, slot: int) -> tuple[int, int]:
         at = self._indirect(slot)
         if at is None:
             return 0, 0
-        return at + 4, _unpack("<I", self.buf, at)
+        n = _unpack("<I", self.buf, at)
+        if at + 4 + 4 * n > len(self.buf) and n:
+            raise _Malformed("vector runs past the end")
+        return at + 4, n
 
     def tables(self, slot: int) -> list[_Table]:
         start, n = self._vector(slot)
+        self.budget.spend(n)
         out = []
         for i in range(n):
             at = start + 4 * i
-            out.append(_Table(self.buf, at + _unpack("<I", self.buf, at)))
+            out.append(_Table(self.buf, at + _unpack("<I", self.buf, at), self.budget))
         return out
 
     def scalars(self, slot: int, fmt: str) -> list[Any]:
@@ -94,15 +124,20 @@ class _Table:
         size = struct.calcsize("<" + fmt)
         if start + n * size > len(self.buf):
             raise _Malformed("vector runs past the end")
+        self.budget.spend(1 + n)
         return list(struct.unpack_from(f"<{n}{fmt}", self.buf, start)) if n else []
 
     def strings(self, slot: int) -> list[str]:
         start, n = self._vector(slot)
+        self.budget.spend(n)
         out = []
         for i in range(n):
             at = start + 4 * i
             at += _unpack("<I", self.buf, at)
             size = _unpack("<I", self.buf, at)
+            if at + 4 + size > len(self.buf):
+                raise _Malformed("string runs past the end")
+            self.budget.spend(1 + size // 64)
             out.append(self.buf[at + 4 : at + 4 + size].decode("utf-8", errors="replace"))
         return out
 
@@ -113,8 +148,8 @@ def _unpack(fmt: str, buf: bytes, pos: int) -> Any:
     return struct.unpack_from(fmt, buf, pos)[0]
 
 
-def _root(buf: bytes) -> _Table:
-    return _Table(buf, _unpack("<I", buf, 0))
+def _root(buf: bytes, budget: _Budget | None = None) -> _Table:
+    return _Table(buf, _unpack("<I", buf, 0), budget)
 
 
 # ---------------------------------------------------------------------- TFLite
@@ -218,9 +253,12 @@ def read_tflite(data: bytes, name: str = "model") -> TFLiteMetadata:
                 if meta:
                     _read_metadata(meta, info)
                 break
-    except (_Malformed, IndexError, struct.error) as exc:
+    except _TooLarge as exc:
+        raise ModelError(f"{name} is refused: {exc}. Expected a model whose metadata lists each thing once; "
+                         "re-export it.") from exc
+    except (_Malformed, IndexError, struct.error, RecursionError) as exc:
         raise ModelError(f"{name} is not a valid TFLite model ({exc}).") from exc
-    info.packed = _packed_files(data)
+    info.packed = _packed_files(data, name)
     return info
 
 
@@ -249,7 +287,7 @@ def _buffer_bytes(data: bytes, buffer: _Table) -> bytes | None:
 
 
 def _read_metadata(meta: bytes, info: TFLiteMetadata) -> None:
-    root = _root(meta)
+    root = _root(meta, _Budget(METADATA_BUDGET, "TFLITE_METADATA block"))
     info.has_metadata = True
     info.name, info.description, info.version = root.string(0), root.string(1), root.string(2)
     info.author, info.license, info.min_parser_version = root.string(4), root.string(5), root.string(7)
@@ -298,25 +336,60 @@ class _NeedsZipfile(Exception):
     """A zip this reader leaves to :mod:`zipfile` (zip64, several disks, encryption, other compression)."""
 
 
-def _packed_files(data: bytes) -> dict[str, bytes]:
+#: Bounds of the zip appended to a model (associated files: labels, the card, a vocabulary): members, bytes of one
+#: member once inflated, and bytes of all of them. Both the sizes the zip declares and the bytes inflation actually
+#: produces are checked; inflation is streamed and stops at the bound, whatever the compression.
+MAX_PACKED_MEMBERS = 256
+MAX_PACKED_MEMBER_BYTES = 16_000_000
+MAX_PACKED_TOTAL_BYTES = 32_000_000
+
+
+def _too_large(name: str, what: str) -> ModelError:
+    return ModelError(f"{name} is refused: the files zipped after the model {what} (bounds: {MAX_PACKED_MEMBERS} "
+                      f"files, {MAX_PACKED_MEMBER_BYTES // 1_000_000} MB each, {MAX_PACKED_TOTAL_BYTES // 1_000_000} MB "
+                      "in all). Expected labels and a model card of a few KB; re-export the model.")
+
+
+def _packed_files(data: bytes, name: str = "model") -> dict[str, bytes]:
     """Files of the zip appended to the model (absolute or archive-relative offsets), {} when none.
 
     Stored and deflated members (what MetadataPopulator and edgecnn pack) are read here with struct and zlib, as
     zipfile reads them, CRC checked; any other zip goes to zipfile, imported only then (it brings shutil, bz2 and
-    lzma: a tenth of the imports a one-image ``edgecnn run`` would otherwise add).
+    lzma: a tenth of the imports a one-image ``edgecnn run`` would otherwise add). Either way the bounds above hold
+    (:data:`MAX_PACKED_MEMBERS`, :data:`MAX_PACKED_MEMBER_BYTES`, :data:`MAX_PACKED_TOTAL_BYTES`), members may not
+    share their bytes, and inflation stops at the bound.
+
+    Raises:
+        ModelError: a bound is exceeded (a zip bomb or a fan-out of members): one line.
     """
+    import zlib
+
     end = data.rfind(b"PK\x05\x06", max(0, len(data) - (1 << 16) - _EOCD.size))
     if end < 0:
         return {}
     try:
-        return _read_zip(data, end)
+        return _read_zip(data, end, name)
     except _NeedsZipfile:
-        return _zipfile_files(data)
-    except (struct.error, ValueError, IndexError):
-        return {}  # a damaged zip: no packed files, as zipfile's BadZipFile
+        return _zipfile_files(data, name)
+    except (struct.error, ValueError, IndexError, EOFError, UnicodeDecodeError, zlib.error):
+        return {}  # a damaged zip (a corrupt deflate stream too): no packed files, as zipfile's BadZipFile
 
 
-def _read_zip(data: bytes, end: int) -> dict[str, bytes]:
+def _inflate(body: bytes, limit: int, name: str, member: str) -> bytes:
+    """Raw deflate, streamed: stops as soon as more than ``limit`` bytes would come out."""
+    import zlib
+
+    d = zlib.decompressobj(-15)
+    out = d.decompress(body, limit + 1)
+    if len(out) > limit or d.unconsumed_tail:
+        raise _too_large(name, f"hold {member}, which inflates past {limit:,} bytes")
+    out += d.flush()
+    if len(out) > limit:
+        raise _too_large(name, f"hold {member}, which inflates past {limit:,} bytes")
+    return out
+
+
+def _read_zip(data: bytes, end: int, name: str = "model") -> dict[str, bytes]:
     import zlib
 
     if end + _EOCD.size > len(data):
@@ -324,10 +397,14 @@ def _read_zip(data: bytes, end: int) -> dict[str, bytes]:
     _, disk, cd_disk, n_here, n_total, cd_size, cd_offset, _ = _EOCD.unpack_from(data, end)
     if disk or cd_disk or n_here != n_total or 0xFFFF in (n_here, n_total) or 0xFFFFFFFF in (cd_size, cd_offset):
         raise _NeedsZipfile
+    if n_total > MAX_PACKED_MEMBERS:
+        raise _too_large(name, f"are {n_total} entries")
     shift = end - cd_size - cd_offset  # > 0 when the zip's own offsets start at 0 (bytes appended as they were)
     if shift < 0:
         raise ValueError("central directory before the start")
     pos, out = cd_offset + shift, {}
+    total = 0
+    bodies: set[int] = set()
     for _ in range(n_total):
         (sig, _, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _, _,
          local) = _CDIR.unpack_from(data, pos)
@@ -338,28 +415,68 @@ def _read_zip(data: bytes, end: int) -> dict[str, bytes]:
         if flags & 0x1 or method not in (0, 8) or 0xFFFFFFFF in (csize, usize, local) or (
                 not flags & 0x800 and not raw_name.isascii()):
             raise _NeedsZipfile  # encrypted, another compression, zip64, a cp437 name
-        name = raw_name.decode("utf-8")
+        member = raw_name.decode("utf-8")
+        if usize > MAX_PACKED_MEMBER_BYTES:  # the declared size, before anything is inflated
+            raise _too_large(name, f"hold {member!r}, declared as {usize:,} bytes")
+        total += usize
+        if total > MAX_PACKED_TOTAL_BYTES:
+            raise _too_large(name, f"declare {total:,} bytes in all")
+        if local in bodies:  # two entries, one body: the fan-out of a zip bomb
+            raise _too_large(name, f"have entries sharing the bytes of {member!r}")
+        bodies.add(local)
         lsig, *_, lnlen, lxlen = _LOCAL.unpack_from(data, local + shift)
         if lsig != b"PK\x03\x04":
             raise ValueError("bad local header")
         start = local + shift + _LOCAL.size + lnlen + lxlen
         body = data[start: start + csize]
-        content = body if method == 0 else zlib.decompress(body, -15)
+        content = body if method == 0 else _inflate(body, min(usize, MAX_PACKED_MEMBER_BYTES), name, repr(member))
         if len(body) != csize or len(content) != usize or zlib.crc32(content) != crc:
             raise ValueError("damaged member")
-        if not name.endswith("/"):
-            out[name] = content
+        if not member.endswith("/"):
+            out[member] = content
     return out
 
 
-def _zipfile_files(data: bytes) -> dict[str, bytes]:
+def _zipfile_files(data: bytes, name: str = "model") -> dict[str, bytes]:
+    """The fallback for zip64, bzip2, lzma and the rest, under the same bounds: entry count and declared sizes are
+    checked before reading, each member is read in chunks that stop at the bound, and entries may not overlap."""
     import zipfile
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return {n: zf.read(n) for n in zf.namelist() if not n.endswith("/")}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+            infos = zf.infolist()
+            if len(infos) > MAX_PACKED_MEMBERS:
+                raise _too_large(name, f"are {len(infos)} entries")
+            total, out, offsets = 0, {}, set()
+            for zi in infos:
+                if zi.file_size > MAX_PACKED_MEMBER_BYTES:
+                    raise _too_large(name, f"hold {zi.filename!r}, declared as {zi.file_size:,} bytes")
+                total += zi.file_size
+                if total > MAX_PACKED_TOTAL_BYTES:
+                    raise _too_large(name, f"declare {total:,} bytes in all")
+                if zi.header_offset in offsets:
+                    raise _too_large(name, f"have entries sharing the bytes of {zi.filename!r}")
+                offsets.add(zi.header_offset)
+                if zi.filename.endswith("/"):
+                    continue
+                chunks, got = [], 0
+                with zf.open(zi) as fh:
+                    while block := fh.read(1 << 16):
+                        got += len(block)
+                        if got > min(zi.file_size, MAX_PACKED_MEMBER_BYTES):
+                            raise _too_large(name, f"hold {zi.filename!r}, which inflates past its declared size")
+                        chunks.append(block)
+                out[zi.filename] = b"".join(chunks)
+            return out
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError, KeyError,
+            IndexError, struct.error, MemoryError):
         return {}
+    except Exception as exc:  # noqa: BLE001  (zlib.error, _bz2/_lzma errors: a damaged member)
+        if type(exc).__name__ in ("error", "LZMAError"):
+            return {}
+        raise
 
 
 # ---------------------------------------------------------------------- ONNX

@@ -47,6 +47,11 @@ class RunOptions:
     status_every: float = 1.0
     unsafe: bool = False
     profile: str | os.PathLike[str] | None = None  # a deploy profile from ``bench --pick``: artifact, backend, threads, batch
+    # hostile inputs (issue 19): one pixel limit for every decoder, credentials masked, logs that cannot be forged
+    max_pixels: int | None = None  # --max-pixels (None: $EDGECNN_MAX_PIXELS or edgecnn.imaging.DEFAULT_MAX_PIXELS)
+    secret_params: list[str] | None = None  # --secret-param NAME: more parameter names whose values are masked
+    csv_raw: bool = False  # --csv-raw: formula-leading CSV cells written as they are (no leading ')
+    follow_symlinks: bool = False  # --follow-symlinks: an output path may be a symlink
     #: The device and deploy profiles were applied (:func:`edgecnn.runtime.resolve.resolve_options`): resolving
     #: again changes nothing, so engines that receive a plan's options never re-derive them.
     resolved: bool = False
@@ -126,7 +131,8 @@ def check_run_outputs(opts: RunOptions, writable: bool = True) -> None:
     models = [model / MODEL_FILENAME] if model.is_dir() else [model]  # a run folder is not image data
     check_outputs({"--save-csv": opts.save_csv, "--save-jsonl": opts.save_jsonl, "--save-parquet": opts.save_parquet,
                    "--save": opts.save_dir},
-                  {"MODEL": models, "--source": _source_inputs(opts.source)}, folders={"--save"}, writable=writable)
+                  {"MODEL": models, "--source": _source_inputs(opts.source)}, folders={"--save"}, writable=writable,
+                  follow_symlinks=opts.follow_symlinks)
 
 
 __all__ = ["DECODING_KINDS", "RunOptions", "check_run_outputs", "decodes_on_threads", "validate_options"]

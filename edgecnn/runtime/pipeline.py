@@ -15,6 +15,7 @@ finished and delivered, then iteration ends.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -31,6 +32,10 @@ _END = object()
 
 #: Label reported when the top-1 score is below ``--threshold``.
 UNKNOWN_LABEL = "unknown"
+
+
+#: The error of an input whose model output holds NaN or Inf: its row is ``skipped`` with a null score.
+NONFINITE_ERROR = "the model returned non-finite scores (NaN/Inf); no label given"
 
 
 @dataclass
@@ -59,8 +64,8 @@ class Result:
             "source": self.source,
             "index": self.index,
             "label": self.label,
-            "score": None if self.error else round(float(self.score), 6),
-            "topk": [[lbl, round(float(s), 6)] for lbl, s in self.topk],
+            "score": None if self.error or not math.isfinite(float(self.score)) else round(float(self.score), 6),
+            "topk": [[lbl, round(float(s), 6) if math.isfinite(float(s)) else None] for lbl, s in self.topk],
             "status": "ok" if self.ok else "skipped",
             "error": self.error or "",
             "preprocess_ms": round(self.pre_ms, 3),
@@ -310,6 +315,11 @@ class Pipeline:
                 continue
             idx, scores = top_idx[j], top_scores[j]
             best, score = idx[0], scores[0]
+            if not np.isfinite(probs[j]).all():  # NaN/Inf scores: no label, a row that says why (JSON stays valid)
+                out.append((frame, Result(source=frame.source, index=frame.index, error=NONFINITE_ERROR,
+                                          pre_ms=frame.pre_ms, infer_ms=per_ms)))
+                j += 1
+                continue
             label = labels[best] if score >= threshold else UNKNOWN_LABEL
             kept = [(labels[i], v) for i, v in zip(idx, scores) if v >= threshold] if threshold > 0 else \
                 [(labels[i], v) for i, v in zip(idx, scores)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from edgecnn.console import console, err_console, info, interactive, is_quiet
+from edgecnn.console import console, err_console, info, interactive, is_quiet, printable, rich_safe
 from edgecnn.runtime.pipeline import Result, Stats
 from edgecnn.runtime.sources import Source
 
@@ -34,7 +34,7 @@ class Reporter:
                 self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                          TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
                                          console=err_console.rich)
-            self.task = self.progress.add_task(source.name if not source.live else "starting", total=source.total,
+            self.task = self.progress.add_task(rich_safe(source.name) if not source.live else "starting", total=source.total,
                                                status="")
             self.progress.start()
 
@@ -45,17 +45,17 @@ class Reporter:
         if self.source.live:
             text += f" | dropped {self.source.dropped}"
         if last is not None and last.ok:
-            text += f" | {last.label} {last.score:.2f}"
+            text += f" | {rich_safe(last.label) if self.progress is not None else printable(last.label)} {last.score:.2f}"
         return text
 
     def update(self, r: Result, position: int) -> None:
         if self.print_results and not is_quiet():
             total = f"/{self.source.total}" if self.source.total else ""
             if r.ok:
-                tops = ", ".join(f"{lbl} {s:.2f}" for lbl, s in r.topk)
-                line = f"{position}{total} {r.source}: {tops}, {fmt_ms(r.infer_ms)}"
-            else:
-                line = f"{position}{total} {r.source}: skipped ({r.error})"
+                tops = ", ".join(f"{printable(lbl)} {s:.2f}" for lbl, s in r.topk)
+                line = f"{position}{total} {printable(r.source)}: {tops}, {fmt_ms(r.infer_ms)}"
+            else:  # data printed escaped: a newline or an escape sequence in a name never forges or paints a line
+                line = f"{position}{total} {printable(r.source)}: skipped ({printable(r.error)})"
             (self.progress.console if self.progress else console).print(line, markup=False, highlight=False)
         now = time.perf_counter()
         if self.progress is not None:

@@ -94,8 +94,11 @@ class RunSummary:
         b = self.backend_info
         runtime = f"{b.get('runtime')} {b.get('runtime_version', '')}".strip()
         where = b.get("provider") or b.get("delegate") or "cpu"
+        from edgecnn.console import printable
+
         out = [
-            f"Model {self.model} on {runtime} ({where}, threads={b.get('threads') or 'default'}); source {self.source}",
+            f"Model {printable(self.model)} on {runtime} ({where}, threads={b.get('threads') or 'default'}); source "
+            f"{printable(self.source)}",
             f"Processed {self.count} inputs ({self.ok} classified, {len(self.skipped)} skipped) in {self.elapsed_s:.2f}s: "
             f"{self.throughput:.1f}/s; latency p50 {fmt_ms(self.latency_p50_ms)} p90 {fmt_ms(self.latency_p90_ms)}",
             self.speed_line(),
@@ -103,14 +106,23 @@ class RunSummary:
         if self.dropped or self.reconnects:
             out.append(f"Live source: {self.dropped} frames dropped (kept the newest), {self.reconnects} reconnects")
         for src, err in self.skipped[:10]:
-            out.append(f"Skipped {src}: {err}")
+            out.append(f"Skipped {printable(src)}: {printable(err)}")
         if len(self.skipped) > 10:
             out.append(f"... and {len(self.skipped) - 10} more skipped (see the CSV/JSONL)")
         if self.stopped_by not in ("end",):
             out.append(f"Stopped by {self.stopped_by}.")
         if self.outputs:
-            out.append("Results saved to " + ", ".join(self.outputs))
+            out.append("Results saved to " + ", ".join(printable(o) for o in self.outputs))
         return out
+
+
+def apply_hostile_settings(opts: RunOptions) -> None:
+    """The process-wide bounds a run sets: the pixel limit of every image decoder and the extra secret names."""
+    from edgecnn.imaging import set_max_pixels
+    from edgecnn.masking import add_secret_params
+
+    set_max_pixels(opts.max_pixels)
+    add_secret_params(opts.secret_params or ())
 
 
 def run(opts: RunOptions) -> RunSummary:
@@ -121,6 +133,7 @@ def run(opts: RunOptions) -> RunSummary:
     """
     opts = resolve_options(opts)
     validate_options(opts)
+    apply_hostile_settings(opts)
     check_run_outputs(opts)
     backend = load_backend(opts.model, backend=opts.backend or "auto", threads=opts.threads, delegate=opts.delegate,
                            delegate_options=opts.delegate_options, providers=opts.providers, unsafe=opts.unsafe,
@@ -149,7 +162,7 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
     outputs: list[str] = []
     for path, fmt in ((opts.save_csv, "csv"), (opts.save_jsonl, "jsonl")):
         if path:
-            sinks.append(RowWriter(path, fmt))
+            sinks.append(RowWriter(path, fmt, neutralize=not opts.csv_raw, follow_symlinks=opts.follow_symlinks))
             outputs.append(str(path))
     if opts.save_parquet:
         sinks.append(ParquetWriter(opts.save_parquet))

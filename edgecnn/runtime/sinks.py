@@ -26,6 +26,12 @@ from edgecnn.fileio import atomic_path
 from edgecnn.outputs import wrap_os_error
 from edgecnn.runtime.pipeline import Result
 
+#: Cells that start with one of these are read as a formula by spreadsheets (OWASP "CSV injection"): a text cell
+#: starting with one gets a leading ``'`` unless the writer is made with ``neutralize=False`` (``--csv-raw``).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+#: The CSV columns holding text that came from outside (file names, labels, messages).
+TEXT_FIELDS = frozenset({"source", "label", "topk", "error"})
+
 CSV_FIELDS = ("source", "index", "label", "score", "topk", "status", "error", "preprocess_ms", "inference_ms",
               "postprocess_ms", "latency_ms")
 #: The CSV header: a UTC timestamp, then the result fields.
@@ -45,16 +51,17 @@ class RowWriter:
       so a fast folder run does not pay one per few dozen images; a power cut loses at most that much) and on close.
     """
 
-    def __init__(self, path: str | os.PathLike[str], fmt: str, sync_seconds: float = 1.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], fmt: str, sync_seconds: float = 1.0, *,
+                 neutralize: bool = True, follow_symlinks: bool = False) -> None:
         self.path = Path(path)
         self.fmt = fmt
+        self.neutralize = neutralize
         self.sync_seconds = sync_seconds
         self._synced = time.monotonic()
         self.rows = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                                          0o666)
+            self.fd: int | None = open_append(self.path, follow_symlinks=follow_symlinks)
         except OSError as exc:
             raise wrap_os_error(exc, self.path) from exc
         try:
@@ -72,10 +79,9 @@ class RowWriter:
         size = os.fstat(self.fd).st_size
         if size == 0:
             return
-        with open(self.path, "rb") as fh:
-            first = fh.readline()
-            fh.seek(max(0, size - 1))
-            last_byte = fh.read(1)
+        head = os.pread(self.fd, 65536, 0)  # through the descriptor opened (never a path a symlink may redirect)
+        first = head[: head.find(b"\n") + 1] if b"\n" in head else head
+        last_byte = os.pread(self.fd, 1, size - 1)
         what = "--save-csv" if self.fmt == "csv" else "--save-jsonl"
         if self.fmt == "csv":
             expected = self._csv_line(CSV_COLUMNS).encode()
@@ -95,23 +101,22 @@ class RowWriter:
                 raise ConfigError(f"{what} {self.path} exists and is not an edgecnn JSON-lines result file; rows are "
                                   "appended only to such a file: give a new file name.")
         if last_byte != b"\n":  # a line cut by a crash of something else: not a row, drop it
-            with open(self.path, "rb") as fh:
-                data = fh.read()
-            keep = data.rfind(b"\n") + 1
-            os.truncate(self.path, keep)
+            start = max(0, size - (1 << 20))
+            tail = os.pread(self.fd, size - start, start)
+            keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+            os.ftruncate(self.fd, keep)
             from edgecnn.console import warn
 
             warn(f"{self.path} ended with a partial line ({size - keep} bytes); removed it before appending.")
 
     @staticmethod
     def _csv_line(values: Any) -> str:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(values)
-        return buf.getvalue()
+        return csv_line(values)
 
     def _emit(self, text: str) -> None:
         assert self.fd is not None
-        data = text.encode("utf-8")
+        # a file name that is not valid UTF-8 keeps its bytes (surrogateescape): see csv_line / json_line
+        data = text.encode("utf-8", "surrogateescape")
         before = os.fstat(self.fd).st_size
         try:
             n = os.write(self.fd, data)
@@ -125,11 +130,12 @@ class RowWriter:
     def write(self, result: Result) -> None:
         row = {"time_utc": _utc_now(), **result.row()}
         if self.fmt == "csv":
-            row["topk"] = ";".join(f"{lbl}:{s:.4f}" for lbl, s in row["topk"])
+            row["topk"] = ";".join(f"{lbl}:{'' if s is None else f'{s:.4f}'}" for lbl, s in row["topk"])
             row["score"] = "" if row["score"] is None else f"{row['score']:.6f}"
-            self._emit(self._csv_line([row[k] for k in CSV_COLUMNS]))
+            self._emit(csv_line([csv_cell(row[k], self.neutralize) if k in TEXT_FIELDS else row[k]
+                                 for k in CSV_COLUMNS]))
         else:
-            self._emit(json.dumps(row, ensure_ascii=False) + "\n")
+            self._emit(json_line(row))
         self.rows += 1
         now = time.monotonic()
         if now - self._synced >= self.sync_seconds:
@@ -146,6 +152,90 @@ class RowWriter:
                 raise wrap_os_error(exc, self.path) from exc
             finally:
                 os.close(fd)
+
+
+def csv_cell(value: Any, neutralize: bool = True) -> str:
+    """A text cell as written to a result CSV: a cell that a spreadsheet would run as a formula (starting with
+    ``= + - @``, a tab, CR or LF, or their full-width forms) gets a leading ``'`` (OWASP's advice; the quote shows the
+    value as text). ``neutralize=False`` (``--csv-raw``) writes it as it is."""
+    text = "" if value is None else str(value)
+    if neutralize and text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+def csv_line(values: Any) -> str:
+    """One CSV record: RFC 4180 quoting, ``\n`` ends it. A field holding ``\r`` or ``\n`` is quoted (Python's csv
+    quotes ``\n`` but not a lone ``\r``, which readers take for a line end: the row would split in two), so a file
+    name never tears or forges a row. Undecodable bytes of a file name stay as lone surrogates, written back as the
+    original bytes by the caller's ``surrogateescape`` encoding: the name is kept exactly."""
+    values = list(values)
+    buf = io.StringIO()
+    quote_all = any(isinstance(v, str) and ("\r" in v or "\n" in v) for v in values)
+    csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerow(values)
+    return buf.getvalue()
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_line(row: dict[str, Any]) -> str:
+    """One JSON line: NaN/Inf become ``null`` (the row's status says why), so every line is valid JSON; a file
+    name that is not valid UTF-8 is written with its undecodable bytes as ``\\udcNN`` escapes, which ``json.loads``
+    reads back to the ``surrogateescape`` string: ``os.fsencode(row["source"])`` is the exact name."""
+    text = json.dumps(_finite(row), ensure_ascii=False, allow_nan=False)
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text + "\n"
+
+
+def open_append(path: str | os.PathLike[str], follow_symlinks: bool = False) -> int:
+    """Open a result log for appending: created ``0o666 & ~umask`` when new, never through a symlink unless
+    ``follow_symlinks`` (``O_NOFOLLOW``), and only a regular file (a FIFO or a device is refused before it could
+    block or fill memory).
+
+    Raises:
+        OSError: as ``os.open`` (ELOOP for a symlink), or EINVAL naming what the path is instead of a file.
+    """
+    import stat
+
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        st = os.stat(path, follow_symlinks=follow_symlinks)
+    except FileNotFoundError:
+        st = None
+    except OSError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, f"not a regular file ({_file_kind(st.st_mode)}); expected a file path",
+                      str(path))
+    fd = os.open(path, flags, 0o666)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"not a regular file ({_file_kind(st.st_mode)}); expected a file path", str(path))
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"),
+                       (stat.S_ISLNK, "a symlink")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _utc_now() -> str:

@@ -103,6 +103,18 @@ RUN_PARAMS: tuple[Param, ...] = (
     Param("unsafe", ("--unsafe/--no-unsafe",), bool, False, "Allow Keras models with Lambda layers (trusted files only)."),
     Param("profile", ("--profile",), Path, None,
           "Deploy profile from `edgecnn bench --pick`: its artifact, backend, threads and batch (flags given win)."),
+    Param("max_pixels", ("--max-pixels",), int, None,
+          "Largest image decoded, in pixels (width x height), checked in the file's header before Pillow or OpenCV "
+          "decodes it; a larger image is skipped (default 64000000; EDGECNN_MAX_PIXELS).", min=1,
+          envvar="EDGECNN_MAX_PIXELS"),
+    Param("secret_param", ("--secret-param",), str, None,
+          "Also mask the value of this URL/pipeline parameter in every output (repeatable; password, token, key, "
+          "sig, ... are always masked).", multiple=True),
+    Param("csv_raw", ("--csv-raw/--no-csv-raw",), bool, False,
+          "Write CSV cells starting with = + - @ as they are (default: a leading ' stops spreadsheets running them "
+          "as formulas)."),
+    Param("follow_symlinks", ("--follow-symlinks/--no-follow-symlinks",), bool, False,
+          "Allow an output path (--save-csv, --save-jsonl, ...) that is a symlink (refused by default)."),
 )
 
 
@@ -130,6 +142,8 @@ def run_options(params: dict[str, Any]) -> Any:
         max_frames=p.get("max_frames"), duration=p.get("duration"),
         workers=None if _plain(p.get("engine")) == "ray" else p.get("workers"),
         reconnect_tries=p.get("reconnect_tries", 5), unsafe=bool(p.get("unsafe")), profile=p.get("profile"),
+        max_pixels=p.get("max_pixels"), secret_params=list(p.get("secret_param") or ()) or None,
+        csv_raw=bool(p.get("csv_raw")), follow_symlinks=bool(p.get("follow_symlinks")),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -57,9 +56,11 @@ def quiet_opencv() -> Iterator[None]:
 
 
 def mask_url(text: str) -> str:
-    """Hide ``user:password@`` (and ``password=``/``token=`` query values) in a URL or pipeline string."""
-    text = re.sub(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@", r"\g<scheme>***:***@", text)
-    return re.sub(r"(?i)((?:pass(?:word)?|pwd|token|key|secret|auth)=)[^&\s]+", r"\1***", text)
+    """Hide ``user:password@`` and secret query/property values in a URL or pipeline string (one value: a password
+    may hold any character); :func:`edgecnn.masking.mask_secrets` does the work."""
+    from edgecnn.masking import mask_secrets
+
+    return mask_secrets(text, whole=True)
 
 
 class Source:
