@@ -129,6 +129,9 @@ class ModelCard:
     dataset: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)  # edgecnn_version, created, source_sha256, versions
+    #: What the validation split looked like to the model (intensity histograms, sharpness, score and entropy
+    #: distributions; :func:`edgecnn.monitor.stats.reference_from`): the station's drift monitor compares with it.
+    reference: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
 
     # ------------------------------------------------------------------ conversion

@@ -96,4 +96,19 @@ def run_card(cfg: TrainConfig, model: Any, data: Any, head: str, metrics: dict[s
             "versions": _versions(),
             "training": metrics.get("training"),
         },
+        reference=drift_reference(model, data),
     )
+
+
+def drift_reference(model: Any, data: Any) -> dict[str, Any]:
+    """The validation split's statistics as the model sees them (the drift monitor's reference)."""
+    from edgecnn.monitor.stats import reference_from
+    from edgecnn.training.evaluation import predict_probs
+
+    val = data.val if data.val is not None and len(data.val) else data.train
+    if val is None or not len(val):
+        return {}
+    ref = reference_from(val.x, predict_probs(model, val.x))
+    if val is not data.val:
+        ref["split"] = "train"
+    return ref

@@ -1,0 +1,155 @@
+"""Drift and health monitoring on OpenCV-written videos of held-out images, through a real pipeline run."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from streams import blurred, darker, frozen, heldout_images, pipeline_events, write_video
+
+from edgecnn.modelcard import ModelCard
+from edgecnn.monitor import drift
+from edgecnn.monitor.drift import DriftMonitor, ModelView, MonitorConfig
+from edgecnn.monitor.health import Hysteresis
+from edgecnn.monitor.stats import image_stats, psi, reference_from
+from edgecnn.station.events import Alarm
+
+
+def _card(run) -> ModelCard:
+    return ModelCard.from_json((run / "modelcard.json").read_bytes())
+
+
+def _monitor(run, **kw) -> DriftMonitor:
+    card = _card(run)
+    return DriftMonitor(MonitorConfig(enabled=True), card.reference, ModelView.from_card(card), start=False, **kw)
+
+
+def _run(run, video) -> DriftMonitor:
+    mon = _monitor(run)
+    for ev in pipeline_events(run, video):
+        mon.process(ev)
+    return mon
+
+
+def test_the_card_carries_the_reference(parent_run):
+    ref = _card(parent_run).reference
+    assert ref["num_images"] > 0 and ref["split"] == "val"
+    assert len(ref["pixel_hist"]) == 3 and all(abs(sum(row) - 1) < 1e-3 for row in ref["pixel_hist"])
+    assert abs(sum(ref["score_hist"]) - 1) < 1e-3 and abs(sum(ref["entropy_hist"]) - 1) < 1e-3
+    assert ref["sharpness"]["p50"] > 0 and ref["focus"]["p50"] > 0
+
+
+def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (50, 24, 24, 3), dtype=np.uint8)
+    ref = reference_from(imgs, None)
+    same = np.sum([image_stats(i).hist for i in imgs], axis=0)
+    dark = np.sum([image_stats((i * 0.5).astype(np.uint8)).hist for i in imgs], axis=0)
+    assert psi(ref["pixel_hist"][0], same[0]) < 1e-6
+    assert psi(ref["pixel_hist"][0], dark[0], 50, 50) > 1.0
+
+
+def test_hysteresis_raises_after_k_and_clears_below_the_low_threshold():
+    h = Hysteresis(on=0.25, off=0.1, raise_after=3, clear_after=2)
+    assert [h.update(v) for v in (0.3, 0.3, 0.2, 0.3, 0.3, 0.3)] == [None] * 5 + [True]
+    assert [h.update(v) for v in (0.2, 0.2, 0.05, 0.3, 0.05, 0.05)] == [None] * 5 + [False]  # between: holds
+    assert not h.active
+
+
+def test_ten_thousand_in_distribution_frames_raise_no_alarm(parent_run, monitor_data, tmp_path):
+    video = write_video(tmp_path / "clean.avi", heldout_images(monitor_data / "held"), 10_000, seed=1)
+    mon = _run(parent_run, video)
+    assert mon.counters.frames == 10_000 and mon.counters.errors == 0
+    assert mon.counters.evaluations >= 190
+    assert mon.alarms == [], [a.detail for a in mon.alarms]
+
+
+def test_a_thirty_percent_brightness_drop_raises_drift_within_500_frames(parent_run, monitor_data, tmp_path):
+    video = write_video(tmp_path / "dark.avi", heldout_images(monitor_data / "held"), 2_000, seed=2,
+                        transform=darker(1_000, 0.7))
+    mon = _run(parent_run, video)
+    raised = [a for a in mon.alarms if a.name == "drift" and a.active]
+    assert raised, [a.detail for a in mon.alarms]
+    frame = int(raised[0].detail.rsplit("frame ", 1)[1].split()[0])
+    assert 1_000 < frame <= 1_500, raised[0].detail
+    assert not any(a.name in ("frozen", "blur", "dark") for a in mon.alarms)  # 30 % darker is not "dark"
+
+
+@pytest.mark.parametrize("kind", ["frozen", "blur"])
+def test_a_frozen_and_a_blurred_stream_each_raise_their_own_alarm(parent_run, monitor_data, tmp_path, kind):
+    transform = {"frozen": frozen(500), "blur": blurred(500, 2.5)}[kind]
+    video = write_video(tmp_path / f"{kind}.avi", heldout_images(monitor_data / "held"), 1_200, seed=3,
+                        transform=transform)
+    mon = _run(parent_run, video)
+    names = {a.name for a in mon.alarms if a.active}
+    assert kind in names, [a.detail for a in mon.alarms]
+    assert ({"frozen", "blur"} - {kind}).isdisjoint(names)
+    first = next(a for a in mon.alarms if a.name == kind)
+    assert int(first.detail.rsplit("frame ", 1)[1].split()[0]) > 500
+
+
+def test_dark_and_saturated_images_raise_their_alarms(parent_run, monitor_data, tmp_path):
+    imgs = heldout_images(monitor_data / "held")
+    for name, factor in (("dark", 0.05), ("saturated", 12.0)):
+        video = write_video(tmp_path / f"{name}.avi", imgs, 800, seed=4, transform=darker(400, factor))
+        mon = _run(parent_run, video)
+        assert name in {a.name for a in mon.alarms if a.active}, [a.detail for a in mon.alarms]
+
+
+def test_the_observer_hands_off_writes_rows_and_calls_raise_alarm(parent_run, monitor_data, tmp_path):
+    """The station's path: create(...), on_frame on the engine's thread, alarms through the callback, rows."""
+    video = write_video(tmp_path / "dark.avi", heldout_images(monitor_data / "held"), 800, seed=5,
+                        transform=darker(300, 0.5))
+    got: list[Alarm] = []
+
+    def raise_alarm(alarm: Alarm) -> None:
+        got.append(alarm)
+        raise RuntimeError("an output that fails must not stop the monitor")
+
+    mon = drift.create(MonitorConfig(enabled=True, queue=4096), station="line1", labels=["c0", "c1", "c2"],
+                       model_sha256="x", state_dir=tmp_path / "state", raise_alarm=raise_alarm,
+                       card=_card(parent_run))
+    events = list(pipeline_events(parent_run, video))
+    t0 = time.perf_counter()
+    for ev in events:
+        mon.on_frame(ev)
+    handoff = time.perf_counter() - t0
+    mon.close(timeout=60)
+    assert mon.counters.frames == 800 and mon.counters.skipped == 0
+    assert "drift" in {a.name for a in got if a.active}
+    assert mon.counters.errors >= 1 and "raise_alarm" in mon.counters.last_error
+    rows = [json.loads(line) for line in (tmp_path / "state" / "monitor.jsonl").read_text().splitlines()]
+    assert len(rows) == mon.counters.evaluations and rows[-1]["alarms"] and rows[-1]["source"] == "cam"
+    assert any(r["transitions"] for r in rows)
+    names = {m[0] for m in mon.metrics()}
+    assert {"edgecnn_monitor_drift", "edgecnn_monitor_alarm", "edgecnn_monitor_frames_total"} <= names
+    assert handoff < 800 * 0.01  # handing off is queueing only (a loose bound: no image maths on this thread)
+
+
+def test_a_full_queue_skips_and_counts_instead_of_blocking(parent_run, monitor_data, tmp_path):
+    video = write_video(tmp_path / "v.avi", heldout_images(monitor_data / "held"), 300, seed=6)
+    events = list(pipeline_events(parent_run, video))
+    gate = threading.Event()
+    mon = drift.create(MonitorConfig(enabled=True, queue=2), card=_card(parent_run))
+    original = mon.process
+    mon.process = lambda ev: (gate.wait(10), original(ev))  # a monitor thread stuck on its first frame
+    for ev in events:
+        mon.on_frame(ev)  # returns at once even though nothing drains
+    gate.set()
+    mon.close(timeout=30)
+    assert mon.counters.skipped >= 300 - 3 and mon.counters.frames + mon.counters.skipped == 300
+
+
+def test_without_a_reference_drift_is_off_and_said(monitor_data, parent_run, tmp_path):
+    video = write_video(tmp_path / "blur.avi", heldout_images(monitor_data / "held"), 900, seed=8,
+                        transform=blurred(400, 2.5))
+    card = _card(parent_run)
+    mon = DriftMonitor(MonitorConfig(enabled=True), {}, ModelView.from_card(card), start=False)
+    for ev in pipeline_events(parent_run, video):
+        mon.process(ev)
+    row = next(iter(mon.latest.values()))
+    assert row["drift"] is None and "no reference" in row["note"]
+    assert "blur" in {a.name for a in mon.alarms}  # blur compares with the stream's own first window
