@@ -437,7 +437,9 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
     """Load a model for inference, as ``edgecnn run`` does.
 
     Args:
-        model: A ``.tflite``, ``.onnx`` or ``.keras`` file, or a training run folder (its ``model.keras``).
+        model: A ``.tflite``, ``.onnx`` or ``.keras`` file, a training run folder (its ``model.keras`` where Keras is
+            installed, else its best exported artifact) or an export folder (its best artifact for the installed
+            runtime, as ``edgecnn run`` picks it).
         backend: ``auto`` (by file type), ``tflite``, ``onnx`` or ``keras``.
         threads: Interpreter / intra-op threads (default: the runtime's, or the device profile's).
         device: A device profile (``edgecnn devices list``, e.g. ``rpi4``) whose backend, threads, delegate,
@@ -459,6 +461,11 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
     from edgecnn.runtime.options import RunOptions
     from edgecnn.runtime.resolve import apply_device
 
+    if Path(model).is_dir() and backend == "auto":
+        from edgecnn.runtime.deploy import load_deploy_profile, pick_from_folder
+
+        picked = pick_from_folder(model, prefer_keras=True)  # an export folder, or a run folder on an edge box
+        model = load_deploy_profile(picked.profile).artifact if picked.profile else picked.model
     opts = apply_device(RunOptions(model=model, device=device, backend=None if backend == "auto" else backend,
                                    threads=threads, delegate=delegate, delegate_options=delegate_options,
                                    providers=list(providers) if providers else None, unsafe=unsafe))

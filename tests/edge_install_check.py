@@ -96,8 +96,8 @@ def export_tiny(work: Path) -> tuple[dict[str, Path], Path]:
 
     data = write_dataset(work / "data", classes=TINY_CLASSES, per_class=20, size=32)
     run_dir = make_tiny_run(data, work / "run", epochs=4)
-    report = export(run_dir, formats=["tflite", "onnx"], quantize=["float32", "int8"], out=work / "export")
-    return report.artifacts(), data
+    report = export(run_dir, formats=["tflite", "onnx"], quantize=["float32", "int8"], out=run_dir / "export")
+    return {**report.artifacts(), "run": run_dir}, data
 
 
 def find_python(version: str) -> str | None:
@@ -207,6 +207,15 @@ def check_venv(name: str, extras: list[str], models: dict[str, Path], data: Path
         res = sh([py, "-c", PROBE, model, data], env=env, timeout=300)
         if res.returncode or "HEAVY-MODULES []" not in res.stdout:
             problems.append(f"in-process run imported heavy modules or failed: {(res.stdout + res.stderr).strip()[-400:]}")
+    # a run folder (model.keras + export/) on an edge install: run picks the best exported artifact, never model.keras
+    res = sh([venv / "bin" / "edgecnn", "run", models["run"], "--source", data, "--max-frames", "3"], env=env, timeout=300)
+    expected = "tflite int8" if "tflite" in extras else "onnx int8"
+    said = res.stdout + res.stderr
+    if res.returncode or f"({expected}:" not in said or "model.keras" in said:
+        problems.append(f"edgecnn run RUN_FOLDER should pick the {expected} artifact: exit {res.returncode}, "
+                        f"{(res.stdout + res.stderr).strip()[-400:]}")
+    else:
+        print(f"      edgecnn run RUN_FOLDER picked the {expected} artifact")
     res = sh([venv / "bin" / "edgecnn", "devices", "show", "rpi4"], env=env)
     if res.returncode or "rpi4" not in res.stdout:
         problems.append(f"device profiles not found in the installed wheel: {res.stderr.strip()[-200:]}")
@@ -249,7 +258,7 @@ def main() -> int:
             print("[2/3] training and exporting a tiny model (training venv), installing the edge venvs meanwhile",
                   flush=True)
             artifacts, data = export_tiny(work)
-            models = {extra: artifacts[MODELS[extra]] for extra in extras}
+            models = {**{extra: artifacts[MODELS[extra]] for extra in extras}, "run": artifacts["run"]}
             for v in venvs:
                 failure = created[v.name] or installs[v.name].result()
                 print(f"[3/3] {v.label}: {v.python}", flush=True)

@@ -104,3 +104,106 @@ def _check_device(source: Path, device: dict[str, Any]) -> None:
     detail = "; ".join(f"{k}: profile {facts.get(k)!r}, here {here['facts'][k]!r}" for k in diff[:3]) or "no facts recorded"
     warn(f"Deploy profile {source.name} was measured on another device or runtime ({detail}); its latency figures "
          "may not hold here: re-run bench --pick on this device.")
+
+
+# ---------------------------------------------------------------------------------------------- a folder as MODEL
+#: What ``run`` takes from a run or export folder without a deploy profile in it, best first for a CPU box: full
+#: int8 (4-7x faster than float on LiteRT, about 2x on ONNX Runtime), then the smaller floats, then float32.
+PICK_ORDER: tuple[tuple[str, str], ...] = (
+    ("tflite", "int8"), ("onnx", "int8"), ("tflite", "float16"), ("tflite", "dynamic"), ("tflite", "float32"),
+    ("onnx", "float32"),
+)
+#: Import names of the runtimes that run each format, in the order the backends try them.
+_RUNTIMES = {"tflite": ("ai_edge_litert", "tflite_runtime", "tensorflow"), "onnx": ("onnxruntime",),
+             "keras": ("keras",)}
+_MAX_PROFILE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class FolderPick:
+    """What a run or export folder given as MODEL resolves to.
+
+    Attributes:
+        model: The artifact to run; the profile itself when ``profile`` is set (its artifact is checked when the
+            profile is loaded).
+        profile: A deploy profile found in the folder, else None.
+        why: One line saying what was picked and why (printed by ``run``).
+    """
+
+    model: Path
+    profile: Path | None
+    why: str
+
+
+def runtime_installed(fmt: str) -> bool:
+    """Whether a runtime for ``fmt`` (tflite, onnx, keras) can be imported here (nothing is imported)."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(name) is not None for name in _RUNTIMES.get(fmt, ()))
+
+
+def _profiles_in(folders: list[Path]) -> list[Path]:
+    found = []
+    for folder in folders:
+        for p in sorted(folder.glob("*.json")):
+            try:
+                if not p.is_file() or p.is_symlink() or p.stat().st_size > _MAX_PROFILE_BYTES:
+                    continue
+                data = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("schema") == DEPLOY_SCHEMA:
+                found.append(p)
+    return found
+
+
+def pick_from_folder(folder: str | os.PathLike[str], prefer_keras: bool = False) -> FolderPick:
+    """The model a run folder or an export folder stands for, as ``run`` (and ``edgecnn.load``) use it.
+
+    In this order: a deploy profile (``bench --pick``) in the folder or its ``export/`` (the newest, when there
+    are several); else the best artifact whose runtime is installed here (:data:`PICK_ORDER`); else the run's
+    ``model.keras`` when Keras is installed. An edge install (no Keras) never picks ``model.keras``.
+    ``prefer_keras`` (``edgecnn.load`` of a run folder on a training machine) takes ``model.keras`` first.
+
+    Raises:
+        ModelError: nothing in the folder that this install can run (the line says what to install or export).
+    """
+    from converters.registry import parse_artifact_name
+
+    root = Path(folder)
+    folders = [root, *([root / "export"] if (root / "export").is_dir() else [])]
+    keras_file = root / "model.keras"
+    keras_ok = keras_file.is_file() and runtime_installed("keras")
+    if prefer_keras and keras_ok:
+        return FolderPick(keras_file, None, f"Running {keras_file} (the run's Keras model).")
+    profiles = _profiles_in(folders)
+    if profiles:
+        newest = max(profiles, key=lambda p: p.stat().st_mtime)
+        more = f" (the newest of {len(profiles)})" if len(profiles) > 1 else ""
+        return FolderPick(newest, newest, f"Using deploy profile {newest}{more} found in {root}.")
+    artifacts: dict[tuple[str, str], Path] = {}
+    for f in folders:
+        for p in sorted(f.iterdir()):
+            target = parse_artifact_name(p.name) if p.is_file() and not p.name.startswith(".") else None
+            if target is not None:
+                artifacts.setdefault(target, p)
+    runnable = [(t, artifacts[t]) for t in PICK_ORDER if t in artifacts and runtime_installed(t[0])]
+    if runnable:
+        (fmt, precision), path = runnable[0]
+        others = f"; {len(runnable) - 1} other runnable artifact(s) there" if len(runnable) > 1 else ""
+        return FolderPick(path, None, f"Picked {path} ({fmt} {precision}: the fastest kind this install runs; no "
+                                      f"deploy profile in {root}{others}). Pass the file to choose another.")
+    if keras_ok:
+        return FolderPick(keras_file, None, f"Running {keras_file}: {root} has no exported artifact (export it for the "
+                                            f"edge: edgecnn export {root}).")
+    if artifacts:
+        kinds = sorted({fmt for fmt, _ in artifacts})
+        extra = " or ".join(f"pip install 'edgecnn[{k}]'" for k in kinds)
+        raise ModelError(f"{root} holds {', '.join(p.name for p in artifacts.values())} but no runtime for them is "
+                         f"installed here: {extra}.")
+    if keras_file.is_file():
+        raise ModelError(f"{root} holds only model.keras, and this is an edge install without Keras: export it first "
+                         f"(edgecnn export {root}) and run an artifact from {root / 'export'}, or install "
+                         "edgecnn[train].")
+    raise ModelError(f"Expected a model file, a run folder or an export folder; {root} holds no model "
+                     "(.tflite, .onnx, model.keras) nor a deploy profile.")

@@ -21,6 +21,12 @@ def apply_deploy_profile(opts: RunOptions) -> RunOptions:
     Raises:
         ConfigError / ModelError: a bad profile, or a MODEL that is not the profile's artifact.
     """
+    if opts.profile is None and opts.model is not None and Path(opts.model).is_dir():
+        from edgecnn.runtime.deploy import pick_from_folder
+
+        picked = pick_from_folder(opts.model)  # a run or export folder: its deploy profile, else its best artifact
+        info(picked.why)
+        opts.model, opts.profile = (None, picked.profile) if picked.profile else (picked.model, None)
     if opts.profile is None:
         if opts.model is None:
             raise ConfigError("Expected a MODEL (or --profile FILE from bench --pick); received neither.")
