@@ -215,3 +215,13 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def decision(seq: int, **kw):
+    """A Decision as the engine emits it (defaults: source 'cam', whole frame, verdict 'ok')."""
+    from edgecnn.station import events
+
+    base = dict(seq=seq, time=time.time(), source="cam", region="frame", verdict="ok", label="ok", score=0.9,
+                votes=3, window=5, frame=seq, captured_at=time.time() - 0.01, model_sha256="ab" * 32)
+    base.update(kw)
+    return events.Decision(**base)

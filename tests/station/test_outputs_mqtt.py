@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from brokers import MOSQUITTO, Mosquitto, Proxy, Subscriber, free_port
+from brokers import MOSQUITTO, Mosquitto, Proxy, Subscriber, decision, free_port
 
 from edgecnn.errors import ConfigError, SourceError
 from edgecnn.station import events
@@ -19,13 +19,6 @@ from edgecnn.station.outputs.spool import Spool
 pytest.importorskip("paho.mqtt.client")
 needs_broker = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed: apt-get install mosquitto "
                                                             "(make system-deps installs it)")
-
-
-def decision(seq: int, **kw) -> events.Decision:
-    base = dict(seq=seq, time=time.time(), source="cam", region="frame", verdict="ok", label="ok", score=0.9,
-                votes=3, window=5, frame=seq, captured_at=time.time() - 0.01, model_sha256="ab" * 32)
-    base.update(kw)
-    return events.Decision(**base)
 
 
 def make(tmp_path: Path, port: int, *, start_offline: bool = False, **kw) -> mqtt.MQTTOutput:

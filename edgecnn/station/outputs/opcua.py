@@ -1,0 +1,266 @@
+"""OPC UA server output (asyncua): nodes a PLC or SCADA client reads or subscribes to.
+
+The server runs its own asyncio loop in a thread. Under ``Objects`` it holds one object named after the station,
+with string NodeIds in the station's namespace (``ns=<index of namespace>;s=<station>.<path>``), so a client can
+address them without browsing:
+
+=====================================  =========  ===============================================================
+node                                   type       value
+=====================================  =========  ===============================================================
+``<station>.Verdict``                  String     verdict of the latest followed decision (``follow``)
+``<station>.Reject``                   Boolean    that decision means reject
+``<station>.Label`` / ``.Score``       String /   the model's top-1 label and score on that decision's frame
+                                       Double
+``<station>.LastSeq``                  UInt64     its sequence number
+``<station>.Decisions``                UInt64     followed decisions so far
+``<station>.Counts.<verdict>``         UInt64     followed decisions per verdict (labels, unsure, ok, reject; others
+                                                  are added when first seen)
+``<station>.Health``                   String     ``ok``, or the active alarms (``frozen cam/frame; drift ...``)
+``<station>.AlarmActive``              Boolean    at least one alarm is active
+``<station>.Heartbeat``                UInt32     seconds since the output started (stops if its worker dies)
+``<station>.ModelSha256``              String     SHA-256 of the model file making the decisions
+``<station>.Labels``                   String[]   the model's labels
+``<station>.Sources.<src>.<region>.*`` (same)     Verdict, Reject, Label, Score, LastSeq of every source and region,
+                                                  created on their first decision
+=====================================  =========  ===============================================================
+
+Nodes are read-only for clients. The endpoint has no security (``SecurityPolicy#None``): keep it on the line's
+network, as a PLC's own OPC UA server usually is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgecnn.station import events
+from edgecnn.station.outputs.base import QueuedOutput, check_follow, check_port, field, matches
+
+KIND = "opcua"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The ``[outputs.opcua]`` section of a station file."""
+
+    host: str = field("0.0.0.0", "Address to listen on (0.0.0.0: every interface; 127.0.0.1: this box only).")
+    port: int = field(4840, "TCP port (4840 is OPC UA's registered port).", min=1, max=65535)
+    path: str = field("/edgecnn", "Path of the endpoint URL: opc.tcp://<host>:<port><path>.")
+    namespace: str = field("urn:edgecnn:station", "Namespace URI of the station's nodes.")
+    follow: str = field("station", "Which decisions set the top-level nodes (Verdict, Reject, Counts ...): "
+                                   "'station' (the station verdict), '*' all, a source name, or 'source/region'.")
+    queue_size: int = field(1000, "Events waiting to be applied; what overflows is dropped and counted.",
+                            min=1, max=1_000_000)
+
+
+CONFIG = Config
+
+
+def endpoint(config: Config) -> str:
+    path = config.path if config.path.startswith("/") else "/" + config.path
+    return f"opc.tcp://{config.host}:{config.port}{path}"
+
+
+def _name(text: str) -> str:
+    return "".join("_" if c in ".;/ " else c for c in str(text)) or "_"
+
+
+class OPCUAOutput(QueuedOutput):
+    """An asyncua server exposing the station's verdict, counts and health (see the module's docstring)."""
+
+    kind = KIND
+
+    def __init__(self, config: Config, *, station: str, labels: list[str], model_sha256: str,
+                 name: str = KIND) -> None:
+        super().__init__(name, config.queue_size)
+        self.config = config
+        self.station = station
+        self.labels = list(labels)
+        self.model_sha256 = model_sha256
+        self.url = endpoint(config)
+        self.root = _name(station)
+        self.ns = 0
+        self._ua: Any = None
+        self._server: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._nodes: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
+        self._decisions = 0
+        self._alarms: dict[tuple[str, str, str], str] = {}
+        self._t0 = time.monotonic()
+        self._beat = -1
+
+    # ------------------------------------------------------------------ the server's loop
+    def open(self) -> None:
+        from edgecnn.errors import EdgeCNNError, require
+
+        require("asyncua", "opcua", "for the OPC UA output")
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name=f"edgecnn-opcua-{self.name}",
+                                             daemon=True)
+        self._loop_thread.start()
+        try:
+            self._call(self._serve(), 60)
+        except Exception as exc:  # noqa: BLE001 - one line for whatever the server raised
+            self._stop_loop()
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise EdgeCNNError(f"OPC UA server cannot start on {self.url} ({why}): pick a free port "
+                               "(outputs.opcua.port)") from None
+        self.set_connected(True)
+
+    def _call(self, coro: Any, timeout: float = 10.0) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)
+
+    async def _serve(self) -> None:
+        import logging
+
+        from asyncua import Server, ua
+
+        for logger in ("asyncua", "asyncua.server", "asyncua.common"):
+            logging.getLogger(logger).setLevel(logging.ERROR)  # asyncua logs every session at INFO/WARNING
+        self._ua = ua
+        server = Server()
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_server_name(f"edgecnn station {self.station}")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        self.ns = await server.register_namespace(self.config.namespace)
+        obj = await server.nodes.objects.add_object(self._id(""), ua.QualifiedName(self.root, self.ns))
+        self._nodes[""] = obj
+        V = ua.VariantType
+        for path, value, vtype in (("Verdict", "", V.String), ("Reject", False, V.Boolean), ("Label", "", V.String),
+                                   ("Score", 0.0, V.Double), ("LastSeq", 0, V.UInt64), ("Decisions", 0, V.UInt64),
+                                   ("Health", "ok", V.String), ("AlarmActive", False, V.Boolean),
+                                   ("Heartbeat", 0, V.UInt32), ("ModelSha256", self.model_sha256, V.String),
+                                   ("Labels", self.labels, V.String)):
+            self._nodes[path] = await obj.add_variable(self._id(path), ua.QualifiedName(path, self.ns), value, vtype)
+        self._nodes["Counts"] = await obj.add_folder(self._id("Counts"), ua.QualifiedName("Counts", self.ns))
+        self._nodes["Sources"] = await obj.add_folder(self._id("Sources"), ua.QualifiedName("Sources", self.ns))
+        for verdict in [*self.labels, events.UNSURE, "ok", "reject"]:
+            await self._count_node(verdict)
+        await server.start()
+        self._server = server
+
+    def _id(self, path: str) -> Any:
+        return self._ua.NodeId(f"{self.root}.{path}" if path else self.root, self.ns)
+
+    async def _count_node(self, verdict: str) -> Any:
+        key = f"Counts.{_name(verdict)}"
+        if key not in self._nodes:
+            ua = self._ua
+            self._nodes[key] = await self._nodes["Counts"].add_variable(
+                self._id(key), ua.QualifiedName(_name(verdict), self.ns), 0, ua.VariantType.UInt64)
+            self._counts.setdefault(verdict, 0)
+        return self._nodes[key]
+
+    async def _region_nodes(self, source: str, region: str) -> str:
+        ua = self._ua
+        src = f"Sources.{_name(source)}"
+        if src not in self._nodes:
+            self._nodes[src] = await self._nodes["Sources"].add_object(self._id(src), ua.QualifiedName(_name(source), self.ns))
+        key = f"{src}.{_name(region)}"
+        if key not in self._nodes:
+            obj = await self._nodes[src].add_object(self._id(key), ua.QualifiedName(_name(region), self.ns))
+            self._nodes[key] = obj
+            V = ua.VariantType
+            for path, value, vtype in (("Verdict", "", V.String), ("Reject", False, V.Boolean),
+                                       ("Label", "", V.String), ("Score", 0.0, V.Double), ("LastSeq", 0, V.UInt64)):
+                self._nodes[f"{key}.{path}"] = await obj.add_variable(self._id(f"{key}.{path}"),
+                                                                     ua.QualifiedName(path, self.ns), value, vtype)
+        return key
+
+    async def _write(self, path: str, value: Any, vtype: Any) -> None:
+        await self._nodes[path].write_value(self._ua.Variant(value, vtype))
+
+    async def _apply(self, item: events.Decision | events.Alarm) -> None:
+        V = self._ua.VariantType
+        if isinstance(item, events.Alarm):
+            key = (item.name, item.source, item.region)
+            if item.active:
+                self._alarms[key] = f"{item.name} {item.source}/{item.region}"
+            else:
+                self._alarms.pop(key, None)
+            await self._write("Health", "; ".join(self._alarms.values()) or "ok", V.String)
+            await self._write("AlarmActive", bool(self._alarms), V.Boolean)
+            return
+        score = float(item.score) if item.score == item.score else 0.0
+        key = await self._region_nodes(item.source, item.region)
+        for prefix in ([key, ""] if matches(item, self.config.follow) else [key]):
+            dot = f"{prefix}." if prefix else ""
+            await self._write(f"{dot}Verdict", item.verdict, V.String)
+            await self._write(f"{dot}Reject", bool(item.reject), V.Boolean)
+            await self._write(f"{dot}Label", item.label, V.String)
+            await self._write(f"{dot}Score", score, V.Double)
+            await self._write(f"{dot}LastSeq", max(0, int(item.seq)), V.UInt64)
+            if not prefix:
+                self._decisions += 1
+                self._counts[item.verdict] = self._counts.get(item.verdict, 0) + 1
+                node = await self._count_node(item.verdict)
+                await node.write_value(self._ua.Variant(self._counts[item.verdict], V.UInt64))
+                await self._write("Decisions", self._decisions, V.UInt64)
+
+    async def _heartbeat(self, beat: int) -> None:
+        await self._write("Heartbeat", beat, self._ua.VariantType.UInt32)
+
+    def _stop_loop(self) -> None:
+        if self._loop is None:
+            return
+        if self._server is not None:
+            try:
+                self._call(self._server.stop(), 10)
+            except Exception:  # noqa: BLE001, S110 - closing
+                pass
+            self._server = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._loop_thread is not None:
+            self._loop_thread.join(5)
+        if not self._loop.is_running():
+            self._loop.close()
+        self._loop = None
+
+    # ------------------------------------------------------------------ the worker
+    def handle(self, item: events.Decision | events.Alarm) -> None:
+        self._call(self._apply(item))
+        self.count_sent()
+
+    def idle(self) -> None:
+        beat = int(time.monotonic() - self._t0)
+        if beat != self._beat and self._server is not None:
+            self._beat = beat
+            self._call(self._heartbeat(beat & 0xFFFFFFFF))
+
+    def shutdown(self, timeout: float) -> None:
+        self._stop_loop()
+        self.set_connected(False)
+
+    def describe(self) -> str:
+        return f"OPC UA server {self.url} (ns {self.config.namespace}, object {self.root})"
+
+
+def _validate(config: Config) -> None:
+    check_follow(config.follow)
+
+
+def create(config: Config, *, station: str, labels: list[str], model_sha256: str, state_dir: Path,
+           name: str = KIND, start_offline: bool = False) -> OPCUAOutput:
+    """An OPC UA server output (not started: ``start()`` binds the port)."""
+    _validate(config)
+    return OPCUAOutput(config, station=station, labels=labels, model_sha256=model_sha256, name=name)
+
+
+def check(config: Config, name: str = KIND) -> events.Reachability:
+    """Whether the server's port can be bound now."""
+    from edgecnn.errors import EdgeCNNError, require
+
+    try:
+        _validate(config)
+        require("asyncua", "opcua", "for the OPC UA output")
+    except EdgeCNNError as exc:
+        return events.Reachability(name, False, str(exc))
+    return check_port(config.host, config.port, name)
