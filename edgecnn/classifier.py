@@ -175,6 +175,12 @@ class Classifier:
         self.backend = backend
         self._options = options
         self._lock = threading.Lock()
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EdgeCNNError(f"This classifier of {self.backend.path.name} is closed; expected predict()/stream() "
+                               "before close() (or outside its `with` block). Load it again with edgecnn.load().")
 
     # ------------------------------------------------------------------ facts
     @property
@@ -236,6 +242,7 @@ class Classifier:
         Raises:
             DataError: an input that cannot be right (see the module docstring); a list names the bad item.
         """
+        self._check_open()
         if topk < 1:
             raise EdgeCNNError(f"Expected topk >= 1; received {topk}.")
         if not 0.0 <= threshold <= 1.0:
@@ -307,6 +314,7 @@ class Classifier:
         Raises:
             SourceError, DataError: a source that cannot be opened (raised here, before iterating).
         """
+        self._check_open()
         return PredictionStream(self, source=source, camera=camera, width=width, height=height, fps=fps,
                                 batch=batch, topk=topk, threshold=threshold, max_frames=max_frames, duration=duration,
                                 workers=workers, reconnect_tries=reconnect_tries, keep_images=keep_images,
@@ -314,7 +322,8 @@ class Classifier:
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
-        """Release the runtime (the classifier cannot predict afterwards)."""
+        """Release the runtime (the classifier cannot predict afterwards: it then raises one clear error)."""
+        self._closed = True
         self.backend.close()
 
     def __enter__(self) -> Classifier:

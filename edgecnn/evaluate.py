@@ -86,6 +86,7 @@ def evaluate(
     workers: int | None = None,
     engine: str = "local",
     scale: Any | None = None,
+    max_pixels: int | None = None,
 ) -> EvalReport:
     """Evaluate a model on a labelled folder (``data``) or a run's split (``run``/``split``).
 
@@ -95,8 +96,10 @@ def evaluate(
     and must be writable. With ``engine="ray"`` the images are classified on a Ray cluster (``scale``: an
     :class:`edgecnn.scale.ScaleOptions`) by the same pipeline code, and the same metrics are computed.
     """
+    from edgecnn.imaging import set_max_pixels
     from edgecnn.outputs import check_outputs
 
+    set_max_pixels(max_pixels)  # the one pixel limit of every decoder (None: $EDGECNN_MAX_PIXELS or the default)
     out = Path(out_dir) if out_dir else next_run_dir(EVALUATE_PROJECT)
     model_file = Path(model) / MODEL_FILENAME if Path(model).is_dir() else model  # a run folder is not image data
     check_outputs({"--out": out}, {"MODEL": model_file, "--data": data}, folders={"--out"})

@@ -43,7 +43,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    sweep_temps(path.parent)  # what a killed process left here (once per folder and process)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}{TEMP_MARK}{os.getpid()}-", suffix=f".tmp{path.suffix}",
+                               dir=path.parent)  # O_EXCL|O_NOFOLLOW: a fresh file, never a planted link
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, umask_mode())  # mkstemp makes 0600; a model file should be readable like any other
@@ -54,6 +56,101 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+#: The mark in every temporary file name edgecnn writes beside an output (``.NAME.edgecnn-tmp-PID-XXXX.tmpSUFFIX``):
+#: the owner's pid tells a later run (or ``edgecnn clean``) whether it may remove the file.
+TEMP_MARK = ".edgecnn-tmp-"
+_swept: set[str] = set()
+
+
+def _temp_owner(name: str) -> int | None:
+    """The pid in an edgecnn temporary file's name, or None when the name is not one."""
+    if not name.startswith(".") or TEMP_MARK not in name:
+        return None
+    rest = name.split(TEMP_MARK, 1)[1]
+    pid = rest.split("-", 1)[0]
+    return int(pid) if pid.isdigit() and "-" in rest else None
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
+
+
+def stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """edgecnn temporary files and staging folders in ``folder`` whose owner process is gone (never followed
+    through a symlink; only names edgecnn makes: ``.NAME.edgecnn-tmp-PID-*`` files, ``.NAME.staging-PID-*``
+    folders)."""
+    out: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return out
+    for entry in entries:
+        pid = _temp_owner(entry.name)
+        if pid is not None:
+            if entry.is_file(follow_symlinks=False) and not _pid_alive(pid):
+                out.append(Path(entry.path))
+        elif entry.name.startswith(".") and ".staging-" in entry.name and entry.is_dir(follow_symlinks=False):
+            try:
+                owner = int(entry.name.rsplit(".", 1)[-1].split("-")[1])
+            except (IndexError, ValueError):
+                continue  # not a name edgecnn makes
+            if not _pid_alive(owner):
+                out.append(Path(entry.path))
+    return sorted(out)
+
+
+def sweep_temps(folder: str | os.PathLike[str], force: bool = False) -> list[Path]:
+    """Remove :func:`stale_temps` of ``folder``; once per folder and process unless ``force``. Returns them."""
+    import shutil
+
+    key = os.path.abspath(folder)
+    if key in _swept and not force:
+        return []
+    _swept.add(key)
+    removed = []
+    for p in stale_temps(folder):
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    return removed
+
+
+def clean(paths: list[str | os.PathLike[str]], recursive: bool = False) -> list[Path]:
+    """``edgecnn clean``: remove what killed edgecnn processes left in these folders (temporary files and staging
+    folders whose owner pid is no longer running); folders below too with ``recursive``. Returns what was removed.
+
+    Raises:
+        OSError: a path that is not a folder (ENOTDIR) or does not exist (ENOENT).
+    """
+    removed: list[Path] = []
+    for root in paths:
+        root = Path(root)
+        if not root.is_dir():
+            raise OSError(errno.ENOTDIR if root.exists() else errno.ENOENT,
+                          "expected a folder to clean" if root.exists() else "no such folder", str(root))
+        folders = [root]
+        if recursive:
+            for dirpath, dirnames, _ in os.walk(root):  # never follows symlinked folders
+                dirnames[:] = [d for d in dirnames if ".staging-" not in d]
+                folders += [Path(dirpath) / d for d in dirnames]
+        for folder in folders:
+            removed += sweep_temps(folder, force=True)
+    return removed
 
 
 @contextlib.contextmanager

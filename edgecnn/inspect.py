@@ -152,7 +152,7 @@ def _onnx(p: Path) -> ModelInfo:
                 if gf == 1 and gw == 2:  # GraphProto.node
                     for nf, nw, nv in _pb_fields(gv):
                         if nf == 4 and nw == 2:  # NodeProto.op_type
-                            ops[nv.decode("utf-8")] += 1
+                            ops[nv.decode("utf-8", errors="replace")] += 1
     info = ModelInfo(path=str(p), format="onnx", size_bytes=len(data), card=card, ops=dict(ops.most_common()))
     from edgecnn.runtime.backends import load_backend
 
@@ -197,40 +197,49 @@ def _keras(p: Path, unsafe: bool = False) -> ModelInfo:
         )
 
 
+def _row(table: Any, *cells: Any) -> None:
+    """A table row of data from the model file: control characters escaped, Rich markup shown as written."""
+    from edgecnn.console import rich_safe
+
+    table.add_row(*(rich_safe(c) for c in cells))
+
+
 def render(info: ModelInfo) -> list[Any]:
     """Rich renderables for the terminal: a summary, the tensors, the op counts."""
     from rich.table import Table
 
+    from edgecnn.console import rich_safe
+
     out: list[Any] = []
-    head = Table(show_header=False, box=None, title=f"{Path(info.path).name}", title_justify="left")
+    head = Table(show_header=False, box=None, title=rich_safe(Path(info.path).name), title_justify="left")
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("format", info.format)
-    head.add_row("file size", f"{human_size(info.size_bytes)} ({info.size_bytes:,} bytes)")
+    _row(head, "format", info.format)
+    _row(head, "file size", f"{human_size(info.size_bytes)} ({info.size_bytes:,} bytes)")
     if info.parameters is not None:
-        head.add_row("parameters", f"{info.parameters:,}")
+        _row(head, "parameters", f"{info.parameters:,}")
     for k, v in info.extra.items():
-        head.add_row(k, str(v))
+        _row(head, k, str(v))
     card = info.card
     if card is None:
         head.add_row("model card", "[yellow]none embedded[/yellow]")
     else:
-        head.add_row("name", f"{card.name} ({card.architecture or 'unknown architecture'})")
-        head.add_row("labels", f"{card.num_classes}: {', '.join(card.labels[:20])}{' ...' if card.num_classes > 20 else ''}")
+        _row(head, "name", f"{card.name} ({card.architecture or 'unknown architecture'})")
+        _row(head, "labels", f"{card.num_classes}: {', '.join(card.labels[:20])}{' ...' if card.num_classes > 20 else ''}")
         spec = card.input
         q = f", q(scale={spec.quantization.scale:.6g}, zp={spec.quantization.zero_point})" if spec.quantization else ""
-        head.add_row("input", f"{spec.height}×{spec.width}×{spec.channels} {spec.layout} {spec.dtype}{q}, "
+        _row(head, "input", f"{spec.height}×{spec.width}×{spec.channels} {spec.layout} {spec.dtype}{q}, "
                               f"range {spec.range}, {card.preprocessing.color}, resize {card.preprocessing.resize}"
                               + (f", normalize (x - {card.preprocessing.mean}) / {card.preprocessing.std} on the host"
                                  if card.preprocessing.normalizes else ""))
-        head.add_row("output", f"{card.output.activation} ({card.output.dtype})")
+        _row(head, "output", f"{card.output.activation} ({card.output.dtype})")
         if card.artifact:
-            head.add_row("artifact", ", ".join(f"{k}={v}" for k, v in card.artifact.items() if k != "converter" and v is not None))
+            _row(head, "artifact", ", ".join(f"{k}={v}" for k, v in card.artifact.items() if k != "converter" and v is not None))
         prov = card.provenance or {}
         if prov:
-            head.add_row("provenance", ", ".join(f"{k}={v}" for k, v in prov.items() if not isinstance(v, dict)))
+            _row(head, "provenance", ", ".join(f"{k}={v}" for k, v in prov.items() if not isinstance(v, dict)))
         if card.metrics:
-            head.add_row("metrics", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            _row(head, "metrics", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                               for k, v in card.metrics.items() if not isinstance(v, (dict, list))))
     out.append(head)
     if info.inputs or info.outputs:
@@ -240,7 +249,7 @@ def render(info: ModelInfo) -> list[Any]:
         for io, tensors in (("input", info.inputs), ("output", info.outputs)):
             for ts in tensors:
                 q = f"scale={ts.quantization['scale']:.6g} zp={ts.quantization['zero_point']}" if ts.quantization else "—"
-                t.add_row(io, ts.name, "×".join("?" if d is None else str(d) for d in ts.shape), ts.dtype, q)
+                _row(t, io, ts.name, "×".join("?" if d is None else str(d) for d in ts.shape), ts.dtype, q)
         out.append(t)
     if info.ops:
         t = Table(title=f"ops ({sum(info.ops.values())} total{f', {info.tensors} tensors' if info.tensors else ''})",
@@ -248,6 +257,6 @@ def render(info: ModelInfo) -> list[Any]:
         t.add_column("op")
         t.add_column("count", justify="right")
         for op, n in info.ops.items():
-            t.add_row(op, str(n))
+            _row(t, op, str(n))
         out.append(t)
     return out

@@ -151,6 +151,27 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        """A card from its JSON object, every value validated (:func:`validate_card`).
+
+        Raises:
+            ModelError: one line naming the field, what was expected and what was received.
+        """
+        if not isinstance(data, dict):
+            raise ModelError(f"Model card: expected a JSON object; received {_kind(data)}. Re-export the model.")
+        for section in ("input", "output", "preprocessing"):
+            if data.get(section) is not None and not isinstance(data[section], dict):
+                raise ModelError(f"Model card field {section}: expected an object; received {_kind(data[section])}.")
+        for section in ("input", "output"):
+            q = (data.get(section) or {}).get("quantization")
+            if q is not None and not isinstance(q, dict):
+                raise ModelError(f"Model card field {section}.quantization: expected an object with scale and "
+                                 f"zero_point; received {_kind(q)}.")
+        card = cls._from_dict(data)
+        validate_card(card)
+        return card
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> ModelCard:
         try:
             schema = data.get("schema", SCHEMA)
             if not str(schema).startswith("edgecnn.modelcard/"):
@@ -171,15 +192,23 @@ class ModelCard:
             )
         except ModelError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"Model card is malformed ({exc}); re-export the model with `edgecnn export`.") from exc
+        except KeyError as exc:
+            raise ModelError(f"Model card is malformed: field {exc.args[0]} is missing (expected it present). Re-export "
+                             "the model with `edgecnn export`.") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(f"Model card is malformed ({str(exc)[:200]}); re-export the model with `edgecnn export`.") from exc
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelCard:
+        if len(text) > MAX_CARD_BYTES:
+            raise ModelError(f"Model card is {len(text):,} bytes; expected at most {MAX_CARD_BYTES:,} (a card is a few KB).")
         try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"Model card is not valid JSON ({exc}).") from exc
+            data = json.loads(text)
+        except RecursionError as exc:
+            raise ModelError("Model card is nested too deeply to be a model card; expected a flat JSON object.") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"Model card is not valid JSON ({str(exc)[:160]}).") from exc
+        return cls.from_dict(data)
 
     def with_artifact(self, **artifact: Any) -> ModelCard:
         """A copy whose ``artifact`` section is replaced (used when a converter derives a new file)."""
@@ -192,6 +221,148 @@ class ModelCard:
         from edgecnn.fileio import write_text
 
         return write_text(path, self.to_json() + "\n")
+
+
+# ---------------------------------------------------------------------- validation
+#: Bounds of a card read from a file someone else made (every reader: embedded, sidecar, standard metadata).
+MAX_CARD_BYTES = 8_000_000
+MAX_LABELS = 100_000
+MAX_LABEL_CHARS = 1_000
+MAX_SIDE = 4096  # edgecnn.imaging.MAX_IMG_SIDE (not imported: this module stays pure Python)
+ACTIVATIONS = ("softmax", "sigmoid", "none", "linear", "logits")
+LAYOUTS = ("NHWC", "NCHW")
+DTYPES = ("float32", "float16", "float64", "uint8", "int8", "int16", "uint16", "int32", "int64")
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _bad(field_path: str, expected: str, received: Any) -> ModelError:
+    return ModelError(f"Model card field {field_path}: expected {expected}; received {_kind(received)}. Fix the card "
+                      "or re-export the model.")
+
+
+def _int(value: Any, path: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise _bad(path, f"a whole number from {lo} to {hi}", value)
+    return value
+
+
+def _number(value: Any, path: str) -> float:
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _bad(path, "a finite number", value)
+    return float(value)
+
+
+def _numbers(value: Any, path: str, counts: tuple[int, ...]) -> list[float]:
+    if not isinstance(value, list | tuple) or len(value) not in counts:
+        raise _bad(path, f"a list of {' or '.join(map(str, counts))} numbers", value)
+    return [_number(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+
+def validate_card(card: ModelCard) -> ModelCard:
+    """Check every value of a card read from a file: type, range, and counts against each other (labels against
+    the output units, mean/std against the channels). Fields a newer card adds are checked by kind (numbers must
+    be finite, texts must be texts).
+
+    Raises:
+        ModelError: one line naming the field (``preprocessing.std[0]``), what was expected and what was received.
+    """
+    from edgecnn.imaging import COLORS, INTERPOLATIONS
+
+    labels = card.labels
+    if not isinstance(labels, list):
+        raise _bad("labels", "a list of class names", labels)
+    if not 1 <= len(labels) <= MAX_LABELS:
+        raise _bad("labels", f"1 to {MAX_LABELS:,} class names", labels)
+    for i, label in enumerate(labels):
+        if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
+            raise _bad(f"labels[{i}]", f"a text of at most {MAX_LABEL_CHARS} characters", label)
+    spec = card.input
+    _int(spec.height, "input.height", 1, MAX_SIDE)
+    _int(spec.width, "input.width", 1, MAX_SIDE)
+    channels = _int(spec.channels, "input.channels", 1, 3)
+    if channels == 2:
+        raise _bad("input.channels", "1 (grayscale) or 3 (RGB)", channels)
+    if spec.layout not in LAYOUTS:
+        raise _bad("input.layout", f"one of {list(LAYOUTS)}", spec.layout)
+    if spec.dtype not in DTYPES:
+        raise _bad("input.dtype", f"one of {list(DTYPES)}", spec.dtype)
+    lo, hi = _numbers(spec.range, "input.range", (2,))
+    if not lo < hi:
+        raise _bad("input.range", "[low, high] with low < high", spec.range)
+    for where, q in (("input.quantization", spec.quantization), ("output.quantization", card.output.quantization)):
+        if q is not None:
+            if not _number(q.scale, f"{where}.scale") > 0:
+                raise _bad(f"{where}.scale", "a number above 0", q.scale)
+            _int(q.zero_point, f"{where}.zero_point", -(2**31), 2**31 - 1)
+    out = card.output
+    if out.activation not in ACTIVATIONS:
+        raise _bad("output.activation", f"one of {list(ACTIVATIONS)}", out.activation)
+    if out.dtype not in DTYPES:
+        raise _bad("output.dtype", f"one of {list(DTYPES)}", out.dtype)
+    if out.units is not None:
+        units = _int(out.units, "output.units", 1, MAX_LABELS)
+        if len(labels) != units and not (units == 1 and len(labels) == 2):
+            raise ModelError(f"Model card field labels: expected {units} labels for output.units={units}"
+                             f"{' (or 2 for one sigmoid unit)' if units == 1 else ''}; received {len(labels)}.")
+    pre = card.preprocessing
+    if pre.color not in COLORS:
+        raise _bad("preprocessing.color", f"one of {list(COLORS)}", pre.color)
+    if (pre.color == "grayscale") != (channels == 1) and pre.color in ("rgb", "grayscale"):
+        raise ModelError(f"Model card field preprocessing.color: expected {'grayscale' if channels == 1 else 'rgb'} "
+                         f"for input.channels={channels}; received {pre.color!r}.")
+    if pre.resize not in INTERPOLATIONS:
+        raise _bad("preprocessing.resize", f"one of {sorted(INTERPOLATIONS)}", pre.resize)
+    if not isinstance(pre.rescale_in_graph, bool):
+        raise _bad("preprocessing.rescale_in_graph", "true or false", pre.rescale_in_graph)
+    _number(pre.scale, "preprocessing.scale")
+    _number(pre.offset, "preprocessing.offset")
+    mean = _numbers(pre.mean, "preprocessing.mean", (1, channels))
+    std = _numbers(pre.std, "preprocessing.std", (1, channels))
+    for i, v in enumerate(std):
+        if not v > 0:
+            raise _bad(f"preprocessing.std[{i}]", "a number above 0 (pixels are divided by it)", v)
+    del mean
+    for section, obj in (("input", spec), ("output", out), ("preprocessing", pre)):  # fields a newer card adds
+        for name, value in vars(obj).items():
+            if isinstance(value, float):
+                _number(value, f"{section}.{name}")
+            elif isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
+                for i, v in enumerate(value):
+                    _number(v, f"{section}.{name}[{i}]")
+    for name in ("name", "task", "schema"):
+        if not isinstance(getattr(card, name), str):
+            raise _bad(name, "a text", getattr(card, name))
+    for name in ("artifact", "config", "dataset", "metrics", "provenance"):
+        if not isinstance(getattr(card, name), dict):
+            raise _bad(name, "an object", getattr(card, name))
+    return card
+
+
+def check_card_against_model(card: ModelCard, input_shape: Any, output_shape: Any, name: str) -> None:
+    """The card must fit the model it describes: labels against the output's last dimension, channels against
+    the input tensor (NHWC or NCHW, as the card's layout says), where the tensors' sizes are fixed.
+
+    Raises:
+        ModelError: one line naming the field and both counts.
+    """
+    units = output_shape[-1] if output_shape else None
+    if isinstance(units, int) and units > 0:
+        n = len(card.labels)
+        if n != units and not (units == 1 and n == 2):
+            raise ModelError(f"{name}: model card field labels lists {n} labels but the model's output has {units} "
+                             f"values; fix the card's labels (or the labels file) to match the model.")
+    shape = list(input_shape or [])
+    if len(shape) == 4:
+        c = shape[1] if card.input.layout == "NCHW" else shape[3]
+        if isinstance(c, int) and c > 0 and c != card.input.channels:
+            raise ModelError(f"{name}: model card field input.channels is {card.input.channels} but the model's input "
+                             f"has {c} channels ({card.input.layout} {shape}); fix the card.")
 
 
 def _default(obj: Any) -> Any:
@@ -265,7 +436,7 @@ def card_from_tflite_metadata(meta: Any, name: str = "model", labels: list[str] 
     def quant(t: Any) -> Quantization | None:
         return Quantization(t.scale, t.zero_point) if t.scale else None
 
-    return ModelCard(
+    return validate_card(ModelCard(
         labels=labels,
         input=InputSpec(height=int(h), width=int(w), channels=int(c), dtype=inp.dtype, quantization=quant(inp)),
         output=OutputSpec(activation="sigmoid" if units == 1 else "softmax", dtype=out.dtype, units=units,
@@ -276,7 +447,7 @@ def card_from_tflite_metadata(meta: Any, name: str = "model", labels: list[str] 
         artifact={"format": "tflite", "precision": meta.precision()},
         provenance={"source": "tflite-metadata", "description": meta.description, "version": meta.version,
                     "author": meta.author, "license": meta.license},
-    )
+    ))
 
 
 def read_onnx_metadata(data: bytes) -> dict[str, str]:
@@ -301,14 +472,22 @@ def onnx_labels(props: dict[str, str]) -> list[str] | None:
         if not raw:
             continue
         text = raw.strip()
+        if len(text) > MAX_CARD_BYTES:
+            raise ModelError(f"ONNX metadata {key!r} is {len(text):,} characters; expected at most {MAX_CARD_BYTES:,}.")
         if text[:1] in "[{":
             try:
                 value = json.loads(text)
             except json.JSONDecodeError:
                 try:
                     value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                     value = None
+            except RecursionError:
+                value = None
+            if isinstance(value, list | dict) and any(isinstance(v, list | dict) for v in
+                                                       (value.values() if isinstance(value, dict) else value)):
+                raise ModelError(f"ONNX metadata {key!r}: expected a flat list of class names (or index → name); "
+                                 "received nested lists or objects.")
             if isinstance(value, dict):
                 try:
                     return [str(value[k]) for k in sorted(value, key=lambda k: int(k))]
@@ -348,8 +527,38 @@ def read(model_path: str | os.PathLike[str], *, onnx_session: Any = None) -> Mod
         ModelError: the path does not exist, the file is not a model of its kind, or the card is malformed.
     """
     path = Path(model_path)
+    try:
+        return _read(path, onnx_session)
+    except ModelError as exc:
+        if path.name in str(exc):
+            raise
+        raise ModelError(f"{path.name}: {exc}") from exc
+
+
+def check_model_file(path: str | os.PathLike[str]) -> None:
+    """Refuse a model path that is not a regular file (or a run folder): a FIFO would block, a device never end.
+
+    Raises:
+        ModelError: missing, or a named pipe, device or socket.
+    """
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise ModelError(f"Model not found: {path}") from exc
+    except OSError as exc:
+        raise ModelError(f"Cannot read the model {path}: {exc.strerror or exc}.") from exc
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        kind = ("a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise ModelError(f"Expected a model file; {path} is {kind}.")
+
+
+def _read(path: Path, onnx_session: Any) -> ModelCard | None:
     if not path.exists():
         raise ModelError(f"Model not found: {path}")
+    check_model_file(path)
     if path.is_dir():
         candidate = path / CARD_FILENAME
         return ModelCard.from_json(candidate.read_bytes()) if candidate.exists() else None

@@ -493,9 +493,13 @@ class OnnxMetadata:
 
 def onnx_metadata_from_session(session: Any) -> OnnxMetadata:
     """Metadata of an ``onnxruntime.InferenceSession`` already created (no second load)."""
-    meta = session.get_modelmeta()
-    return OnnxMetadata(props=dict(meta.custom_metadata_map), doc_string=meta.description or "",
-                        graph_name=meta.graph_name or "", producer=meta.producer_name or "")
+    try:
+        meta = session.get_modelmeta()
+        return OnnxMetadata(props=dict(meta.custom_metadata_map), doc_string=meta.description or "",
+                            graph_name=meta.graph_name or "", producer=meta.producer_name or "")
+    except UnicodeDecodeError as exc:  # onnxruntime decodes metadata strings strictly
+        raise ModelError(f"The ONNX model's metadata is not valid UTF-8 (byte {exc.start} of a metadata string); "
+                         "expected UTF-8 text in metadata_props, doc_string and names. Re-export the model.") from exc
 
 
 def onnx_metadata(path: Any, data: bytes | None = None) -> OnnxMetadata:
@@ -529,9 +533,9 @@ def _onnx_protobuf_metadata(raw: bytes) -> OnnxMetadata:
             key = val = ""
             for kf, kw, kv in _pb_fields(v):
                 if kw == 2 and kf == 1:
-                    key = kv.decode("utf-8")
+                    key = kv.decode("utf-8", errors="replace")
                 elif kw == 2 and kf == 2:
-                    val = kv.decode("utf-8")
+                    val = kv.decode("utf-8", errors="replace")
             out.props[key] = val
         elif f == 6 and w == 2:  # doc_string
             out.doc_string = v.decode("utf-8", errors="replace")

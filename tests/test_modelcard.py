@@ -16,6 +16,7 @@ from edgecnn.modelcard import (
     InputSpec,
     ModelCard,
     OutputSpec,
+    Preprocessing,
     Quantization,
     load_card,
     onnx_labels,
@@ -32,6 +33,7 @@ def _card(**kw) -> ModelCard:
         labels=["ا", "ب", "ت"],
         input=InputSpec(height=32, width=32, channels=1, dtype="int8", quantization=Quantization(1.0, -128)),
         output=OutputSpec(activation="softmax", units=3, dtype="int8", quantization=Quantization(1 / 256, -128)),
+        preprocessing=Preprocessing(color="grayscale"),  # one channel: a card that says rgb is refused when read
         **kw,
     )
 

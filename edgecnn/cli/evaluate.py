@@ -28,28 +28,33 @@ def evaluate_command(
     address: Annotated[str | None, typer.Option(help="--engine ray: HOST:PORT of a running Ray head "
                                                 "(default: start a local Ray for this command).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="--engine ray: Ray workers (default: one per node).")] = None,
+    max_pixels: Annotated[int | None, typer.Option("--max-pixels", min=1, envvar="EDGECNN_MAX_PIXELS",
+                                                   help="Largest image decoded (width x height, checked in the header "
+                                                        "before decoding; larger ones are skipped). Default "
+                                                        "64000000.")] = None,
 ) -> None:
     """Measure a model on labelled images through the same pipeline as `edgecnn run`."""
     from edgecnn.api import evaluate
     from edgecnn.cli import verbose
-    from edgecnn.console import console
+    from edgecnn.console import console, printable
     from edgecnn.scale.cluster import check_address
     from edgecnn.scale.infer import ScaleOptions
 
     check_address(engine.value, address, workers)
     r = evaluate(model, data=data, run=run, split=split, out_dir=out, backend=backend.value, threads=threads,
                  providers=[p.strip() for p in providers.split(",")] if providers else None, batch=batch, topk=topk,
-                 engine=engine.value, scale=ScaleOptions(address=address, workers=workers, verbose=verbose()))
-    console.print(f"{r.model} on {r.data}: {r.count} images", markup=False)
+                 engine=engine.value, scale=ScaleOptions(address=address, workers=workers, verbose=verbose()),
+                 max_pixels=max_pixels)
+    console.print(f"{printable(r.model)} on {printable(r.data)}: {r.count} images", markup=False)
     console.print(f"accuracy {r.accuracy:.4f}  top-{r.topk} {r.topk_accuracy:.4f}  macro-F1 {r.macro_f1:.4f}",
                   markup=False)
-    width = max(len(lbl) for lbl in r.labels) + 2
+    width = max(len(printable(lbl)) for lbl in r.labels) + 2
     console.print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}", markup=False)
     for lbl, m in r.per_class.items():
-        console.print(f"{lbl:<{width}}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>9d}",
+        console.print(f"{printable(lbl):<{width}}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>9d}",
                       markup=False)
     for src, err in r.skipped[:10]:
-        console.print(f"skipped {src}: {err}", markup=False)
+        console.print(f"skipped {printable(src)}: {printable(err)}", markup=False)
     console.print("Saved " + ", ".join(r.outputs), markup=False)
 
 

@@ -158,6 +158,13 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
     if opts.batch and pipeline.batch < opts.batch and not source.live:
         warn(f"{Path(opts.model).name} has a fixed batch of {backend.max_batch}; running batch {pipeline.batch} "
              f"instead of --batch {opts.batch} (export ONNX with --dynamic-batch for larger batches).")
+    from edgecnn.fileio import sweep_temps
+
+    for out_path in (opts.save_csv, opts.save_jsonl, opts.save_parquet):
+        if out_path:
+            sweep_temps(Path(out_path).parent)  # temp files a killed run left beside its outputs
+    if opts.save_dir:
+        sweep_temps(opts.save_dir)
     sinks: list[Any] = []
     outputs: list[str] = []
     for path, fmt in ((opts.save_csv, "csv"), (opts.save_jsonl, "jsonl")):

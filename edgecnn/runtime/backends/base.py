@@ -26,6 +26,8 @@ from edgecnn.modelcard import (
     OutputSpec,
     Preprocessing,
     Quantization,
+    check_card_against_model,
+    check_model_file,
     load_card,
     read_labels_txt,
 )
@@ -63,6 +65,7 @@ class Backend:
         self.path = Path(path)
         if not self.path.exists():
             raise ModelError(f"Model not found: {self.path}")
+        check_model_file(self.path)  # a FIFO or a device is refused before a runtime opens it
         self.threads = threads
         self.delegate = delegate
         self.delegate_options = delegate_options or {}
@@ -75,6 +78,7 @@ class Backend:
         self._load()
         self.init_seconds = time.perf_counter() - t0
         self.card = self._resolve_card()
+        check_card_against_model(self.card, self.input.shape, self.output.shape, self.path.name)
         self.output.quantization = self.output.quantization or self.card.output.quantization
         if self.input.quantization is None and self.input.dtype.kind in "iu":
             self.input.quantization = self.card.input.quantization
