@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgecnn.station.params import RUN_HELP, RUN_PARAMS, Param, _plain, run_options
+from edgecnn.station.params import RUN_HELP, RUN_PARAMS, Param, _plain, run_options  # noqa: F401
 
 
 def execute(params: dict[str, Any]) -> int:
@@ -26,17 +26,24 @@ def execute(params: dict[str, Any]) -> int:
     set_quiet(bool(params.get("quiet")))
     engine, address = _plain(params.get("engine") or "local"), params.get("address")
     check_address(engine, address)
-    opts = run_options(params)
-    if engine == "ray":
+    from edgecnn.station.plan import resolve
+
+    plan = resolve({k: _plain(v) for k, v in params.items()})  # the one resolution (profiles, station file, flags)
+    if plan.is_station:
+        from edgecnn.station.engine import run_station
+
+        summary: Any = run_station(plan)
+    elif engine == "ray":
         from edgecnn.cli.frame import verbose
         from edgecnn.scale.infer import ScaleOptions
         from edgecnn.scale.run import run_ray
 
-        summary = run_ray(opts, ScaleOptions(address=address, workers=params.get("workers"), verbose=verbose()))
+        summary = run_ray(plan.run_options(), ScaleOptions(address=address, workers=params.get("workers"),
+                                                           verbose=verbose()))
     else:
         from edgecnn.runtime.runner import run
 
-        summary = run(opts)
+        summary = run(plan.run_options())
     for line in summary.lines():
         console.print(line, markup=False, highlight=False)
     if summary.failure():  # nothing readable: one red line, exit 1

@@ -69,19 +69,29 @@ def apply_device(opts: RunOptions) -> RunOptions:
     return opts
 
 
-def resolve_options(opts: RunOptions) -> RunOptions:
+def resolve_options(opts: RunOptions, origins: dict[str, str] | None = None) -> RunOptions:
     """``opts`` with the deploy profile, then the device profile, filling what was left unset (in place, as
     ``run(opts)`` always did; the station plan hands engines a copy of its own).
 
     Values given win over the deploy profile, which wins over the device profile. Already resolved options are
-    returned unchanged.
+    returned unchanged. ``origins`` (option -> where its value came from) gets the options each profile set.
 
     Raises:
         ConfigError / ModelError: a bad profile, or a MODEL that is not the deploy profile's artifact.
     """
     if opts.resolved:
         return opts
-    out = apply_device(apply_deploy_profile(opts))
+    before = dict(vars(opts))
+    out = apply_deploy_profile(opts)
+    middle = dict(vars(out))
+    out = apply_device(out)
+    if origins is not None:
+        for key, value in middle.items():
+            if value != before.get(key):
+                origins[key] = f"deploy profile {Path(opts.profile).name}"
+        for key, value in vars(out).items():
+            if value != middle.get(key):
+                origins[key] = f"device profile {opts.device}"
     out.resolved = True
     return out
 

@@ -115,6 +115,12 @@ RUN_PARAMS: tuple[Param, ...] = (
           "as formulas)."),
     Param("follow_symlinks", ("--follow-symlinks/--no-follow-symlinks",), bool, False,
           "Allow an output path (--save-csv, --save-jsonl, ...) that is a symlink (refused by default)."),
+    Param("station", ("--station",), Path, None,
+          "Station file: run the station it describes (sources, regions, rules, outputs); flags given here override "
+          "its values (edgecnn station init writes an example)."),
+    Param("start_offline", ("--start-offline/--no-start-offline",), bool, False,
+          "With --station: start even when an output cannot be reached (MQTT QoS 1 spools until the broker "
+          "answers)."),
 )
 
 
@@ -148,7 +154,7 @@ def run_options(params: dict[str, Any]) -> Any:
 
 
 #: Parameters that make sense on a command line only: a station file neither holds nor overrides them.
-CLI_ONLY = frozenset({"model", "source", "camera", "device", "profile", "show", "quiet"})
+CLI_ONLY = frozenset({"model", "source", "camera", "device", "profile", "show", "quiet", "station", "start_offline"})
 
 
 def param(name: str) -> Param:
