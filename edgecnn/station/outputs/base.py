@@ -26,11 +26,12 @@ def field(default: Any, help: str, **meta: Any) -> Any:  # noqa: A002 - "help" i
     return dataclasses.field(default=default, metadata=meta, repr=not meta.get("secret", False))
 
 
-def mask(text: str) -> str:
-    """``text`` with credentials in URLs (``user:pass@``, ``password=``/``token=`` values) replaced by ``***``."""
-    from edgecnn.runtime.sources.base import mask_url
+def mask(text: str, whole: bool = False) -> str:
+    """``text`` with credentials (``user:pass@`` in URLs, ``password=``/``token=`` values) replaced by ``***``
+    (:func:`edgecnn.masking.mask_secrets`; ``whole``: ``text`` is one URL, whose password may hold any character)."""
+    from edgecnn.masking import mask_secrets
 
-    return mask_url(text)
+    return mask_secrets(text, whole=whole)
 
 
 def matches(decision: events.Decision, follow: str) -> bool:

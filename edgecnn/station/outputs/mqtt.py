@@ -15,7 +15,7 @@ allows; ``seq`` in the payload marks it. A full spool refuses new messages: they
 while the broker is away is dropped and counted.
 
 The password is never printed: the config keeps it out of ``repr()`` and every line names the broker as
-``mqtt://user:***@host:port``.
+``mqtt://***:***@host:port``.
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ def _level(name: str) -> str:
 
 
 def broker_url(config: Config) -> str:
-    """The broker as ``mqtt[s]://user:***@host:port`` (never the password)."""
-    user = f"{config.username}:***@" if config.username else ""
+    """The broker as ``mqtt[s]://***:***@host:port`` (credentials never shown: the user name is half of one)."""
+    user = "***:***@" if config.username else ""
     return f"{'mqtts' if config.tls else 'mqtt'}://{user}{config.host}:{config.port}"
 
 

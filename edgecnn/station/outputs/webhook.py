@@ -54,7 +54,7 @@ def _validate(config: Config) -> None:
 
     parts = urlsplit(config.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"outputs.webhook.url: expected an http:// or https:// URL; received {mask(config.url)!r}")
+        raise ConfigError(f"outputs.webhook.url: expected an http:// or https:// URL; received {mask(config.url, whole=True)!r}")
     check_follow(config.follow)
 
 
@@ -69,7 +69,7 @@ class WebhookOutput(QueuedOutput):
         self.station = station
         self.labels = list(labels)
         self.model_sha256 = model_sha256
-        self.url = mask(config.url)
+        self.url = mask(config.url, whole=True)
         self._ssl: Any = None
 
     def open(self) -> None:
@@ -160,4 +160,4 @@ def check(config: Config, name: str = KIND) -> events.Reachability:
     parts = urlsplit(config.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     found = check_connect(parts.hostname or "", port, name, timeout=min(5.0, config.timeout_s))
-    return events.Reachability(name, found.ok, f"webhook {mask(config.url)}: {found.detail}")
+    return events.Reachability(name, found.ok, f"webhook {mask(config.url, whole=True)}: {found.detail}")
