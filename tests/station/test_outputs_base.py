@@ -73,9 +73,11 @@ class Stuck(QueuedOutput):
     def __init__(self):
         super().__init__("stuck", queue_size=10)
         self.release = threading.Event()
+        self.taken = threading.Event()
         self.handled = 0
 
     def handle(self, item):
+        self.taken.set()
         self.release.wait(10)
         self.handled += 1
 
@@ -87,7 +89,9 @@ def test_a_dead_output_never_blocks_the_caller_and_counts_what_overflows():
     out = Stuck()
     out.start()
     assert isinstance(out, events.Output)
-    for i in range(1000):
+    out.submit(decision(0))
+    assert out.taken.wait(5)  # the worker now hangs on its first event
+    for i in range(1, 1000):
         out.submit(decision(i))
     out.alarm(events.Alarm("drift", "cam", "frame", True, 1, 0))
     st = out.stats()
