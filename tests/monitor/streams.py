@@ -23,18 +23,21 @@ def heldout_images(folder: Path, side: int = FRAME_SIDE) -> list[np.ndarray]:
 
 
 def write_video(path: Path, images: list[np.ndarray], frames: int, seed: int = 0,
-                transform: Callable[[int, np.ndarray], np.ndarray] | None = None, fps: float = 30.0) -> Path:
-    """An MJPG ``.avi`` of ``frames`` frames, each a random held-out image (``transform(index, rgb)`` applied)."""
+                transform: Callable[[int, np.ndarray], np.ndarray] | None = None, fps: float = 30.0,
+                repeat: int = 1) -> Path:
+    """An MJPG ``.avi`` of ``frames`` frames, each a random held-out image (``transform(index, rgb)`` applied;
+    ``repeat``: each image stays that many frames, as a part standing under the camera)."""
     h, w = images[0].shape[:2]
     out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
     assert out.isOpened(), "OpenCV cannot write MJPG video"
     rng = np.random.default_rng(seed)
     try:
+        img = images[0]
         for i in range(frames):
-            img = images[int(rng.integers(len(images)))]
-            if transform is not None:
-                img = transform(i, img)
-            out.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            if i % repeat == 0:
+                img = images[int(rng.integers(len(images)))]
+            shown = transform(i, img) if transform is not None else img
+            out.write(cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
     finally:
         out.release()
     return path
