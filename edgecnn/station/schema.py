@@ -46,7 +46,8 @@ SECTIONS: dict[str, str] = {
     "serve": "edgecnn.serve.config:ServeConfig",
 }
 #: Output kinds: kind -> the module that exposes ``CONFIG`` (its dataclass), ``create(...)`` and ``check(...)``.
-OUTPUTS: dict[str, str] = {}
+OUTPUTS: dict[str, str] = {kind: f"edgecnn.station.outputs.{kind}" for kind in ("mqtt", "opcua", "modbus", "gpio",
+                                                                                  "webhook")}
 
 #: Names of sources, regions, outputs and the station: they appear in MQTT topics, OPC UA nodes and file names.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -55,7 +55,7 @@ class Config:
     changes_only: bool = field(False, "Publish only decisions whose verdict changed.")
     client_id: str = field("", "MQTT client id; empty: edgecnn-<station>.")
     username: str = field("", "User name for the broker; empty: anonymous.")
-    password: str = field("", "Password for the broker; write \"${ENV_VAR}\" to keep it out of the file.", secret=True)
+    password: str = field("", "Password for the broker; write \"{MQTT_PASSWORD}\" to fill it from the environment.", secret=True)
     tls: bool = field(False, "Connect with TLS.")
     ca: str = field("", "CA certificates (PEM file) that signed the broker's certificate; empty: the system's.")
     cert: str = field("", "Client certificate (PEM file) for brokers that require one.")

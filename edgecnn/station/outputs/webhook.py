@@ -28,7 +28,7 @@ class Config:
     """The ``[outputs.webhook]`` section of a station file."""
 
     url: str = field("", "The URL that receives a JSON POST per decision and alarm (http:// or https://).")
-    token: str = field("", "Sent as 'Authorization: Bearer <token>'; write \"${ENV_VAR}\" to keep it out of the file.",
+    token: str = field("", "Sent as 'Authorization: Bearer <token>'; write \"{WEBHOOK_TOKEN}\" to fill it from the environment.",
                        secret=True)
     follow: str = field("*", "Which decisions to send: '*' all, 'station' the station verdict, a source name, or "
                              "'source/region'.")
