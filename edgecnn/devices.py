@@ -13,7 +13,6 @@ the bulk and is only used by the unit writer.
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import shlex
@@ -177,6 +176,7 @@ class ServiceUnit:
 #: in a service (a window needs a display).
 _SERVICE_OWNS = {"source": "--source", "camera": "--camera", "device": "--device", "show": "--show",
                  "profile": "--profile"}
+_UNIT_FILE = re.compile(r"^[A-Za-z0-9:_.\\@-]{1,200}\.service$")
 _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 
@@ -240,8 +240,17 @@ def render_service(
     executable: str | None = None,
     environment_file: str | os.PathLike[str] | None = None,
     deploy_profile: str | os.PathLike[str] | None = None,
+    secret_params: list[str] | None = None,
 ) -> ServiceUnit:
     """Fill the systemd unit template for running ``model`` on a camera at boot, restarting on failure.
+
+    The unit is safe by default (README, "The service unit"): it runs as a dedicated account (``edgecnn`` unless
+    ``user`` names another; root only when asked), at normal priority, with ``NoNewPrivileges``,
+    ``ProtectSystem=strict`` and ``ReadWritePaths`` for the output folders only, ``PrivateTmp``, ``ProtectHome``
+    (``read-only`` when a path it needs lies under a home folder), and ``DeviceAllow`` for cameras and GPIO chips
+    only (not restricted for a device profile that needs an accelerator's own device nodes). Every path is written
+    as systemd reads it back (``%`` doubled, quoted where a list is split), so ``systemd-analyze verify`` accepts
+    paths with spaces, ``%``, quotes and any Unicode.
 
     Every field is validated (no control characters, camera >= 0, a user name's syntax), ``extra_args`` goes
     through ``edgecnn run``'s own parser and checks, and a source with a password is not written into the unit:
@@ -255,16 +264,21 @@ def render_service(
         camera: Camera index (default 0 when no source).
         extra_args: More ``edgecnn run`` arguments, a list or one shell-quoted string
             (e.g. ``"--save-jsonl /var/log/edgecnn.jsonl"``).
-        user: Account that runs the service (default: the current user).
+        user: Account that runs the service (default: the dedicated ``edgecnn`` account; root only when asked).
         workdir: Working directory (default: the model's folder).
         executable: The ``edgecnn`` launcher (default: beside this Python interpreter).
         environment_file: Where the unit reads its secrets (default ``/etc/edgecnn/<model stem>.env``).
         deploy_profile: A deploy profile from ``bench --pick``; the unit runs ``edgecnn run --profile`` with it
             (its artifact, backend, threads and batch). ``model`` may then be None (the profile's artifact).
+        secret_params: More parameter names whose values are secrets (``--secret-param``): masked everywhere, and
+            a source holding one goes to the environment file.
 
     Raises:
         ConfigError: a bad field (named, with what was expected).
     """
+    from edgecnn.masking import add_secret_params, has_secret, mask_secrets
+
+    add_secret_params(secret_params or ())
     deploy_path = None
     if deploy_profile is not None:
         from edgecnn.runtime.deploy import load_deploy_profile
@@ -305,7 +319,7 @@ def render_service(
     environment: dict[str, str] = {}
     if src:
         _no_control("--source", src)
-        if _has_password(src):
+        if _has_password(src) or has_secret(src):
             environment["EDGECNN_SOURCE"] = src  # `edgecnn run` reads it when --source is absent
         else:
             args += ["--source", src]
@@ -319,10 +333,17 @@ def render_service(
             raise ConfigError(f"Expected --args as shell-quoted edgecnn run arguments; received {extra_args!r} "
                               f"({exc}).") from exc
     extra = [_no_control("--args", a) for a in (extra_args or [])]
+    for a in extra:
+        if has_secret(a):
+            raise ConfigError(f"--args holds a secret ({mask_secrets(a, whole=True)}); a unit is world-readable: give a "
+                              "stream URL with credentials as --source (it goes to the 0600 environment file).")
+    run_params: dict[str, Any] = {}
     if extra:
-        parse_run_args(model_path, extra)
+        run_params = parse_run_args(model_path, extra)
     args += extra
-    account = _no_control("--user", user or getpass.getuser())
+    if secret_params:
+        args += [x for name in secret_params for x in ("--secret-param", _no_control("--secret-param", name))]
+    account = _no_control("--user", user or DEFAULT_SERVICE_USER)
     if not _USER_NAME.match(account):
         raise ConfigError(f"Expected --user as an account name (letters, digits, _ . -; at most 32, not starting with "
                           f"a digit or -); received {account!r}.")
@@ -332,16 +353,75 @@ def render_service(
     _no_control("--env-file", env_file)
     if environment and not os.path.isabs(env_file):
         raise ConfigError(f"Expected an absolute --env-file path (systemd reads it at boot); received {env_file!r}.")
-    env_line = f"EnvironmentFile={systemd_command_line([env_file])}" if environment else ""
+    env_line = f"EnvironmentFile={systemd_path(env_file, '--env-file')}" if environment else ""
+    writes = _output_folders(run_params)
+    reads = [str(model_path), wd, exe, env_file if environment else "", str(deploy_path or "")]
+    under_home = [p for p in (*writes, *reads) if p and _under_home(p)]
+    protect_home = "ProtectHome=read-only\n" if under_home else "ProtectHome=yes\n"
+    camera_source = not src or str(src).startswith("/dev/video")
+    accelerator = bool(profile and (profile.delegate or any(
+        x in p.lower() for p in profile.providers for x in ("cuda", "tensorrt", "rocm", "openvino"))))
+    if accelerator:
+        devices = (f"# DevicePolicy left open: the {profile.name} accelerator needs its own device nodes "  # type: ignore[union-attr]
+                   "(add DeviceAllow= lines to restrict)\n")
+    else:
+        devices = "DevicePolicy=closed\nDeviceAllow=char-video4linux rw\nDeviceAllow=char-gpiochip rw\n"
+    secret_env = (f"Environment={systemd_command_line(['EDGECNN_SECRET_PARAMS=' + ','.join(secret_params)])}\n"
+                  if secret_params else "")
     text = service_template().format(
         name=_unit_name(model_path),
         device=profile.name if profile else "this machine",
         user=account,
-        workdir=systemd_command_line([wd]) if any(c.isspace() for c in wd) else wd,
+        groups="SupplementaryGroups=video\n" if camera_source and account != "root" else "",
+        workdir=systemd_path(wd, "--workdir"),
         exec_start=systemd_command_line(args),
+        environment=secret_env,
         environment_file=env_line,
+        read_write=("ReadWritePaths=" + " ".join(systemd_command_line(["-" + w]) for w in writes) + "\n") if writes
+        else "",
+        protect_home=protect_home,
+        devices=devices,
     )
-    return ServiceUnit(text=text, environment=environment, environment_file=env_file if environment else None)
+    return ServiceUnit(text=text.replace("\n\n\n", "\n\n"), environment=environment,
+                       environment_file=env_file if environment else None)
+
+
+#: The account a service runs as unless ``--user`` names another: a system account made for it (README).
+DEFAULT_SERVICE_USER = "edgecnn"
+_HOME_ROOTS = ("/home", "/root", "/run/user")
+
+
+def _under_home(path: str) -> bool:
+    p = os.path.abspath(path)
+    return any(p == h or p.startswith(h + "/") for h in _HOME_ROOTS)
+
+
+def _output_folders(params: dict[str, Any]) -> list[str]:
+    """The folders a service writes (its ``ReadWritePaths``): the folders of --save-csv/--save-jsonl/--save-parquet and
+    the --save folder, absolute."""
+    out: list[str] = []
+    for key in ("save_csv", "save_jsonl", "save_parquet"):
+        if params.get(key):
+            out.append(os.path.abspath(os.path.dirname(os.path.abspath(str(params[key])))))
+    if params.get("save"):
+        out.append(os.path.abspath(str(params["save"])))
+    return sorted(set(out))
+
+
+def systemd_path(path: str, option: str) -> str:
+    """A single path as a systemd directive takes it (``WorkingDirectory=``, ``EnvironmentFile=``): unquoted (those
+    directives take the rest of the line, and a quoted value is "not absolute"), ``%`` doubled (specifiers).
+
+    Raises:
+        ConfigError: a path systemd cannot hold: not absolute, or with leading/trailing white space (stripped).
+    """
+    _no_control(option, path)
+    if not os.path.isabs(path):
+        raise ConfigError(f"Expected an absolute {option} path; received {path!r}.")
+    if path != path.strip():
+        raise ConfigError(f"Expected {option} without leading or trailing spaces (systemd strips them); "
+                          f"received {path!r}.")
+    return path.replace("%", "%%")
 
 
 def write_service(model: str | os.PathLike[str] | None, output: str | os.PathLike[str] | None = None,
@@ -361,6 +441,9 @@ def write_service(model: str | os.PathLike[str] | None, output: str | os.PathLik
         if options.get("deploy_profile") is not None:
             inputs["--profile"] = options["deploy_profile"]
         check_outputs({"--output": output, "--output (.env beside it)": env_out}, inputs)
+        if not _UNIT_FILE.match(Path(output).name):
+            raise ConfigError(f"Expected --output as a systemd unit file name (letters, digits and :-_.\\@, ending in "
+                              f".service, e.g. edgecnn-cam.service); received {Path(output).name!r}.")
     unit = render_service(model, **options)
     if output is None:
         if unit.environment:

@@ -54,7 +54,9 @@ def service_command(
     source: Annotated[str | None, typer.Option(help="Source (default: the profile's, else --camera). A stream URL "
                                                "with a password goes to the environment file, not the unit.")] = None,
     camera: Annotated[int | None, typer.Option(min=0, help="Camera index (default 0).")] = None,
-    user: Annotated[str | None, typer.Option(help="Account running the service (default: you).")] = None,
+    user: Annotated[str | None, typer.Option(help="Account running the service (default: the dedicated system "
+                                             "account 'edgecnn'; create it once with useradd --system; root only "
+                                             "when named).")] = None,
     output: Annotated[Path | None, typer.Option("--out", "--output", "-o", help="Write the unit here instead of stdout.")] = None,
     env_file: Annotated[str | None, typer.Option("--env-file", help="Where the installed unit reads its secrets "
                                                  "(default /etc/edgecnn/<model>.env).")] = None,
@@ -64,21 +66,28 @@ def service_command(
                                                  "restart keeps the log).")] = None,
     profile: Annotated[Path | None, typer.Option("--profile", help="Deploy profile from `edgecnn bench --pick`: the "
                                                  "unit runs its artifact with its backend, threads and batch.")] = None,
+    secret_param: Annotated[list[str] | None, typer.Option("--secret-param", help="Also treat this URL parameter as a "
+                                                           "secret (repeatable): masked, and a source holding it goes "
+                                                           "to the 0600 environment file.")] = None,
 ) -> None:
     """Fill in devices/edgecnn.service: run MODEL on a camera at boot, restarting on failure."""
     from edgecnn.console import console, info
     from edgecnn.devices import write_service
 
     unit, written = write_service(model, output=output, device=device, source=source, camera=camera, user=user,
-                                  extra_args=run_args, environment_file=env_file, deploy_profile=profile)
+                                  extra_args=run_args, environment_file=env_file, deploy_profile=profile,
+                                  secret_params=secret_param or None)
     if output is None:
         console.print(unit.text, markup=False, highlight=False, end="")
         return
+    import shlex
+
     unit_path = written[0]
-    steps = [f"sudo cp {unit_path} /etc/systemd/system/"]
+    q = shlex.quote
+    steps = [f"sudo cp {q(str(unit_path))} /etc/systemd/system/"]
     if unit.environment:
-        steps.insert(0, f"sudo install -D -m 600 -o root {written[1]} {unit.environment_file}")
-    steps += ["sudo systemctl daemon-reload", f"sudo systemctl enable --now {unit_path.name}"]
+        steps.insert(0, f"sudo install -D -m 600 -o root {q(str(written[1]))} {q(str(unit.environment_file))}")
+    steps += ["sudo systemctl daemon-reload", f"sudo systemctl enable --now {q(unit_path.name)}"]
     info(f"Wrote {', '.join(str(p) for p in written)}; install: " + " && ".join(steps))
 
 
