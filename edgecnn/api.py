@@ -7,7 +7,10 @@
 >>> b = edgecnn.bench(rep.out_dir, threads=[1, 4], runs=100)                  # BenchReport
 >>> clf = edgecnn.load(rep.artifacts()["tflite-int8"]); clf.predict(frame).label
 
-Each function returns a dataclass (paths, metrics, rows) and raises an
+Each function is quiet unless asked, as the CLI is (:class:`~edgecnn.console.quiet_library`): nothing on stdout
+or stderr but edgecnn's own warnings; ``verbose=True`` shows the progress lines and the libraries' own output, and
+``logging.basicConfig(level=logging.INFO)`` shows the progress lines as log records. Each function returns a
+dataclass (paths, metrics, rows) and raises an
 :class:`~edgecnn.errors.EdgeCNNError` subclass for a user mistake, with one line saying what was expected,
 what was received and the fix. Importing this module is light: TensorFlow, the runtimes, OpenCV and rich
 are imported by the call that needs them.
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecnn.classifier import Classifier, Prediction, PredictionStream, load
+from edgecnn.console import quiet_library
 
 if TYPE_CHECKING:  # pragma: no cover
     from edgecnn.bench.measure import BenchSettings
@@ -49,6 +53,7 @@ def _names(value: str | Sequence[str] | None) -> list[str] | None:
 
 
 # ---------------------------------------------------------------------------------------------- train
+@quiet_library()
 def train(data: str | os.PathLike[str] | None = None, *, preset: str | None = None,
           config: str | os.PathLike[str] | TrainConfig | None = None, **options: Any) -> TrainResult:
     """Train a classifier on a folder of class sub-folders and write a run folder (``edgecnn train``).
@@ -96,6 +101,7 @@ def train(data: str | os.PathLike[str] | None = None, *, preset: str | None = No
 
 
 # ---------------------------------------------------------------------------------------------- export
+@quiet_library()
 def export(source: str | os.PathLike[str], formats: str | Sequence[str] | None = None,
            quantize: str | Sequence[str] | None = None, **options: Any) -> ExportReport:
     """Export a run folder or ``.keras`` model to TFLite / ONNX / SavedModel and check parity (``edgecnn export``).
@@ -126,6 +132,7 @@ def export(source: str | os.PathLike[str], formats: str | Sequence[str] | None =
 
 
 # ---------------------------------------------------------------------------------------------- evaluate
+@quiet_library()
 def evaluate(model: str | os.PathLike[str], data: str | os.PathLike[str] | None = None, **options: Any) -> EvalReport:
     """Accuracy, top-k, per-class precision/recall/F1 and a confusion matrix (``edgecnn evaluate``).
 
@@ -150,6 +157,7 @@ def evaluate(model: str | os.PathLike[str], data: str | os.PathLike[str] | None 
 
 
 # ---------------------------------------------------------------------------------------------- bench
+@quiet_library()
 def bench(models: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
           reports: Sequence[str | os.PathLike[str]] = (), settings: BenchSettings | None = None,
           runs: int | None = None, min_seconds: float | None = None, max_seconds: float | None = None,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from edgecnn.console import quiet_library
 from edgecnn.errors import DataError, EdgeCNNError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -440,6 +441,7 @@ class PredictionStream:
             pass
 
 
+@quiet_library()
 def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int | None = None,
          device: str | None = None, delegate: str | None = None, delegate_options: dict[str, str] | None = None,
          providers: Sequence[str] | None = None, unsafe: bool = False) -> Classifier:
@@ -457,6 +459,8 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
         delegate_options: Options of that delegate, e.g. ``{"device": "usb"}``.
         providers: ONNX Runtime providers in order (``["cuda", "cpu"]`` or full names).
         unsafe: Allow Keras models with Lambda layers (only files you trust).
+        verbose: Let the runtime's own lines through (LiteRT's "Created TensorFlow Lite XNNPACK delegate", ...);
+            by default loading is as quiet as ``edgecnn run``.
 
     Returns:
         A :class:`Classifier`.

@@ -146,9 +146,11 @@ def is_quiet() -> bool:
 
 
 def info(msg: str) -> None:
-    """Progress/status line on stderr (silenced by --quiet)."""
+    """Progress/status line on stderr (silenced by --quiet, and in the Python API unless ``verbose=True``); also an
+    INFO record of the ``edgecnn`` logger, so ``logging.basicConfig(level=logging.INFO)`` shows it in the API."""
     if not _quiet:
         _styled("", "", msg)
+    log.info(msg, extra={PRINTED: not _quiet})
 
 
 def warn(msg: str) -> None:
@@ -192,22 +194,23 @@ NATIVE_NOISE = (
 _native: dict[str, object] = {}
 
 
-def quiet_native_stderr() -> None:
+def quiet_native_stderr() -> bool:
     """Filter what C/C++ libraries write to file descriptor 2 for the rest of the process (the CLI calls this).
 
     Python's own ``sys.stderr`` is moved to a duplicate of the original descriptor, so Rich, warnings and
     tracebacks go straight to the terminal (still a TTY for progress bars). Descriptor 2 becomes a pipe read by a
     thread that forwards every line except :data:`NATIVE_NOISE`, at once: a real native error still shows.
-    Undone by :func:`restore_native_stderr` (``--verbose`` does, before any library loads).
+    Undone by :func:`restore_native_stderr` (``--verbose`` does, before any library loads). Returns whether
+    this call started the filter (False when it already runs or cannot).
     """
     if _native or not hasattr(os, "dup2"):
-        return
+        return False
     try:
         sys.stderr.flush()
         saved = os.dup(2)
         read_fd, write_fd = os.pipe()
     except OSError:
-        return
+        return False
     encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
     python_err = open(saved, "w", buffering=1, encoding=encoding, errors="backslashreplace", closefd=False)  # noqa: SIM115
 
@@ -230,6 +233,7 @@ def quiet_native_stderr() -> None:
     os.close(write_fd)
     _native.update(saved=saved, thread=thread, stderr=sys.stderr)
     sys.stderr = python_err
+    return True
 
 
 def restore_native_stderr() -> None:
@@ -243,3 +247,80 @@ def restore_native_stderr() -> None:
     thread.join(timeout=2)  # type: ignore[attr-defined]
     os.close(saved)
     _native.clear()
+
+
+# ---------------------------------------------------------------------- the Python API: as quiet as the CLI
+_owner = {"cli": False}
+
+#: Python loggers of the libraries the API calls that print INFO/WARNING lines of their own (absl's handler
+#: writes straight to stderr); quieted to ERROR during an API call unless the user set their level.
+_CHATTY_LOGGERS = ("absl", "tensorflow", "tf2onnx", "h5py", "jax._src.xla_bridge", "onnxruntime")
+
+
+def cli_owns_output() -> None:
+    """The CLI prints progress and filters native noise for the whole process: :func:`quiet_library` then does
+    nothing (the CLI frame calls this)."""
+    _owner["cli"] = True
+
+
+def _warning_to_log(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                    line: str | None = None) -> None:
+    logging.getLogger("py.warnings").debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
+
+
+class quiet_library:  # noqa: N801  (used as a decorator and a context manager, like contextlib's)
+    """What the Python API prints: nothing, unless asked (issue 25).
+
+    Inside, edgecnn's progress lines become INFO records of the ``edgecnn`` logger (shown by
+    ``logging.basicConfig(level=logging.INFO)``), third-party native lines (absl, oneDNN, cuInit, the TFLite
+    converter, LiteRT's XNNPACK line) are filtered from file descriptor 2 as the CLI does, Python warnings of the
+    libraries go to the ``py.warnings`` logger at DEBUG, and chatty library loggers whose level the user left
+    unset are held at ERROR. ``verbose=True`` (a keyword of every API call) leaves everything as is; edgecnn's own
+    warnings and errors are never hidden. Under the CLI (:func:`cli_owns_output`) it does nothing.
+    """
+
+    def __init__(self, verbose: bool = False) -> None:
+        self.verbose = verbose
+        self._saved: list[Any] = []
+
+    def __call__(self, fn: Any) -> Any:
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, verbose: bool = False, **kwargs: Any) -> Any:
+            with quiet_library(verbose):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    def __enter__(self) -> quiet_library:
+        if self.verbose or _owner["cli"]:
+            self._saved.append(None)
+            return self
+        import warnings
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        catcher = warnings.catch_warnings()
+        catcher.__enter__()
+        warnings.showwarning = _warning_to_log
+        levels = {}
+        for name in _CHATTY_LOGGERS:
+            logger = logging.getLogger(name)
+            if logger.level == logging.NOTSET:
+                levels[name] = logger.level
+                logger.setLevel(logging.ERROR)
+        self._saved.append((_quiet, quiet_native_stderr(), catcher, levels))
+        set_quiet(True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        saved = self._saved.pop()
+        if saved is None:
+            return
+        was_quiet, filtering, catcher, levels = saved
+        set_quiet(was_quiet)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        catcher.__exit__(*exc)
+        if filtering:
+            restore_native_stderr()

@@ -14,7 +14,14 @@ import traceback
 import warnings
 from typing import Any
 
-from edgecnn.console import err_console, error_line, not_printed, restore_native_stderr, set_quiet
+from edgecnn.console import (
+    cli_owns_output,
+    err_console,
+    error_line,
+    not_printed,
+    restore_native_stderr,
+    set_quiet,
+)
 from edgecnn.errors import EdgeCNNError
 
 _state = {"verbose": False}
@@ -31,6 +38,7 @@ def verbose() -> bool:
 def configure(verbose: bool) -> None:
     """What the root options (``--verbose``) set up before a command runs: logging, quiet native output."""
     _state["verbose"] = verbose
+    cli_owns_output()  # the API's quiet_library steps aside: the CLI prints progress and filters native noise itself
     set_quiet(False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # warn() printed it already: log it, but not twice on screen

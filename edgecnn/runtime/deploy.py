@@ -107,16 +107,30 @@ def _check_device(source: Path, device: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- a folder as MODEL
-#: What ``run`` takes from a run or export folder without a deploy profile in it, best first for a CPU box: full
-#: int8 (4-7x faster than float on LiteRT, about 2x on ONNX Runtime), then the smaller floats, then float32.
-PICK_ORDER: tuple[tuple[str, str], ...] = (
-    ("tflite", "int8"), ("onnx", "int8"), ("tflite", "float16"), ("tflite", "dynamic"), ("tflite", "float32"),
-    ("onnx", "float32"),
-)
-#: Import names of the runtimes that run each format, in the order the backends try them.
-_RUNTIMES = {"tflite": ("ai_edge_litert", "tflite_runtime", "tensorflow"), "onnx": ("onnxruntime",),
-             "keras": ("keras",)}
 _MAX_PROFILE_BYTES = 1 << 20
+
+
+def pick_order() -> list[tuple[str, str]]:
+    """(format, precision) in the order ``run`` takes artifacts from a folder without a deploy profile, best first for
+    a CPU box: full int8 (4-7x faster than float on LiteRT, about 2x on ONNX Runtime), then the smaller floats, then
+    float32; within a precision, the formats in their registry's order (LiteRT first)."""
+    from converters.registry import FORMATS, FULL_PRECISION, PRECISIONS
+
+    calibrated = [p for p, spec in PRECISIONS.items() if spec.calibration]
+    middle = [p for p, spec in PRECISIONS.items() if not spec.calibration and p != FULL_PRECISION]
+    files = [f for f in FORMATS.values() if not f.directory]
+    return [(f.name, p) for p in (*calibrated, *middle, FULL_PRECISION) for f in files if p in f.precisions]
+
+
+def runtime_installed(fmt: str) -> bool:
+    """Whether a runtime for the format ``fmt`` can be imported here (looked up, nothing is imported)."""
+    from converters.registry import FORMATS
+    from edgecnn.runtime.backends import backend_for
+
+    try:
+        return backend_for(f"model{FORMATS[fmt].suffix}").installed()
+    except (KeyError, ModelError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -133,13 +147,6 @@ class FolderPick:
     model: Path
     profile: Path | None
     why: str
-
-
-def runtime_installed(fmt: str) -> bool:
-    """Whether a runtime for ``fmt`` (tflite, onnx, keras) can be imported here (nothing is imported)."""
-    import importlib.util
-
-    return any(importlib.util.find_spec(name) is not None for name in _RUNTIMES.get(fmt, ()))
 
 
 def _profiles_in(folders: list[Path]) -> list[Path]:
@@ -161,7 +168,7 @@ def pick_from_folder(folder: str | os.PathLike[str], prefer_keras: bool = False)
     """The model a run folder or an export folder stands for, as ``run`` (and ``edgecnn.load``) use it.
 
     In this order: a deploy profile (``bench --pick``) in the folder or its ``export/`` (the newest, when there
-    are several); else the best artifact whose runtime is installed here (:data:`PICK_ORDER`); else the run's
+    are several); else the best artifact whose runtime is installed here (:func:`pick_order`); else the run's
     ``model.keras`` when Keras is installed. An edge install (no Keras) never picks ``model.keras``.
     ``prefer_keras`` (``edgecnn.load`` of a run folder on a training machine) takes ``model.keras`` first.
 
@@ -172,8 +179,12 @@ def pick_from_folder(folder: str | os.PathLike[str], prefer_keras: bool = False)
 
     root = Path(folder)
     folders = [root, *([root / "export"] if (root / "export").is_dir() else [])]
-    keras_file = root / "model.keras"
-    keras_ok = keras_file.is_file() and runtime_installed("keras")
+    from edgecnn.runs import MODEL_FILENAME
+
+    keras_file = root / MODEL_FILENAME
+    from edgecnn.runtime.backends import KerasBackend
+
+    keras_ok = keras_file.is_file() and KerasBackend.installed()
     if prefer_keras and keras_ok:
         return FolderPick(keras_file, None, f"Running {keras_file} (the run's Keras model).")
     profiles = _profiles_in(folders)
@@ -187,7 +198,7 @@ def pick_from_folder(folder: str | os.PathLike[str], prefer_keras: bool = False)
             target = parse_artifact_name(p.name) if p.is_file() and not p.name.startswith(".") else None
             if target is not None:
                 artifacts.setdefault(target, p)
-    runnable = [(t, artifacts[t]) for t in PICK_ORDER if t in artifacts and runtime_installed(t[0])]
+    runnable = [(t, artifacts[t]) for t in pick_order() if t in artifacts and runtime_installed(t[0])]
     if runnable:
         (fmt, precision), path = runnable[0]
         others = f"; {len(runnable) - 1} other runnable artifact(s) there" if len(runnable) > 1 else ""

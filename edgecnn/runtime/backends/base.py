@@ -52,6 +52,15 @@ class Backend:
     name: ClassVar[str] = ""
     suffixes: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str] = ""
+    #: Import names of the runtimes that can run this backend's files, in the order it tries them.
+    modules: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def installed(cls) -> bool:
+        """Whether one of :attr:`modules` can be imported here (looked up, not imported)."""
+        import importlib.util
+
+        return any(importlib.util.find_spec(m) is not None for m in cls.modules)
 
     def __init__(
         self,

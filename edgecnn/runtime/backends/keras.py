@@ -17,6 +17,7 @@ class KerasBackend(Backend):
     name = KERAS_FORMAT
     suffixes = KERAS_SUFFIXES
     extra = "train"
+    modules = ("keras",)
 
     def __init__(self, path: str | os.PathLike[str], *args: Any, unsafe: bool = False, **kwargs: Any) -> None:
         self.unsafe = unsafe

@@ -43,6 +43,7 @@ class ONNXBackend(Backend):
     name = "onnx"
     suffixes = (".onnx",)
     extra = "onnx"
+    modules = ("onnxruntime",)
     #: Profile the first inference to learn the node placement: None = when a non-CPU provider is in the session.
     profile_placement: bool | None = None
 

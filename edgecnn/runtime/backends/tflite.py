@@ -78,6 +78,7 @@ class TFLiteBackend(Backend):
     name = "tflite"
     suffixes = (".tflite",)
     extra = "tflite"
+    modules = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
     def _load(self) -> None:
         interpreter_cls, load_delegate, self.library, self.library_version = tflite_runtime()
