@@ -19,7 +19,7 @@ export PYTHONUNBUFFERED := 1
 
 # Debian packages the tests run for real (a broker, a browser, ...): installed by apt-get when missing and root
 # (as CI is); elsewhere the tests that need one are skipped with a reason that names the package.
-DEB_PACKAGES ?= chromium mosquitto systemd
+DEB_PACKAGES ?= chromium mosquitto systemd prometheus
 
 install: $(STAMP)
 
