@@ -29,10 +29,10 @@ STATIC = Path(__file__).with_name("static")
 
 
 def mask(text: str) -> str:
-    """Credentials in a name or message hidden (the one URL masking of the runtime)."""
-    from edgecnn.runtime.sources import mask_url
+    """Credentials in a name or message hidden (:func:`edgecnn.masking.mask_secrets`, the one masking)."""
+    from edgecnn.masking import mask_secrets
 
-    return mask_url(text)
+    return mask_secrets(text)
 
 
 @dataclass

@@ -108,9 +108,9 @@ class PipelineFeed:
                     break
                 stream = self._stream = self._open()
         except Exception as exc:  # noqa: BLE001  (reported by /readyz and the page, never a traceback)
-            from edgecnn.runtime.sources import mask_url
+            from edgecnn.masking import mask_secrets
 
-            self.error = mask_url(f"{type(exc).__name__}: {exc}")
+            self.error = mask_secrets(f"{type(exc).__name__}: {exc}")
         finally:
             self.running = False
 

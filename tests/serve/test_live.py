@@ -200,7 +200,7 @@ def test_the_token_guards_everything_and_never_shows(color_onnx, colour_video, w
     from edgecnn.serve.server import open_server
 
     token = "tok-" + "x7" * 16
-    source = f"rtsp://admin:hunter2pass@{colour_video}"  # a password-bearing name never shows either
+    source = "rtsp://admin:hunter2pass@camera.local:554/line1"  # a password-bearing name never shows either
     config = ServeConfig(port=0, token=token, access_log=True)
     with open_server(color_onnx, config, source=str(colour_video), loop=True, max_fps=20) as served:
         served.feed.name = source
