@@ -82,7 +82,14 @@ class PipelineFeed:
     def start(self) -> PipelineFeed:
         """Open the source (errors raise here, before serving) and classify it on a thread."""
         self._stream = self._open()
-        self.name = self.name or self._stream.name
+        if not self.name:  # a file shows as its name, a stream as its masked URL
+            import os
+
+            from edgecnn.masking import mask_secrets
+
+            src = str(self.source) if self.source is not None else ""
+            self.name = os.path.basename(src) if src and os.path.isfile(src) else mask_secrets(self._stream.name,
+                                                                                              whole=True)
         self._thread = threading.Thread(target=self._run, name="edgecnn-feed", daemon=True)
         self.running = True
         self._thread.start()
@@ -133,26 +140,28 @@ class PipelineFeed:
                 self.fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 else 0.0
                 self.dropped = stream.dropped
                 self.last_at = now
-                self._emit(p, now, label, self.frames)
+                lat = stream.stats.latencies_ms
+                self._emit(p, now, label, self.frames, lat[-1] if lat else 0.0)
                 self.frames += 1
                 label = p.label
 
-    def _emit(self, p: Any, now: float, previous: str | None, frame: int) -> None:
+    def _emit(self, p: Any, now: float, previous: str | None, frame: int, latency_ms: float) -> None:
         img = p.image
         h, w = (img.shape[0], img.shape[1]) if img is not None else (0, 0)
         name = self.name or "source"
         region = Region(WHOLE_FRAME, 0, 0, w, h)
-        pred = RegionPrediction(source=name, region=WHOLE_FRAME, frame=frame, captured_at=now, label=p.label,
+        captured = now - latency_ms / 1000.0  # the pipeline's capture-to-result time
+        pred = RegionPrediction(source=name, region=WHOLE_FRAME, frame=frame, captured_at=captured, label=p.label,
                                 score=float(p.score), topk=tuple((lbl, float(s)) for lbl, s in p.topk),
-                                class_index=p.class_index, latency_ms=0.0, probs=p.probs)
+                                class_index=p.class_index, latency_ms=latency_ms, probs=p.probs)
         decisions: tuple[Decision, ...] = ()
         if p.label != previous:
             self._seq += 1
             decisions = (Decision(seq=self._seq, time=time.time(), source=name, region=WHOLE_FRAME,
                                   verdict=p.label, label=p.label, score=float(p.score), votes=1, window=1,
-                                  changed=previous is not None, frame=frame, captured_at=now,
+                                  changed=previous is not None, frame=frame, captured_at=captured,
                                   model_sha256=self.identity.sha256),)
-        event = FrameEvent(source=name, frame=frame, captured_at=now, image=img, regions=(region,),
+        event = FrameEvent(source=name, frame=frame, captured_at=captured, image=img, regions=(region,),
                            predictions=(pred,), decisions=decisions, fps=self.fps)
         with self._lock:
             observers = list(self._observers)

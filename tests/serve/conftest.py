@@ -46,5 +46,5 @@ def live_server(color_onnx, colour_video, allowed_dir):
     from edgecnn.serve.server import open_server
 
     config = ServeConfig(port=0, max_delay_ms=20, allow_dirs=(allowed_dir,), stream_fps=30)
-    with open_server(color_onnx, config, source=str(colour_video), loop=True) as served:
+    with open_server(color_onnx, config, source=str(colour_video), loop=True, max_fps=20) as served:
         yield served

@@ -103,7 +103,7 @@ def solid_png(rgb: tuple[int, int, int], size: int = 40) -> bytes:
     return buf.getvalue()
 
 
-def write_video(path: Path, frames_per_colour: int = 5, rounds: int = 2, size: tuple[int, int] = (96, 72)) -> Path:
+def write_video(path: Path, frames_per_colour: int = 20, rounds: int = 1, size: tuple[int, int] = (96, 72)) -> Path:
     """An MJPG .avi cycling red, green, blue (cv2.VideoWriter, as a camera stand-in)."""
     import cv2
     import numpy as np
