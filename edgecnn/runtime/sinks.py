@@ -51,6 +51,10 @@ class RowWriter:
       so a fast folder run does not pay one per few dozen images; a power cut loses at most that much) and on close.
     """
 
+    #: The CSV header and the text columns neutralized for spreadsheets (the station's rows have their own).
+    COLUMNS: tuple[str, ...] = CSV_COLUMNS
+    TEXT: frozenset[str] = TEXT_FIELDS
+
     def __init__(self, path: str | os.PathLike[str], fmt: str, sync_seconds: float = 1.0, *,
                  neutralize: bool = True, follow_symlinks: bool = False) -> None:
         self.path = Path(path)
@@ -67,7 +71,7 @@ class RowWriter:
         try:
             self._check_existing()
             if fmt == "csv" and os.fstat(self.fd).st_size == 0:
-                self._emit(self._csv_line(CSV_COLUMNS))
+                self._emit(self._csv_line(self.COLUMNS))
         except BaseException:
             os.close(self.fd)
             self.fd = None
@@ -84,12 +88,12 @@ class RowWriter:
         last_byte = os.pread(self.fd, 1, size - 1)
         what = "--save-csv" if self.fmt == "csv" else "--save-jsonl"
         if self.fmt == "csv":
-            expected = self._csv_line(CSV_COLUMNS).encode()
+            expected = self._csv_line(self.COLUMNS).encode()
             if first != expected:
                 got = first.decode("utf-8", "replace").strip()[:120]
                 raise ConfigError(
                     f"{what} {self.path} exists with other columns ({got!r}); expected the header "
-                    f"{','.join(CSV_COLUMNS)!r}. Rows are appended to an existing file only when its columns match: "
+                    f"{','.join(self.COLUMNS)!r}. Rows are appended to an existing file only when its columns match: "
                     "give a new file name.")
         else:
             try:
@@ -132,8 +136,8 @@ class RowWriter:
         if self.fmt == "csv":
             row["topk"] = ";".join(f"{lbl}:{'' if s is None else f'{s:.4f}'}" for lbl, s in row["topk"])
             row["score"] = "" if row["score"] is None else f"{row['score']:.6f}"
-            self._emit(csv_line([csv_cell(row[k], self.neutralize) if k in TEXT_FIELDS else row[k]
-                                 for k in CSV_COLUMNS]))
+            self._emit(csv_line([csv_cell(row[k], self.neutralize) if k in self.TEXT else row[k]
+                                 for k in self.COLUMNS]))
         else:
             self._emit(json_line(row))
         self.rows += 1
@@ -271,15 +275,19 @@ class ParquetWriter:
         self.rows = 0
         self._buffer: list[dict[str, Any]] = []
         self._pa = pa
-        self.schema = pa.schema([
+        self.schema = self._schema(pa)
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._writer = pq.ParquetWriter(str(self._tmp), self.schema)
+
+    def _schema(self, pa: Any) -> Any:
+        """The columns (the station's rows have their own)."""
+        return pa.schema([
             ("source", pa.string()), ("index", pa.int64()), ("label", pa.string()), ("score", pa.float64()),
             ("topk", pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64())]))),
             ("status", pa.string()), ("error", pa.string()), ("preprocess_ms", pa.float64()),
             ("inference_ms", pa.float64()), ("postprocess_ms", pa.float64()), ("latency_ms", pa.float64()),
         ])
-        self._ctx = atomic_path(self.path)
-        self._tmp = self._ctx.__enter__()
-        self._writer = pq.ParquetWriter(str(self._tmp), self.schema)
 
     def write(self, result: Result) -> None:
         row = result.row()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 EXAMPLE = """\
 # edgecnn station file: `edgecnn station check {file}` checks it, `edgecnn station run {file}` runs it.
 # Editors validate it against `edgecnn station schema` (JSON Schema). Paths are relative to this file.
@@ -65,4 +68,22 @@ def example_text(model: str = "model_int8.tflite", reject: str = "ng", file: str
     return EXAMPLE.format(model=model, reject=reject, file=file)
 
 
-__all__ = ["EXAMPLE", "example_text"]
+
+
+def write_example(path: str | os.PathLike[str], model: str = "model_int8.tflite", reject: str = "ng") -> Path:
+    """Write the example to ``path`` (atomically; an existing file is never replaced).
+
+    Raises:
+        ArtifactExistsError: ``path`` exists.
+    """
+    from edgecnn.errors import ArtifactExistsError
+    from edgecnn.fileio import write_text
+
+    out = Path(path)
+    if out.exists():
+        raise ArtifactExistsError(f"{out} exists; give another file name (station init never replaces a file).")
+    write_text(out, example_text(model, reject, out.name))
+    return out
+
+
+__all__ = ["EXAMPLE", "example_text", "write_example"]

@@ -76,7 +76,7 @@ class Plan:
             if origin == "default":
                 continue
             value = getattr(self.options, key, None)
-            out.append(f"{key} = {value!r} ({origin})")
+            out.append(f"{key} = {str(value) if isinstance(value, Path) else repr(value)} ({origin})")
         return out
 
 

@@ -39,15 +39,23 @@ from typing import Any
 
 from edgecnn.errors import ConfigError
 from edgecnn.station.fields import Problems, build, convert, fill, json_schema, received
+from edgecnn.station.outputs import KINDS
 from edgecnn.station.params import CLI_ONLY, RUN_PARAMS, Param, check_value, flag, param
 
 #: Optional sections owned by other parts: name -> "module:dataclass" (imported on use).
 SECTIONS: dict[str, str] = {
     "serve": "edgecnn.serve.config:ServeConfig",
+    "monitor": "edgecnn.monitor.drift:MonitorConfig",
 }
-#: Output kinds: kind -> the module that exposes ``CONFIG`` (its dataclass), ``create(...)`` and ``check(...)``.
-OUTPUTS: dict[str, str] = {kind: f"edgecnn.station.outputs.{kind}" for kind in ("mqtt", "opcua", "modbus", "gpio",
-                                                                                  "webhook")}
+#: Sections whose part watches every frame: name -> "module:factory" giving an
+#: :class:`~edgecnn.station.events.Observer` (``create(config, *, station, labels, model_sha256, state_dir,
+#: raise_alarm)``); a config with ``enabled = false`` makes none.
+OBSERVERS: dict[str, str] = {
+    "monitor": "edgecnn.monitor.drift:create",
+}
+#: Output kinds: kind -> the module that exposes ``CONFIG`` (its dataclass), ``create(...)`` and ``check(...)``
+#: (the kinds of :data:`edgecnn.station.outputs.KINDS`).
+OUTPUTS: dict[str, str] = {kind: f"edgecnn.station.outputs.{module}" for kind, module in KINDS.items()}
 
 #: Names of sources, regions, outputs and the station: they appear in MQTT topics, OPC UA nodes and file names.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -177,7 +185,7 @@ _SOURCE_KEYS = ("name", "source", "camera", "width", "height", "fps", "regions")
 _TOP_KEYS = ("name", "model", "profile", "device", "state_dir", "run", "sources", "rules", "outputs")
 
 
-def _import(target: str) -> Any:
+def load_target(target: str) -> Any:
     import importlib
 
     module, _, attr = target.partition(":")
@@ -187,12 +195,12 @@ def _import(target: str) -> Any:
 
 def section_class(name: str) -> type:
     """The dataclass of an optional section (``serve``, ``capture``, ``monitor``)."""
-    return _import(SECTIONS[name])
+    return load_target(SECTIONS[name])
 
 
 def output_module(kind: str) -> Any:
     """The module of an output kind (``CONFIG``, ``create``, ``check``)."""
-    return _import(OUTPUTS[kind])
+    return load_target(OUTPUTS[kind])
 
 
 # ------------------------------------------------------------------------------------------------- the checker
@@ -424,18 +432,11 @@ def _outputs(items: Any, problems: Problems, environ: Mapping[str, str], names: 
             problems.add(f"{path}.name", f"expected a name no other output has; received {name!r}, the name of "
                                          f"outputs[{seen[name]}] (give each output of a kind its own name).")
         seen.setdefault(name, i)
-        follow = item.get("follow", "station")
-        if not isinstance(follow, str) or not follow or follow.count("/") > 1:
-            problems.add(f"{path}.follow", "expected 'station', '*', a source name or 'source/region'; received "
-                                           f"{received(follow)}.")
-            follow = "station"
-        rest = {k: v for k, v in item.items() if k not in ("kind", "name", "follow")}
-        cls = output_module(kind).CONFIG
-        if "follow" in {f.name for f in dataclasses.fields(cls)}:
-            rest["follow"] = follow
-        built = build(cls, rest, path, problems, environ, names)
+        rest = {k: v for k, v in item.items() if k not in ("kind", "name")}
+        built = build(output_module(kind).CONFIG, rest, path, problems, environ, names)
         if built is not dataclasses.MISSING:
-            out.append(OutputConfig(kind=kind, name=name, config=built, follow=follow))
+            out.append(OutputConfig(kind=kind, name=name, config=built,
+                                    follow=str(getattr(built, "follow", "station"))))
     return out
 
 
@@ -484,8 +485,6 @@ def station_schema() -> dict[str, Any]:
     for kind in sorted(OUTPUTS):
         schema = json_schema(output_module(kind).CONFIG)
         schema["properties"] = {"kind": {"const": kind}, "name": {**name, "description": "The output's name."},
-                                "follow": {"type": "string", "description": "'station', '*', a source or "
-                                                                            "'source/region'."},
                                 **schema["properties"]}
         schema["required"] = ["kind"]
         outputs.append(schema)
@@ -508,6 +507,6 @@ def station_schema() -> dict[str, Any]:
             "type": "object", "additionalProperties": False, "required": ["sources"], "properties": props}
 
 
-__all__ = ["OUTPUTS", "RUN_FIELDS", "SECTIONS", "OutputConfig", "RegionConfig", "RulesConfig", "SourceConfig",
-           "StationConfig", "StationFileError", "check_region_fits", "check_station", "load_station", "output_module",
+__all__ = ["OBSERVERS", "OUTPUTS", "RUN_FIELDS", "SECTIONS", "OutputConfig", "RegionConfig", "RulesConfig", "SourceConfig",
+           "StationConfig", "StationFileError", "check_region_fits", "check_station", "load_station", "load_target", "output_module",
            "run_field", "section_class", "station_schema"]
