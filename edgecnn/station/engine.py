@@ -271,8 +271,9 @@ class Station:
     Use :func:`run_station`, or ``with Station(plan) as st: st.run()``; ``stop()`` ends it from any thread.
     """
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, stall_s: float = STALL_S) -> None:
         self.plan = plan
+        self.stall_s = stall_s
         self.options = plan.run_options()
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -508,15 +509,15 @@ class Station:
     def _health(self) -> None:
         now = time.time()
         for r in self.readers:
-            down = bool(r.done and r.error) or (r.captured > 0 and not r.done and now - r.last_frame_at > STALL_S)
+            down = bool(r.done and r.error) or (r.captured > 0 and not r.done and now - r.last_frame_at > self.stall_s)
             if down and r.name not in self._down:
                 self._down.add(r.name)
                 detail = r.error or f"{r.name} delivered no frame for {now - r.last_frame_at:.1f} s"
-                self.raise_alarm(Alarm("source_down", r.name, WHOLE_FRAME, True, now - r.last_frame_at, STALL_S,
+                self.raise_alarm(Alarm("source_down", r.name, WHOLE_FRAME, True, now - r.last_frame_at, self.stall_s,
                                        detail=detail))
             elif not down and r.name in self._down:
                 self._down.discard(r.name)
-                self.raise_alarm(Alarm("source_down", r.name, WHOLE_FRAME, False, 0.0, STALL_S,
+                self.raise_alarm(Alarm("source_down", r.name, WHOLE_FRAME, False, 0.0, self.stall_s,
                                        detail=f"{r.name} delivers again"))
 
     def _drain_alarms(self) -> None:
