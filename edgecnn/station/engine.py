@@ -235,7 +235,7 @@ class StationSummary:
             line = (f"  source {name}: {s['frames']} frames, {s['fps']:.1f} fps, {s['dropped']} dropped, "
                     f"{s['reconnects']} reconnects")
             out.append(line + (f"; {s['error']}" if s["error"] else ""))
-        for o in self.outputs:
+        for o in self._outs:
             out.append(f"  output {o.name} ({o.kind}): {'connected' if o.connected else 'not connected'}, {o.sent} "
                        f"sent, {o.errors} errors, {o.dropped} dropped" + (f", {o.spool_depth} spooled"
                                                                           if o.spool_depth else "")
@@ -280,7 +280,7 @@ class Station:
         self.stop_reason = ""
         self._alarms: queue.SimpleQueue[Alarm] = queue.SimpleQueue()
         self._observers: list[Observer] = []
-        self.outputs: list[Output] = []
+        self._outs: list[Output] = []
         self.readers: list[SourceReader] = []
         self.backend: Backend | None = None
         self.rules: Any = None
@@ -300,9 +300,10 @@ class Station:
                              reconnects=r.reconnects, queue_depth=int(r.slot is not None), error=r.error)
                 for r in self.readers]
 
-    def output_stats(self) -> list[OutputStats]:
+    def outputs(self) -> list[OutputStats]:
+        """Counters of every output (``connected`` False: unreachable now)."""
         out = []
-        for o in self.outputs:
+        for o in self._outs:
             try:
                 out.append(o.stats())
             except Exception as exc:  # noqa: BLE001  (a broken output's counters must not break a page)
@@ -371,7 +372,7 @@ class Station:
         for r in self.readers:
             r.start()
         info(f"Station {plan.name}: {len(self.readers)} sources ({', '.join(r.describe() for r in self.readers)}), "
-             f"{len(regions)} regions, {len(self.outputs)} outputs, model {model_file.name} "
+             f"{len(regions)} regions, {len(self._outs)} outputs, model {model_file.name} "
              f"(max batch {self.backend.max_batch or 'any'})")
 
     def _open_sinks(self) -> None:
@@ -393,7 +394,7 @@ class Station:
             module = output_module(cfg.kind)
             out = _call(module.create, cfg.config, **common, state_dir=state / cfg.name, name=cfg.name,
                         start_offline=self.plan.start_offline)
-            self.outputs.append(out)
+            self._outs.append(out)
             try:
                 out.start()
             except EdgeCNNError as exc:
@@ -495,7 +496,7 @@ class Station:
             self.summary.last_seq = d.seq
             if d.source != STATION:
                 self._latencies.append(d.latency_ms)
-            for out in self.outputs:
+            for out in self._outs:
                 out.submit(d)
         if self._observers:
             event = FrameEvent(source=reader.name, frame=x.frame, captured_at=x.captured_at, image=x.image,
@@ -533,7 +534,7 @@ class Station:
                                              f"{alarm.source}/{alarm.region}: {alarm.detail}")
             for sink in self.sinks:
                 sink.write(Row.alarm(alarm))
-            for out in self.outputs:
+            for out in self._outs:
                 out.alarm(alarm)
 
     def close(self) -> None:
@@ -546,8 +547,8 @@ class Station:
                 obs.close()
             except Exception:  # noqa: BLE001
                 pass
-        self.summary.outputs = self.output_stats()
-        for out in self.outputs:
+        self.summary.outputs = self.outputs()
+        for out in self._outs:
             try:
                 out.close()
             except Exception as exc:  # noqa: BLE001  (one output's failure to flush must not lose the rows)
@@ -602,10 +603,27 @@ def run_station(plan: Plan) -> StationSummary:
         raise ConfigError("A station runs on this machine; drop --engine ray.")
     station = Station(plan)
     station.start()
+    served = None
     try:
+        if "serve" in plan.sections:
+            served = serve_station(station)
         return station.run()
     finally:
+        if served is not None:
+            served.close()
         station.close()
 
 
-__all__ = ["STALL_S", "SourceReader", "Station", "StationSummary", "run_station"]
+def serve_station(station: Station) -> Any:
+    """Start ``edgecnn serve`` for a running station from its ``[serve]`` section (live view, ``/metrics``,
+    ``/healthz``, ``/predict``); the caller closes what it returns."""
+    from edgecnn.serve.server import open_server
+
+    o = station.options
+    served = open_server(o.model, station.plan.sections["serve"], backend=o.backend or "auto", threads=o.threads,
+                         providers=o.providers, station=station).start()
+    info(f"Station {station.plan.name} serves {served.url}")
+    return served
+
+
+__all__ = ["STALL_S", "SourceReader", "Station", "StationSummary", "run_station", "serve_station"]

@@ -46,12 +46,14 @@ from edgecnn.station.params import CLI_ONLY, RUN_PARAMS, Param, check_value, fla
 SECTIONS: dict[str, str] = {
     "serve": "edgecnn.serve.config:ServeConfig",
     "monitor": "edgecnn.monitor.drift:MonitorConfig",
+    "capture": "edgecnn.monitor.capture:CaptureConfig",
 }
 #: Sections whose part watches every frame: name -> "module:factory" giving an
 #: :class:`~edgecnn.station.events.Observer` (``create(config, *, station, labels, model_sha256, state_dir,
 #: raise_alarm)``); a config with ``enabled = false`` makes none.
 OBSERVERS: dict[str, str] = {
     "monitor": "edgecnn.monitor.drift:create",
+    "capture": "edgecnn.monitor.capture:create",
 }
 #: Output kinds: kind -> the module that exposes ``CONFIG`` (its dataclass), ``create(...)`` and ``check(...)``
 #: (the kinds of :data:`edgecnn.station.outputs.KINDS`).

@@ -171,3 +171,46 @@ def test_an_unreachable_output_stops_the_start_unless_offline(tmp_path, int8_mod
     summary = run_station(resolve(station=path, start_offline=True))
     assert summary.frames > 0 and summary.outputs[0].kind == "mqtt" and not summary.outputs[0].connected
     assert time.time() > 0
+
+
+def test_decisions_reach_a_real_broker_and_the_station_serves_its_status(tmp_path, int8_model):
+    """MQTT (QoS 1) to a real mosquitto, Modbus and the [serve] section: every decision row's sequence number
+    arrives at the subscriber; /api/status and /metrics show the station's sources while it runs."""
+    import urllib.request
+
+    from brokers import MOSQUITTO, Mosquitto, Subscriber, free_port
+
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed: apt-get install mosquitto (make system-deps installs it)")
+    pytest.importorskip("paho.mqtt.client")
+    pytest.importorskip("starlette")
+    from edgecnn.station.engine import serve_station
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    sub = Subscriber(broker.port, "edgecnn/#")
+    try:
+        with MJPEGServer(fps=10.0) as cam:
+            extra = (f'\n[[outputs]]\nkind = "mqtt"\nhost = "127.0.0.1"\nport = {broker.port}\nqos = 1\n'
+                     f'\n[[outputs]]\nkind = "modbus"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+                     '\n[serve]\nport = 0\n')
+            path = station_file(tmp_path, int8_model, f'[[sources]]\nname = "cam"\nsource = "{cam.url()}"\n' + extra)
+            station = Station(resolve(station=path))
+            station.start()
+            served = serve_station(station)
+            try:
+                threading.Timer(2.5, station.stop).start()
+                time.sleep(1.2)
+                status = json.loads(urllib.request.urlopen(served.url + "/api/status", timeout=5).read())
+                metrics = urllib.request.urlopen(served.url + "/metrics", timeout=5).read().decode()
+                summary = station.run()
+            finally:
+                served.close()
+                station.close()
+        decisions = [r["seq"] for r in rows(tmp_path / "rows.jsonl") if r["kind"] == "decision"]
+        assert decisions and sub.wait_for(lambda: sorted({p["seq"] for p in sub.payloads("/decision")}) == decisions)
+        assert "cam" in json.dumps(status) and "edgecnn" in metrics
+        kinds = {o.kind: o for o in summary.outputs}
+        assert kinds["mqtt"].sent >= len(decisions) and kinds["modbus"].kind == "modbus"
+    finally:
+        sub.close()
+        broker.stop()
