@@ -235,7 +235,7 @@ class StationSummary:
             line = (f"  source {name}: {s['frames']} frames, {s['fps']:.1f} fps, {s['dropped']} dropped, "
                     f"{s['reconnects']} reconnects")
             out.append(line + (f"; {s['error']}" if s["error"] else ""))
-        for o in self._outs:
+        for o in self.outputs:
             out.append(f"  output {o.name} ({o.kind}): {'connected' if o.connected else 'not connected'}, {o.sent} "
                        f"sent, {o.errors} errors, {o.dropped} dropped" + (f", {o.spool_depth} spooled"
                                                                           if o.spool_depth else "")
