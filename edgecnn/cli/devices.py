@@ -69,11 +69,29 @@ def service_command(
     secret_param: Annotated[list[str] | None, typer.Option("--secret-param", help="Also treat this URL parameter as a "
                                                            "secret (repeatable): masked, and a source holding it goes "
                                                            "to the 0600 environment file.")] = None,
+    station: Annotated[Path | None, typer.Option("--station", help="A station file: the unit runs `edgecnn station "
+                                                 "run FILE` (its model, device, rows and state folder).")] = None,
 ) -> None:
     """Fill in devices/edgecnn.service: run MODEL on a camera at boot, restarting on failure."""
     from edgecnn.console import console, info
     from edgecnn.devices import write_service
 
+    if station is not None:
+        from edgecnn.errors import ConfigError
+        from edgecnn.station.service import write_station_service
+
+        given = [name for name, value in (("MODEL", model), ("--device", device), ("--source", source),
+                                          ("--camera", camera), ("--args", run_args), ("--profile", profile)) if value]
+        if given:
+            raise ConfigError(f"Expected the station file to say {', '.join(given)}; received them as options too "
+                              "(drop them, or drop --station).")
+        unit, written = write_station_service(station, output, user=user, environment_file=env_file)
+        if output is None:
+            console.print(unit.text, markup=False, highlight=False, end="")
+        else:
+            info(f"Wrote {written[0]}; install: sudo cp {written[0]} /etc/systemd/system/ && sudo systemctl "
+                 f"daemon-reload && sudo systemctl enable --now {written[0].name}")
+        return
     unit, written = write_service(model, output=output, device=device, source=source, camera=camera, user=user,
                                   extra_args=run_args, environment_file=env_file, deploy_profile=profile,
                                   secret_params=secret_param or None)
