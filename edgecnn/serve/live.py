@@ -22,7 +22,9 @@ from edgecnn.station.events import FrameEvent
 
 BOUNDARY = "edgecnnframe"
 #: Frames are drawn at least this wide (small camera crops would make unreadable text).
-MIN_WIDTH = 480
+MIN_WIDTH = 320
+#: The encoder thread's nice value: drawing for viewers is best effort and yields the CPU to inference.
+ENCODER_NICE = 19
 
 
 @dataclass
@@ -161,6 +163,12 @@ class LiveView:
 
     # ------------------------------------------------------------------ encoder thread
     def _encode_loop(self) -> None:
+        import os
+
+        try:  # Linux: a thread's own nice value (the engine's threads keep theirs)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICE)
+        except (AttributeError, OSError):
+            pass
         done: dict[str, int] = {}
         while not self._closed.is_set():
             self._wake.wait(1.0)

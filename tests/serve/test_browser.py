@@ -59,7 +59,7 @@ def test_live_view_in_headless_chromium(live_server, page, tmp_path):
     img = page.locator("img.stream")
     assert img.count() == 1
     assert img.get_attribute("src").startswith("/stream/")
-    assert img.evaluate("i => i.naturalWidth") >= 480
+    assert img.evaluate("i => i.naturalWidth") >= 320
     # the stream updates: the drawn frame changes (the video cycles red, green, blue)
     first = img.evaluate(FRAME_SIGNATURE)
     deadline = time.monotonic() + 15
