@@ -152,3 +152,65 @@ def evaluate(
     if skipped:
         info(f"Skipped {len(skipped)} unreadable images.")
     return report
+
+
+@dataclass
+class Comparison:
+    """A parent model and its fine-tuned child on the same labelled folder (``evaluate CHILD --parent ...``)."""
+
+    data: str
+    parent: EvalReport
+    child: EvalReport
+    outputs: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, float | None, float | None]]:
+        """(figure, parent, child): accuracy, top-k, macro-F1, then each class's recall."""
+        out: list[tuple[str, float | None, float | None]] = [
+            ("accuracy", self.parent.accuracy, self.child.accuracy),
+            (f"top-{self.child.topk} accuracy", self.parent.topk_accuracy, self.child.topk_accuracy),
+            ("macro-F1", self.parent.macro_f1, self.child.macro_f1),
+        ]
+        for lbl in dict.fromkeys([*self.child.labels, *self.parent.labels]):
+            p, c = self.parent.per_class.get(lbl), self.child.per_class.get(lbl)
+            out.append((f"recall {lbl}", p["recall"] if p else None, c["recall"] if c else None))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": self.data, "parent": self.parent.model, "child": self.child.model,
+                "rows": [{"figure": f, "parent": p, "child": c, "delta": None if p is None or c is None else c - p}
+                         for f, p, c in self.rows()]}
+
+
+def parent_of(model: str | os.PathLike[str]) -> Path:
+    """The parent run a fine-tuned model's card names (``train --from``).
+
+    Raises:
+        ConfigError: the card names none, or that run is gone.
+    """
+    from edgecnn.modelcard import read
+
+    card = read(model)
+    parent = ((card.provenance or {}).get("parent") or {}) if card is not None else {}
+    if not parent.get("run"):
+        raise ConfigError(f"Expected a model fine-tuned with `train --from`; the card of {model} names no parent. "
+                          "Give the parent's path: --parent PATH.")
+    run = Path(parent["run"])
+    if not (run / MODEL_FILENAME).is_file():
+        raise ConfigError(f"The parent run {run} named in the card of {model} is gone; give --parent PATH.")
+    return run
+
+
+def compare(child: str | os.PathLike[str], parent: str | os.PathLike[str], data: str | os.PathLike[str] | None,
+            out_dir: str | os.PathLike[str] | None = None, **options: Any) -> Comparison:
+    """Evaluate ``parent`` and ``child`` on the same folder (``parent="auto"``: the one the child's card names).
+
+    Writes ``OUT/parent/`` and ``OUT/child/`` (each ``evaluate``'s files) and ``OUT/comparison.json``.
+    """
+    parent_path = parent_of(child) if str(parent) == "auto" else Path(parent)
+    out = Path(out_dir) if out_dir else next_run_dir(EVALUATE_PROJECT)
+    child_report = evaluate(child, data=data, out_dir=out / "child", **options)
+    parent_report = evaluate(parent_path, data=data, out_dir=out / "parent", **options)
+    result = Comparison(child_report.data, parent_report, child_report)
+    write_json(out / "comparison.json", result.to_dict())
+    result.outputs = [str(out / "comparison.json"), *child_report.outputs, *parent_report.outputs]
+    return result

@@ -32,6 +32,9 @@ def evaluate_command(
                                                    help="Largest image decoded (width x height, checked in the header "
                                                         "before decoding; larger ones are skipped). Default "
                                                         "64000000.")] = None,
+    parent: Annotated[str | None, typer.Option(help="Also evaluate this parent model on the same data and print "
+                                               "parent vs child in one table ('auto': the run the model's card "
+                                               "names, from `train --from`).")] = None,
 ) -> None:
     """Measure a model on labelled images through the same pipeline as `edgecnn run`."""
     from edgecnn.api import evaluate
@@ -41,6 +44,22 @@ def evaluate_command(
     from edgecnn.scale.infer import ScaleOptions
 
     check_address(engine.value, address, workers)
+    if parent is not None:
+        from edgecnn.evaluate import compare
+
+        c = compare(model, parent, data, out_dir=out, backend=backend.value, threads=threads, batch=batch, topk=topk,
+                    providers=[p.strip() for p in providers.split(",")] if providers else None, max_pixels=max_pixels)
+        console.print(f"{printable(c.data)}: {c.child.count} images", markup=False)
+        width = max(len(printable(f)) for f, _p, _c in c.rows()) + 2
+        console.print(f"{'':<{width}}{'parent':>10}{'child':>10}{'change':>10}", markup=False)
+        for fig, p, ch in c.rows():
+            cells = [f"{v:>10.4f}" if v is not None else f"{'-':>10}" for v in (p, ch)]
+            delta = f"{ch - p:>+10.4f}" if p is not None and ch is not None else f"{'-':>10}"
+            console.print(f"{printable(fig):<{width}}{cells[0]}{cells[1]}{delta}", markup=False)
+        console.print(f"parent: {printable(c.parent.model)}", markup=False)
+        console.print(f"child:  {printable(c.child.model)}", markup=False)
+        console.print("Saved " + ", ".join(printable(o) for o in c.outputs[:1]), markup=False)
+        return
     r = evaluate(model, data=data, run=run, split=split, out_dir=out, backend=backend.value, threads=threads,
                  providers=[p.strip() for p in providers.split(",")] if providers else None, batch=batch, topk=topk,
                  engine=engine.value, scale=ScaleOptions(address=address, workers=workers, verbose=verbose()),

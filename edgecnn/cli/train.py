@@ -137,6 +137,11 @@ def train_command(
     resume: Annotated[
         bool | None, _opt("--resume", help="Continue the run --name (else the latest) from its last checkpoint.", panel=OUT)
     ] = None,
+    from_run: Annotated[
+        Path | None, _opt("--from", help="Fine-tune from this earlier run's weights (its architecture and input; its "
+                          "classes must be in --data, new ones grow the head); the card names it as the parent.",
+                          panel=OUT)
+    ] = None,
     plots: Annotated[bool | None, _opt("--plots/--no-plots", help="Write PNG plots.", panel=OUT)] = None,
     engine: Annotated[EngineChoice, _opt("--engine", help="local: this machine; ray: data-parallel over Ray Train "
                                          "workers (JAX; the run folder must be on a shared filesystem).",
@@ -153,6 +158,7 @@ def train_command(
     from edgecnn.runs import next_commands_after_train
 
     overrides["quiet"] = quiet or None
+    overrides["from_run"] = str(from_run) if from_run is not None else None
     from edgecnn.scale.cluster import check_address
 
     check_address(engine.value, address)

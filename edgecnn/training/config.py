@@ -62,6 +62,9 @@ class TrainConfig:
         strict: Unreadable images are an error instead of a warning.
         workers: Decoding threads (0 = one per CPU core).
         project, name, exist_ok, resume: Where the run folder goes and what to do if it exists.
+        from_run: Fine-tune from this earlier run's weights (``--from RUN``): its architecture, input and
+            augmentation options are the defaults, its classes must all be in ``data`` (new ones grow the head),
+            and the new card names it as the parent.
         plots: Write the PNG plots.
         quiet: Silence the progress display.
     """
@@ -112,6 +115,7 @@ class TrainConfig:
     name: str | None = None
     exist_ok: bool = False
     resume: bool = False
+    from_run: str | None = None
     plots: bool = True
     quiet: bool = False
 
@@ -196,7 +200,9 @@ def build_config(
     file_layer = load_config_file(config_file) if config_file is not None else {}
     preset = overrides.get("preset") or preset or file_layer.get("preset")
     preset_layer = load_preset(preset) if preset else {}
-    layers = [preset_layer, file_layer, overrides]
+    parent_run = overrides.get("from_run") or file_layer.get("from_run")
+    parent_layer = _parent_layer(parent_run) if parent_run else {}
+    layers = [parent_layer, preset_layer, file_layer, overrides]
     for i, layer in enumerate(layers):  # a higher layer's data source replaces a lower layer's other one
         for key, other in (("data", "dataset"), ("dataset", "data")):
             if layer.get(key):
@@ -219,6 +225,47 @@ def _resume_layer(overrides: dict[str, Any]) -> dict[str, Any]:
     layer = load_config_file(run_dir / "config.toml")
     layer.update(name=run_dir.name, project=str(project), resume=True, exist_ok=False)
     return layer
+
+
+#: Options a fine-tuned run takes from its parent (the weights only fit the same network on the same input).
+PARENT_KEYS = ("img_size", "channels", "interpolation", "arch", "head", "filters", "kernel_size", "strides",
+               "pool_size", "dropout", "l2", "dense_units", "depth")
+#: Options a fine-tuned run does not take from its parent (where its data and run folder are, what to do).
+NOT_INHERITED = ("data", "test_data", "dataset", "name", "exist_ok", "resume", "from_run", "preset", "project")
+
+
+def parent_run_dir(run: str | os.PathLike[str]) -> Path:
+    """The run folder ``--from`` names (a run folder or its ``model.keras``).
+
+    Raises:
+        ConfigError: not a finished run (no model.keras, modelcard.json and config.toml).
+    """
+    path = Path(run)
+    if path.is_file() and path.suffix == ".keras":
+        path = path.parent
+    missing = [f for f in ("model.keras", "modelcard.json", "config.toml") if not (path / f).is_file()]
+    if missing:
+        raise ConfigError(f"Expected --from to name a finished training run (model.keras, modelcard.json, "
+                          f"config.toml); {path} lacks {', '.join(missing)}.")
+    return path
+
+
+def _parent_layer(run: str) -> dict[str, Any]:
+    """The parent's resolved options, less those that belong to one run (data, name, ...)."""
+    layer = load_config_file(parent_run_dir(run) / "config.toml")
+    return {k: v for k, v in layer.items() if k not in NOT_INHERITED}
+
+
+def check_parent(cfg: TrainConfig) -> None:
+    """The options the parent's weights need are the parent's (``--from`` with another ``--img-size``... fails)."""
+    if not cfg.from_run:
+        return
+    parent = load_config_file(parent_run_dir(cfg.from_run) / "config.toml")
+    for key in PARENT_KEYS:
+        if key in parent and str(parent[key]) != str(getattr(cfg, key)):
+            raise ConfigError(f"Expected {key} = {parent[key]!r} as in the parent run {cfg.from_run} (its weights "
+                              f"fit that network only); received {getattr(cfg, key)!r}. Drop the option, or train "
+                              "from scratch without --from.")
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
@@ -279,6 +326,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("width_shift", "height_shift", "zoom"):
         if not 0 <= getattr(cfg, key) < 1:
             raise ConfigError(f"Expected 0 <= {key} < 1 (a fraction); received {getattr(cfg, key)}.")
+    if cfg.from_run and cfg.resume:
+        raise ConfigError("Expected --from RUN or --resume, not both; --resume continues a run that already "
+                          "records its parent.")
+    check_parent(cfg)
     if cfg.name is not None and (not cfg.name or Path(cfg.name).name != cfg.name or cfg.name in (".", "..")):
         raise ConfigError(f"Expected --name to be a plain folder name; received {cfg.name!r}.")
     return cfg

@@ -95,9 +95,22 @@ def run_card(cfg: TrainConfig, model: Any, data: Any, head: str, metrics: dict[s
             "platform": platform.platform(),
             "versions": _versions(),
             "training": metrics.get("training"),
+            **({"parent": parent_of(cfg.from_run, list(data.labels))} if cfg.from_run else {}),
         },
         reference=drift_reference(model, data),
     )
+
+
+def parent_of(run: str, labels: list[str]) -> dict[str, Any]:
+    """What the card records of the run it was fine-tuned from."""
+    from edgecnn.modelcard import ModelCard
+    from edgecnn.training.config import parent_run_dir
+
+    folder = parent_run_dir(run)
+    card = ModelCard.from_json((folder / "modelcard.json").read_bytes())
+    return {"run": str(folder.resolve()), "name": card.name, "model_sha256": sha256_file(folder / MODEL_FILENAME),
+            "labels": list(card.labels), "added_labels": [lbl for lbl in labels if lbl not in card.labels],
+            "metrics": {k: v for k, v in card.metrics.items() if k.endswith("accuracy")}}
 
 
 def drift_reference(model: Any, data: Any) -> dict[str, Any]:

@@ -134,6 +134,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
     t_start = time.perf_counter()
 
     # ---- data (before anything is written: a data error leaves no run folder behind)
+    if cfg.from_run and not cfg.resume:
+        info(f"Fine-tuning from {cfg.from_run}")
     if cfg.resume:
         info(f"Resuming {run_dir}")
         data = ds.load_from_splits(run_dir / SPLITS_FILENAME, (h, w), cfg.color, cfg.interpolation, cfg.workers)
@@ -234,6 +236,10 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
                 model._jit_compile = None
             else:
                 model = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
+                if cfg.from_run:
+                    from edgecnn.training.finetune import load_parent_weights
+
+                    load_parent_weights(model, cfg.from_run, labels, head)
                 _compile(model, cfg, head, len(labels))
         initial_epoch = int(state.get("epoch", 0))
 
