@@ -140,3 +140,17 @@ def test_the_example_is_a_valid_station_file(tmp_path):
 
     st = load_station(write(tmp_path, example_text("model_int8.tflite")), {})
     assert st.sources and st.rules.reject
+
+
+def test_the_readme_station_file_is_valid():
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## Stations: one file"):].split("```toml\n", 1)[1].split("```", 1)[0]
+    st = check_station_from_text(block)
+    assert [s.name for s in st.sources] == ["cam1"] and set(st.sections) == {"serve", "monitor", "capture"}
+
+
+def check_station_from_text(text: str):
+    from edgecnn.config import parse_toml
+    from edgecnn.station.schema import check_station
+
+    return check_station(parse_toml(text), Path("README.md"), {"CAM1_PASSWORD": "x", "MQTT_PASSWORD": "y"})
