@@ -1,0 +1,54 @@
+"""The monitors inside the real station engine: a station file's [monitor] and [capture] sections, a video that
+darkens, the drift alarm in the station's rows, the monitor's own rows, and the captures."""
+
+from __future__ import annotations
+
+import json
+
+from streams import darker, heldout_images, write_video
+
+from edgecnn.station.engine import run_station
+from edgecnn.station.plan import resolve
+
+
+def test_a_station_raises_drift_and_captures(parent_run, monitor_data, tmp_path):
+    video = write_video(tmp_path / "line.avi", heldout_images(monitor_data / "held"), 400, seed=9, fps=400.0,
+                        transform=darker(200, 0.4))
+    path = tmp_path / "station.toml"
+    path.write_text(f'''name = "line"
+model = "{parent_run / 'model.keras'}"
+[run]
+save_jsonl = "rows.jsonl"
+[[sources]]
+name = "cam"
+source = "{video}"
+[monitor]
+enabled = true
+window = 60
+every = 20
+raise_after = 2
+queue = 1000
+[capture]
+enabled = true
+below = 0.9
+margin = 0.3
+queue = 1000
+''')
+    summary = run_station(resolve(station=path))
+    assert summary.stopped_by == "end"
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    alarms = [r for r in rows if r["kind"] == "alarm"]
+    assert ("cam", "drift", "raised") in {(a["source"], a["label"], a["verdict"]) for a in alarms}, alarms
+    state = tmp_path / "line.state"
+    mon = [json.loads(line) for line in (state / "monitor" / "monitor.jsonl").read_text().splitlines()]
+    assert mon and mon[-1]["source"] == "cam" and "drift" in mon[-1]["alarms"]
+    caps = [json.loads(line) for line in
+            (state / "capture" / "captures" / "captures.jsonl").read_text().splitlines()]
+    assert caps and all(c["model_sha256"] == summary_sha(parent_run) for c in caps)
+    assert all((state / "capture" / "captures" / c["crop"]).is_file() and c["source"] == "cam" for c in caps)
+
+
+def summary_sha(run) -> str:
+    from edgecnn.fileio import sha256_file
+
+    return sha256_file(run / "model.keras")
