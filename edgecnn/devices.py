@@ -52,6 +52,10 @@ class DeviceProfile:
     install_extra: str | None = None
     install_notes: str = ""
     path: Path | None = None
+    #: Wheel platform tags of the board (``pip download --platform``), newest first; empty: no bundle target.
+    install_platforms: list[str] = field(default_factory=list)
+    #: The board's Python (``"3.11"``): the wheels a bundle ships are built for it.
+    install_python: str | None = None
 
     def run_options(self) -> dict[str, Any]:
         """The ``edgecnn run`` options this profile sets (None where it leaves the default)."""
@@ -73,7 +77,8 @@ class DeviceProfile:
             "precision": self.precision, "threads": self.threads, "batch": self.batch, "delegate": self.delegate,
             "delegate_options": self.delegate_options, "providers": self.providers, "source": self.source,
             "camera": {"width": self.camera_width, "height": self.camera_height, "fps": self.camera_fps},
-            "install": {"extra": self.install_extra, "notes": self.install_notes.strip()},
+            "install": {"extra": self.install_extra, "notes": self.install_notes.strip(),
+                        "platforms": self.install_platforms, "python": self.install_python},
             "path": str(self.path) if self.path else None,
         }
 
@@ -142,6 +147,8 @@ def _parse(data: dict[str, Any], path: Path) -> DeviceProfile:
             install_extra=inst.get("extra"),
             install_notes=str(inst.get("notes", "")),
             path=path,
+            install_platforms=[str(t) for t in inst.get("platforms") or []],
+            install_python=str(inst["python"]) if inst.get("python") is not None else None,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Device profile {path} has a bad value: {exc}") from exc

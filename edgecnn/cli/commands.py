@@ -17,8 +17,8 @@ from typer.core import TyperCommand, TyperGroup
 from edgecnn import __version__
 from edgecnn.cli.frame import HANDLED, configure, exit_code
 
-COMMAND_MODULES = ("train", "export", "parity", "info", "run", "evaluate", "devices", "station", "bench", "serve", "demo",
-                   "clean", "capture", "review")
+COMMAND_MODULES = ("train", "export", "parity", "info", "run", "evaluate", "devices", "station", "bench", "serve", "bundle",
+                   "demo", "clean", "capture", "review")
 
 
 def _handle(exc: BaseException) -> None:

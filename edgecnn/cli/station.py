@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from edgecnn.cli import new_typer
+from edgecnn.cli.station_releases import register_releases
 
 station_app = new_typer(help="Stations: many cameras and regions, decisions, and outputs to the line, from one "
                              "station file.")
@@ -77,5 +78,9 @@ def schema_command() -> None:
     console.print(json.dumps(station_schema(), indent=2), markup=False, highlight=False, soft_wrap=True)
 
 
+register_releases(station_app)  # releases|status|rollback of installed bundles (station_releases.py)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(station_app, name="station")
+
