@@ -31,8 +31,8 @@ from typing import Any
 from edgecnn.errors import ConfigError, DataError, ModelError
 
 BUNDLE_SCHEMA = "edgecnn.bundle/1"
-#: The runtime extra that runs each artifact format; the target's own extra wins when it is one of them.
-RUNTIME_EXTRAS = {"tflite": ("tflite", "tflite-legacy"), "onnx": ("onnx",)}
+#: Artifacts a bundle ships: files an edge runtime runs (their backend's extra is the bundle's runtime extra).
+ARTIFACT_SUFFIXES = (".tflite", ".onnx")
 SHIPPED_MODULES = ("installer.py", "releases.py", "ed25519.py")
 INSTALL_SH = """#!/bin/sh
 # edgecnn offline installer: sh install [--prefix /opt/edgecnn] [--no-service] [--user U] [--trust KEY.pub]
@@ -118,7 +118,7 @@ def resolve_source(source: str | os.PathLike[str], target_name: str | None = Non
         src = resolve_source(inner, target_name)
         src.kind, src.path, src.station_file = "station", path, path
         return src
-    if suffix in (".tflite", ".onnx"):
+    if suffix in ARTIFACT_SUFFIXES:
         return _with_golden(Source("artifact", path, path, path.parent / "golden.npz"))
     raise ConfigError(f"Expected SOURCE as a station file (.toml), a deploy profile (.json), an export folder or an "
                       f"artifact (.tflite/.onnx); received {path.name}.")
@@ -139,10 +139,10 @@ def _pick_from_export(folder: Path, target_name: str | None) -> Path:
         data = json.loads(report.read_text(encoding="utf-8"))
         for r in data.get("artifacts") or data.get("results") or []:
             p = folder / Path(r.get("path", "")).name
-            if p.is_file() and r.get("passed", True) and r.get("format") in RUNTIME_EXTRAS:
+            if p.is_file() and r.get("passed", True) and p.suffix in ARTIFACT_SUFFIXES:
                 rows.append((r["format"], r.get("precision", ""), p))
     else:
-        rows = [(p.suffix.lstrip("."), "", p) for p in sorted(folder.iterdir()) if p.suffix in (".tflite", ".onnx")]
+        rows = [(p.suffix.lstrip("."), "", p) for p in sorted(folder.iterdir()) if p.suffix in ARTIFACT_SUFFIXES]
     if not rows:
         raise ModelError(f"Export folder {folder} holds no .tflite/.onnx artifact that passed its gate; export one or "
                          "give the artifact as SOURCE.")
@@ -203,12 +203,17 @@ def resolve_target(name: str, artifact_format: str, python: str | None = None) -
                           f"([install] platforms/python). {prof.install_notes.strip().splitlines()[0] if prof.install_notes.strip() else ''}")
     if python is not None and not _is_version(python):
         raise ConfigError(f"Expected --python as MAJOR.MINOR (e.g. 3.11); received {python!r}.")
-    extras = RUNTIME_EXTRAS.get(artifact_format)
-    if extras is None:
+    from edgecnn.runtime.backends import BACKENDS
+
+    backend = BACKENDS.get(artifact_format)
+    if backend is None or artifact_format == "keras":
         raise ConfigError(f"A bundle ships a .tflite or .onnx artifact; received a {artifact_format} one.")
-    extra = prof.install_extra if prof.install_extra in extras else extras[0]
+    # the target's own extra when it runs this format (tflite-legacy for tflite), else the backend's
+    fits = prof.install_extra is not None and (prof.install_extra == backend.extra
+                                               or prof.install_extra.startswith(backend.extra + "-"))
+    extra = prof.install_extra if fits else backend.extra
     notes = []
-    if prof.install_extra not in extras:
+    if not fits:
         notes.append(f"{prof.name}'s profile installs edgecnn[{prof.install_extra}]; a bundle ships the one runtime "
                      f"this {artifact_format} artifact needs: edgecnn[{extra}] (CPU).")
     if any(p.startswith(("Tensorrt", "CUDA")) for p in prof.providers):
