@@ -14,9 +14,9 @@ def bundle_cmd(
     source: Annotated[Path | None, typer.Argument(help="Station file (.toml), deploy profile (.json from bench --pick), "
                                                   "export folder, or artifact (.tflite/.onnx with golden.npz beside it).",
                                                   show_default=False)] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", help="Device profile of the box (rpi4, rpi5, x86-cpu, "
+    target: Annotated[str | None, typer.Option("--target", help="Device profile of the box (rpi4, rpi5, x86-cpu, "
                                                "jetson-orin-nano, ...): its platform tags, Python and runtime extra.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="The bundle to write (.tar.gz).")] = None,
+    output: Annotated[Path | None, typer.Option("--out", "--output", "-o", help="The bundle to write (.tar.gz).")] = None,
     python: Annotated[str | None, typer.Option("--python", help="The box's Python (e.g. 3.10), instead of the "
                                                "profile's.")] = None,
     wheelhouse: Annotated[Path | None, typer.Option("--wheelhouse", help="Take every wheel from this folder, with no "
