@@ -9,8 +9,8 @@ The bundle (one top folder, ``edgecnn-<id>/``)::
     install                 POSIX sh: runs installer/installer.py with the box's python3 (needs only venv)
     installer/              installer.py, releases.py, ed25519.py: standard library only
     wheels/                 edgecnn's wheel + the one runtime extra's wheels for the target's platform and Python
-    model/                  the artifact, golden.npz, the deploy profile (when given)
-    station.toml            the station file (when given)
+    model/                  the artifact, golden.npz, the deploy profile and station file (when given; their paths
+                            to the model rewritten to the bundled files, placeholders kept)
     unit/edgecnn.service    the systemd unit as it reads under the default prefix (the box writes its own)
     MANIFEST.json           SHA-256 and size of every file, id, version, target, source run, runtime options
     MANIFEST.sig            Ed25519 signature of MANIFEST.json's bytes (base64), with --sign KEY
@@ -161,30 +161,43 @@ def _pick_from_export(folder: Path, target_name: str | None) -> Path:
     return rows[0][2]
 
 
-def _station_model(path: Path) -> Path:
-    """The model a station file names, read through the station loader when it exists."""
-    try:
-        from edgecnn.station import load_station  # type: ignore[attr-defined]
-    except ImportError:
-        load_station = None
-    if load_station is not None:
-        station = load_station(path)
-        for attr in ("model", "artifact"):
-            value = getattr(station, attr, None)
-            value = getattr(value, "path", value)
-            if value:
-                p = Path(value)
-                return p if p.is_absolute() else path.parent / p
-    from edgecnn.config import load_toml
+class _Placeholders(dict):
+    """An environment in which every ``{NAME}`` stays as written: a bundle ships the station file's placeholders,
+    never the build machine's secrets (the box fills them from its unit's EnvironmentFile)."""
 
-    data = load_toml(path)
-    for section in (data, data.get("model") if isinstance(data.get("model"), dict) else {}):
-        for key in ("model", "artifact", "path", "profile"):
-            value = section.get(key)
-            if isinstance(value, str) and value:
-                p = Path(value)
-                return p if p.is_absolute() else path.parent / p
-    raise ConfigError(f"Station file {path} names no model (expected model = \"FILE\" or [model] path = \"FILE\").")
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _station_model(path: Path) -> Path:
+    """The model (or deploy profile) a station file names, read through the station loader."""
+    from edgecnn.station.schema import load_station
+
+    station = load_station(path, environ=_Placeholders())
+    found = station.profile or station.model
+    if found is None:
+        raise ConfigError(f"Station file {path} names no model or profile; a bundle needs one of them.")
+    return Path(found)
+
+
+def _copy_station_file(station: Path, src: Source, dest: Path) -> None:
+    """The station file beside the bundled model, its top-level ``model``/``profile`` renamed to the bundled files
+    (everything else, placeholders included, byte for byte)."""
+    import re
+
+    names = {"model": src.artifact.name, "profile": "deploy.json" if src.deploy_profile else None}
+    out, in_table = [], False
+    for line in station.read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.lstrip().startswith("["):
+            in_table = True
+        m = re.match(r"^(\s*)(model|profile)(\s*=\s*)(\"[^\"]*\"|'[^']*')(.*)$", line.rstrip("\n"))
+        if m and not in_table and names.get(m.group(2)):
+            line = f'{m.group(1)}{m.group(2)}{m.group(3)}"{names[m.group(2)]}"{m.group(5)}\n'
+        out.append(line)
+    dest.write_text("".join(out), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------- target
@@ -296,8 +309,8 @@ def build_bundle(source: str | os.PathLike[str], target: str, output: str | os.P
             _copy_deploy_profile(src.deploy_profile, src.artifact.name, payload / deploy_rel)
         station_rel = None
         if src.station_file is not None:
-            station_rel = "station.toml"
-            shutil.copy2(src.station_file, payload / station_rel)
+            station_rel = "model/station.toml"
+            _copy_station_file(src.station_file, src, payload / station_rel)
         here = Path(__file__).resolve().parent
         for name in SHIPPED_MODULES:
             shutil.copy2(here / name, payload / "installer" / name)

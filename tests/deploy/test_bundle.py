@@ -167,3 +167,24 @@ def test_cli_bundles_an_export_folder_for_its_target(tmp_path, exported_artifact
     assert manifest["artifact"]["path"] == "model/model-float32.onnx" and manifest["source"]["kind"] == "export"
     one_error(cli("bundle", exported_artifacts["dir"], "--target", TARGET, "-o", out, "--wheelhouse", wheelhouse), 1,
               "--force")
+
+
+def test_station_file_is_bundled_with_its_model(tmp_path, exported_artifacts, wheelhouse):
+    """A station file: its model read through the station loader, the file shipped beside the bundled model with
+    its model path rewritten and its secret placeholders kept (never the build machine's environment)."""
+    from edgecnn.deploy.bundle import _Placeholders, build_bundle
+    from edgecnn.station.schema import load_station
+
+    station = tmp_path / "conf" / "station.toml"
+    station.parent.mkdir()
+    art = exported_artifacts["onnx-float32"]
+    station.write_text(f'name = "line3"\nmodel = "{os.path.relpath(art, station.parent)}"\n\n[[sources]]\n'
+                       'name = "cam1"\nsource = "rtsp://op:{CAM1_PASSWORD}@10.0.0.5/stream"\n')
+    res = build_bundle(station, TARGET, tmp_path / "s.tar.gz", wheelhouse=wheelhouse)
+    assert res.manifest["source"]["kind"] == "station" and res.manifest["station_file"] == "model/station.toml"
+    with tarfile.open(res.path) as tar:
+        tar.extractall(tmp_path / "u", filter="data")
+    shipped = tmp_path / "u" / f"edgecnn-{res.id}" / "model" / "station.toml"
+    text = shipped.read_text()
+    assert f'model = "{art.name}"' in text and "{CAM1_PASSWORD}" in text
+    assert load_station(shipped, environ=_Placeholders()).model == shipped.parent / art.name
