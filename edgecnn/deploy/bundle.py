@@ -392,7 +392,7 @@ def _write_default_unit(payload: Path, rel: str, src: Source, tgt: Target, bundl
     unit = render_service(
         None if deploy_rel else payload / "model" / src.artifact.name,
         device=tgt.name if tgt.name in list_profiles() else None,
-        user="root", workdir=payload, executable=str(payload / "venv" / "bin" / "edgecnn"),
+        workdir=payload, executable=str(payload / "venv" / "bin" / "edgecnn"),
         environment_file=f"/etc/edgecnn/{bundle_id}.env",
         deploy_profile=payload / deploy_rel if deploy_rel else None,
     )

@@ -53,6 +53,8 @@ STAGE = ".stage.json"
 NOT_COPIED = ("wheels/", "installer/", "install")
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9@+=:,./_-]+$")
 _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+#: The unit writer's default account (edgecnn.devices.DEFAULT_SERVICE_USER), made by install when missing.
+DEFAULT_SERVICE_USER = "edgecnn"
 
 
 class InstallError(releases.ReleaseError):
@@ -219,10 +221,11 @@ def build_venv(bundle: Path, manifest: dict[str, Any], rel_dir: Path) -> None:
          "-q", manifest["requirement"]], "Installing the bundled wheels (pip --no-index)")
 
 
-def self_check(rel_dir: Path, user: str, prefix: Path) -> dict[str, Any]:
+def self_check(rel_dir: Path, user: str | None, prefix: Path) -> dict[str, Any]:
     out = rel_dir / "selfcheck.json"
     py = rel_dir / "venv" / "bin" / "python"
-    res = subprocess.run([str(py), "-m", "edgecnn.deploy.selfcheck", str(rel_dir), "--out", str(out), "--user", user],
+    res = subprocess.run([str(py), "-m", "edgecnn.deploy.selfcheck", str(rel_dir), "--out", str(out),
+                          *(["--user", user] if user else [])],
                          capture_output=True, text=True, env=clean_env(), timeout=3600)
     result = releases.read_json(out)
     if result is None:
@@ -247,8 +250,7 @@ def install(bundle: Path, prefix: Path, service: bool = True, user: str | None =
     check_box(manifest)
     signed = verify_signature(bundle, raw, trust)
     count = verify_files(bundle, manifest)
-    user = user or _default_user()
-    if not _USER_NAME.match(user):
+    if user is not None and not _USER_NAME.match(user):
         raise InstallError(f"Expected --user as an account name (letters, digits, _ . -); received {user!r}.")
     prefix = Path(os.path.abspath(prefix))
     if not _SAFE_PATH.match(str(prefix)):
@@ -275,6 +277,7 @@ def install(bundle: Path, prefix: Path, service: bool = True, user: str | None =
         fault_point("install:switched")
         unit = None
         if service:
+            _ensure_account(user or DEFAULT_SERVICE_USER)
             unit = releases.install_service(prefix, (rel_dir / "edgecnn.service").read_text(encoding="utf-8"))
         fault_point("install:service")
     sc = status["selfcheck"]
@@ -283,7 +286,7 @@ def install(bundle: Path, prefix: Path, service: bool = True, user: str | None =
 
 
 def _build_and_check(bundle: Path, manifest: dict[str, Any], manifest_sha: str, rel_dir: Path, prefix: Path,
-                     user: str) -> dict[str, Any]:
+                     user: str | None) -> dict[str, Any]:
     stage = _stage(rel_dir)
     resumable = stage.get("manifest_sha256") == manifest_sha and stage.get("stage") == "wheels"
     try:
@@ -337,10 +340,21 @@ def _clean_stale(prefix: Path, keep: str) -> None:
             shutil.rmtree(r.path, ignore_errors=True)
 
 
-def _default_user() -> str:
-    import getpass
+def _ensure_account(user: str) -> None:
+    """The service's account exists: the default one (``edgecnn``) is made as a system account when missing."""
+    import pwd
 
-    return getpass.getuser()
+    try:
+        pwd.getpwnam(user)
+        return
+    except KeyError:
+        pass
+    useradd = shutil.which("useradd")
+    if user != DEFAULT_SERVICE_USER or useradd is None or os.geteuid() != 0:
+        raise InstallError(f"The service account {user!r} does not exist on this box; create it (sudo useradd --system "
+                           f"--no-create-home --shell /usr/sbin/nologin {user}) or pass --user / --no-service. The "
+                           "release is installed and current.")
+    run([useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], f"useradd {user}")
 
 
 def _figures(sc: dict[str, Any]) -> str:
@@ -359,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="install", description="Install this edgecnn bundle on this box, offline.")
     parser.add_argument("--prefix", default=releases.DEFAULT_PREFIX, help="Install root (default /opt/edgecnn).")
     parser.add_argument("--no-service", action="store_true", help="Do not install or restart the systemd unit.")
-    parser.add_argument("--user", help="Account the service runs as (default: the one running install).")
+    parser.add_argument("--user", help="Account the service runs as (default: the unit writer's dedicated "
+                        "edgecnn system account, made when missing).")
     parser.add_argument("--trust", type=Path, help="Ed25519 public key (.pub); refuse the bundle unless its "
                         "manifest signature verifies with it.")
     args = parser.parse_args(argv)
