@@ -15,7 +15,7 @@ MEDIAPIPE ?= mediapipe==1.2.2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install mediapipe-venv system-deps demo test test-edge bench lint clean constraints
+.PHONY: install mediapipe-venv system-deps demo test test-edge test-arm64 bench lint clean constraints
 
 # Debian packages the tests run for real (a broker, a browser, ...): installed by apt-get when missing and root
 # (as CI is); elsewhere the tests that need one are skipped with a reason that names the package.
@@ -58,6 +58,14 @@ test: install $(MP_STAMP) system-deps
 # Installs the built wheel with only the edge extras in fresh venvs and runs an exported model there (no TensorFlow).
 test-edge: install
 	$(BIN)/python tests/edge_install_check.py --python $(PYTHON)
+
+# The offline bundle on aarch64: an rpi4 bundle installed with no network in a Debian 12 arm64 root run by qemu-user
+# (emulated), self-checked there, a folder run compared row by row with x86. As root; makes the root once with
+# debootstrap and caches it outside the repository ($$EDGECNN_ARM64_ROOT, default /var/cache/edgecnn-arm64-root).
+# Not part of `make test`: ~4-6 minutes with the root cached (emulated pip install and self-check), ~15 more to
+# make the root; run it before a stop that touches packaging (edgecnn/deploy, pyproject.toml, constraints.txt).
+test-arm64: install
+	$(BIN)/python tests/arm64_check.py
 
 bench: install
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
