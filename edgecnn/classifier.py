@@ -444,7 +444,11 @@ class PredictionStream:
 @quiet_library()
 def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int | None = None,
          device: str | None = None, delegate: str | None = None, delegate_options: dict[str, str] | None = None,
-         providers: Sequence[str] | None = None, unsafe: bool = False) -> Classifier:
+         providers: Sequence[str] | None = None, unsafe: bool = False, layout: str | None = None,
+         input_range: str | tuple[float, float] | None = None, mean: str | Sequence[float] | None = None,
+         std: str | Sequence[float] | None = None, color: str | None = None, resize: str | None = None,
+         interpolation: str | None = None, labels: str | os.PathLike[str] | Sequence[str] | None = None,
+         strict: bool = False) -> Classifier:
     """Load a model for inference, as ``edgecnn run`` does.
 
     Args:
@@ -461,6 +465,10 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
         unsafe: Allow Keras models with Lambda layers (only files you trust).
         verbose: Let the runtime's own lines through (LiteRT's "Created TensorFlow Lite XNNPACK delegate", ...);
             by default loading is as quiet as ``edgecnn run``.
+        layout, input_range, mean, std, color, resize, interpolation, labels, strict: the input conventions of a
+            model made elsewhere, as ``run``'s flags (``layout="NCHW"``, ``input_range="0,1"``,
+            ``mean=[0.485, 0.456, 0.406]``, ``labels="labels.txt"`` or a list; see :mod:`edgecnn.conventions`).
+            What they state wins over the file; ``strict`` refuses a model whose conventions would be assumed.
 
     Returns:
         A :class:`Classifier`.
@@ -482,8 +490,16 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
     opts = apply_device(RunOptions(model=model, device=device, backend=None if backend == "auto" else backend,
                                    threads=threads, delegate=delegate, delegate_options=delegate_options,
                                    providers=list(providers) if providers else None, unsafe=unsafe))
+    from edgecnn.conventions import Conventions
+
+    conventions = Conventions(layout=layout, input_range=input_range, mean=None if mean is None else list(mean) if
+                              not isinstance(mean, str) else mean, std=None if std is None else list(std) if
+                              not isinstance(std, str) else std, color=color, resize=resize,
+                              interpolation=interpolation, labels=list(labels) if isinstance(labels, (list, tuple))
+                              else labels, strict=strict)
     be = load_backend(opts.model, backend=opts.backend or "auto", threads=opts.threads, delegate=opts.delegate,
-                      delegate_options=opts.delegate_options, providers=opts.providers, unsafe=opts.unsafe)
+                      delegate_options=opts.delegate_options, providers=opts.providers, unsafe=opts.unsafe,
+                      conventions=conventions)
     return Classifier(be, opts)
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from edgecnn.console import info
+from edgecnn.conventions import labelled_files
 from edgecnn.errors import ConfigError, DataError
 from edgecnn.fileio import write_json
-from edgecnn.imaging import LabelledFiles, scan_labelled_folder
+from edgecnn.imaging import LabelledFiles
 from edgecnn.metrics import classification_metrics
 from edgecnn.reports import plot_confusion
 from edgecnn.runs import MODEL_FILENAME, next_run_dir
@@ -51,7 +52,8 @@ class EvalReport:
 
 
 def _dataset(data: str | os.PathLike[str] | None, run: str | os.PathLike[str] | None, split: str,
-             labels: list[str]) -> tuple[LabelledFiles, str]:
+             card: Any) -> tuple[LabelledFiles, str]:
+    labels = card.labels
     if data is not None and run is not None:
         raise ConfigError("Expected --data DIR or --run RUN, not both.")
     if run is not None:
@@ -65,7 +67,7 @@ def _dataset(data: str | os.PathLike[str] | None, run: str | os.PathLike[str] | 
         return files, f"{run} ({split} split)"
     if data is None:
         raise ConfigError("Expected --data DIR (one sub-folder per class) or --run RUN.")
-    files = scan_labelled_folder(data, labels=labels)
+    files = labelled_files(data, card)
     if not files.files:
         raise DataError(f"No images under the class folders of {data}.")
     return files, str(data)
@@ -87,6 +89,7 @@ def evaluate(
     engine: str = "local",
     scale: Any | None = None,
     max_pixels: int | None = None,
+    conventions: Any = None,
 ) -> EvalReport:
     """Evaluate a model on a labelled folder (``data``) or a run's split (``run``/``split``).
 
@@ -107,9 +110,10 @@ def evaluate(
         from edgecnn.scale.infer import check_model
 
         check_model(model)
-    be = load_backend(model, backend=backend, threads=threads, providers=providers, delegate=delegate)
+    be = load_backend(model, backend=backend, threads=threads, providers=providers, delegate=delegate,
+                      conventions=conventions)
     try:
-        ds, name = _dataset(data, run, split, be.labels)
+        ds, name = _dataset(data, run, split, be.card)
         info_ = be.info()
         target_of = {str(f): t for f, t in zip(ds.files, ds.targets)}
         if engine == "ray":

@@ -37,7 +37,10 @@ INTERPOLATIONS: dict[str, int] = {
     "bicubic": 2,
     "lanczos": 4,
 }
-COLORS = ("rgb", "grayscale")
+COLORS = ("rgb", "grayscale", "bgr")
+#: How an image is fitted to the input size: stretched, or its shortest side resized and the centre cropped
+#: (Ultralytics' and torchvision's classification transforms).
+RESIZE_MODES = ("stretch", "shortest-side+center-crop")
 
 # A truncated JPEG must be an error (skipped with a warning), never a silently half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -573,17 +576,29 @@ def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def preprocess(rgb: np.ndarray, height: int, width: int, color: str = "rgb", interpolation: str = "area") -> np.ndarray:
+def preprocess(rgb: np.ndarray, height: int, width: int, color: str = "rgb", interpolation: str = "area",
+               resize_mode: str = "stretch") -> np.ndarray:
     """Colour-convert and resize an RGB uint8 image to the model's input: uint8 HxWxC.
 
     This is the only place where images are resized or converted to grayscale, for training and for
-    every runtime, so ``edgecnn run`` sees exactly the pixels training saw.
+    every runtime, so ``edgecnn run`` sees exactly the pixels training saw. ``color="bgr"`` reverses the
+    channels (models trained on OpenCV frames); ``resize_mode="shortest-side+center-crop"`` scales the image so
+    that it covers the input size (torchvision's ``Resize(int)``: the long side truncated) and crops the centre
+    (``CenterCrop``: offsets rounded), as Ultralytics and torchvision classifiers expect.
     """
     if interpolation not in INTERPOLATIONS:
         raise DataError(f"Expected interpolation in {sorted(INTERPOLATIONS)}; received {interpolation!r}.")
     if color not in COLORS:
         raise DataError(f"Expected color in {COLORS}; received {color!r}.")
-    img = rgb if color == "rgb" else rgb_to_gray(rgb)
+    if resize_mode not in RESIZE_MODES:
+        raise DataError(f"Expected resize mode in {RESIZE_MODES}; received {resize_mode!r}.")
+    img = rgb
+    if resize_mode != "stretch":
+        img = _cover_and_crop(img, height, width, interpolation)
+    if color == "bgr":
+        img = np.ascontiguousarray(img[:, :, ::-1])
+    elif color == "grayscale":
+        img = rgb_to_gray(img)
     if img.shape[0] != height or img.shape[1] != width:
         if interpolation == "area" and "cv2" not in sys.modules and _area_general(img.shape[0], img.shape[1], height, width):
             img = resize_area(img, height, width)  # OpenCV's exact pixels, without importing OpenCV for one image
@@ -606,6 +621,22 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     x = rgb.astype(np.uint32)
     gray = x[..., 0] * 9798 + x[..., 1] * 19235 + x[..., 2] * 3735 + (1 << 14)
     return (gray >> 15).astype(np.uint8)
+
+
+def _cover_and_crop(img: np.ndarray, height: int, width: int, interpolation: str) -> np.ndarray:
+    """Resize so the image covers height×width keeping its aspect ratio, then crop the centre to height×width."""
+    h, w = img.shape[:2]
+    scale = max(height / h, width / w)
+    if h <= w:  # the short side gets the target exactly, the long side is truncated (torchvision's Resize(int))
+        new_h, new_w = max(height, round(h * scale)), max(width, int(w * scale))
+    else:
+        new_h, new_w = max(height, int(h * scale)), max(width, round(w * scale))
+    if (new_h, new_w) != (h, w):
+        import cv2
+
+        img = cv2.resize(img, (new_w, new_h), interpolation=INTERPOLATIONS[interpolation])
+    top, left = int(round((new_h - height) / 2.0)), int(round((new_w - width) / 2.0))
+    return img[top : top + height, left : left + width]
 
 
 def _area_general(src_h: int, src_w: int, height: int, width: int) -> bool:

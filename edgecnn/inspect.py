@@ -52,10 +52,12 @@ class ModelInfo:
         return d
 
 
-def inspect_model(path: str | os.PathLike[str], unsafe: bool = False) -> ModelInfo:
+def inspect_model(path: str | os.PathLike[str], unsafe: bool = False, conventions: Any = None) -> ModelInfo:
     """Describe a ``.tflite``, ``.onnx``, ``.keras``/``.h5`` file, SavedModel folder or run folder.
 
-    ``unsafe`` allows a ``.keras`` with Lambda layers (arbitrary code: trusted files only).
+    ``unsafe`` allows a ``.keras`` with Lambda layers (arbitrary code: trusted files only). ``conventions``
+    (:class:`edgecnn.conventions.Conventions`) states what a model made elsewhere leaves unknown; the card shown is
+    the one ``run`` uses, each convention marked "from the file", "from the flags" or "assumed".
 
     Raises:
         ModelError: missing file, unknown type, or a file its runtime cannot parse.
@@ -71,17 +73,18 @@ def inspect_model(path: str | os.PathLike[str], unsafe: bool = False) -> ModelIn
         else:
             raise ModelError(f"Expected a model file, a run folder or a SavedModel folder; {p} is neither.")
     suffix = p.suffix.lower()
-    readers: dict[str, Any] = {FORMATS["tflite"].suffix: _tflite, FORMATS["onnx"].suffix: _onnx}
+    readers: dict[str, Any] = {FORMATS["tflite"].suffix: lambda q: _tflite(q, conventions),
+                               FORMATS["onnx"].suffix: lambda q: _onnx(q, conventions)}
     readers |= dict.fromkeys(KERAS_SUFFIXES, lambda q: _keras(q, unsafe))
     if suffix in readers:
         return readers[suffix](p)
     raise ModelError(f"Unknown model type {p.name!r}; expected {', '.join(readers)}, a run folder or a SavedModel folder.")
 
 
-def _tflite(p: Path) -> ModelInfo:
+def _tflite(p: Path, conventions: Any = None) -> ModelInfo:
     from edgecnn.runtime.backends import load_backend
 
-    with load_backend(p) as backend:
+    with load_backend(p, conventions=conventions) as backend:
         interp = backend.interpreter
 
         def summary(d: dict[str, Any]) -> TensorSummary:
@@ -109,7 +112,7 @@ def _tflite(p: Path) -> ModelInfo:
 _ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16", 11: "float64"}
 
 
-def _onnx(p: Path) -> ModelInfo:
+def _onnx(p: Path, conventions: Any = None) -> ModelInfo:
     data = p.read_bytes()
     try:
         import onnx
@@ -125,6 +128,13 @@ def _onnx(p: Path) -> ModelInfo:
             raise ModelError(f"{p.name} is not a valid ONNX model: it holds no graph ({len(data)} bytes).")
     card = load_card(p)
     if onnx is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("onnxruntime") is not None:  # the card run uses (graph, metadata, flags)
+            from edgecnn.runtime.backends import load_backend
+
+            with load_backend(p, conventions=conventions) as backend:
+                card = backend.card
         inits = {i.name for i in g.initializer}
 
         def summary(v: Any) -> TensorSummary:
@@ -230,9 +240,17 @@ def render(info: ModelInfo) -> list[Any]:
         q = f", q(scale={spec.quantization.scale:.6g}, zp={spec.quantization.zero_point})" if spec.quantization else ""
         _row(head, "input", f"{spec.height}×{spec.width}×{spec.channels} {spec.layout} {spec.dtype}{q}, "
                               f"range {spec.range}, {card.preprocessing.color}, resize {card.preprocessing.resize}"
+                              + (f" ({card.preprocessing.resize_mode})" if card.preprocessing.resize_mode != "stretch"
+                                 else "")
                               + (f", normalize (x - {card.preprocessing.mean}) / {card.preprocessing.std} on the host"
                                  if card.preprocessing.normalizes else ""))
         _row(head, "output", f"{card.output.activation} ({card.output.dtype})")
+        if card.output.activation == "logits":
+            _row(head, "scores", f"edgecnn applies {'sigmoid' if card.output.units == 1 else 'softmax'} to the logits")
+        if card.origins:
+            from edgecnn.conventions import describe_origins
+
+            _row(head, "conventions", describe_origins(card.origins))
         if card.artifact:
             _row(head, "artifact", ", ".join(f"{k}={v}" for k, v in card.artifact.items() if k != "converter" and v is not None))
         prov = card.provenance or {}

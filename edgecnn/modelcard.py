@@ -66,9 +66,12 @@ class Quantization:
 class InputSpec:
     """What the model's input tensor expects.
 
-    ``range`` is the value range the model takes (rescaling to 0–1 lives inside the graph, so
-    this is ``[0, 255]`` for edgecnn models). ``dtype`` and ``quantization`` describe the artifact's
-    actual input tensor (int8/uint8 for fully quantized TFLite).
+    ``range`` is the value range the model's float input takes (rescaling to 0–1 lives inside the graph, so
+    this is ``[0, 255]`` for edgecnn models; ``[0, 1]`` for Ultralytics and torchvision, ``[-1, 1]`` for many
+    TF Hub/MobileNet files): the host maps 0..255 pixels onto it, then applies ``preprocessing.mean/std``.
+    ``layout`` is ``NHWC`` or ``NCHW`` (channels-first models, e.g. exported from PyTorch): the backend
+    transposes each batch once. ``dtype`` and ``quantization`` describe the artifact's actual input tensor
+    (int8/uint8 for fully quantized TFLite).
     """
 
     height: int
@@ -82,8 +85,9 @@ class InputSpec:
 
 @dataclass
 class OutputSpec:
-    """What the model's output tensor holds. ``activation`` is ``softmax`` (one unit per class) or
-    ``sigmoid`` (one unit: the probability of ``labels[1]``)."""
+    """What the model's output tensor holds. ``activation`` is ``softmax`` (one unit per class),
+    ``sigmoid`` (one unit: the probability of ``labels[1]``) or ``logits`` (raw scores: edgecnn applies
+    softmax on the host, sigmoid for one unit, and says so in ``info`` and the result rows)."""
 
     activation: str = "softmax"
     dtype: str = "float32"
@@ -96,7 +100,7 @@ class Preprocessing:
     """Host-side preprocessing. Training and every runtime call :func:`edgecnn.imaging.preprocess`
     with these values, so there is one definition."""
 
-    color: str = "rgb"  # "rgb" | "grayscale"
+    color: str = "rgb"  # "rgb" | "bgr" | "grayscale"
     resize: str = "area"  # interpolation name, see edgecnn.imaging.INTERPOLATIONS
     rescale_in_graph: bool = True
     scale: float = 1.0 / 255.0
@@ -106,6 +110,10 @@ class Preprocessing:
     #: whose graph rescales; models made elsewhere may need e.g. ``[127.5]``/``[127.5]``.
     mean: list[float] = field(default_factory=lambda: [0.0])
     std: list[float] = field(default_factory=lambda: [1.0])
+    #: ``stretch`` (the whole image to the input size) or ``shortest-side+center-crop`` (Ultralytics, torchvision).
+    resize_mode: str = "stretch"
+    #: The producer whose conventions the model follows (``ultralytics``, ``torchvision``), when one is known.
+    convention: str | None = None
 
     @property
     def normalizes(self) -> bool:
@@ -132,6 +140,9 @@ class ModelCard:
     #: What the validation split looked like to the model (intensity histograms, sharpness, score and entropy
     #: distributions; :func:`edgecnn.monitor.stats.reference_from`): the station's drift monitor compares with it.
     reference: dict[str, Any] = field(default_factory=dict)
+    #: Where each input/output convention of a model made elsewhere came from: field → "from the file",
+    #: "from the flags" or "assumed" (empty for edgecnn's own artifacts, whose card states everything).
+    origins: dict[str, str] = field(default_factory=dict)
     schema: str = SCHEMA
 
     # ------------------------------------------------------------------ conversion
@@ -409,9 +420,12 @@ def card_from_tflite_metadata(meta: Any, name: str = "model", labels: list[str] 
         return None
     inp, out = meta.inputs[0], meta.outputs[0]
     im = meta.input_metadata[0] if meta.input_metadata else None
-    if len(inp.shape) != 4 or inp.shape[3] not in (1, 3):
-        raise ModelError(f"{name}: input shape {inp.shape} is not an image (expected 1×H×W×1 or 1×H×W×3).")
-    h, w, c = inp.shape[1:4]
+    from edgecnn.conventions import graph_layout
+
+    layout = graph_layout(tuple(inp.shape))
+    if layout is None:
+        raise ModelError(f"{name}: input shape {inp.shape} is not an image (expected 1×H×W×C or 1×C×H×W, C = 1 or 3).")
+    h, w, c = inp.shape[1:4] if layout == "NHWC" else (*inp.shape[2:4], inp.shape[1])
     if (h <= 0 or w <= 0) and im is not None and im.default_size:
         w, h = im.default_size
     if h <= 0 or w <= 0:
@@ -438,16 +452,30 @@ def card_from_tflite_metadata(meta: Any, name: str = "model", labels: list[str] 
 
     return validate_card(ModelCard(
         labels=labels,
-        input=InputSpec(height=int(h), width=int(w), channels=int(c), dtype=inp.dtype, quantization=quant(inp)),
+        input=InputSpec(height=int(h), width=int(w), channels=int(c), layout=layout, dtype=inp.dtype,
+                        quantization=quant(inp)),
         output=OutputSpec(activation="sigmoid" if units == 1 else "softmax", dtype=out.dtype, units=units,
                           quantization=quant(out)),
         preprocessing=Preprocessing(color=color, resize="bilinear", rescale_in_graph=mean == [0.0] and std == [1.0],
                                     mean=mean, std=std),
+        origins=_metadata_origins(im, meta.labels() is not None),
         name=meta.name or name,
         artifact={"format": "tflite", "precision": meta.precision()},
         provenance={"source": "tflite-metadata", "description": meta.description, "version": meta.version,
                     "author": meta.author, "license": meta.license},
     ))
+
+
+def _metadata_origins(im: Any, has_labels: bool) -> dict[str, str]:
+    """What a file's standard TFLite metadata states (the rest is assumed; activation is probed by the backend)."""
+    from edgecnn.conventions import ASSUMED, FROM_FILE
+
+    stated = {"layout": True, "labels": has_labels, "color": bool(im is not None and im.color_space),
+              "mean": bool(im is not None and im.mean), "std": bool(im is not None and im.std),
+              "range": bool(im is not None and im.mean),
+              # the TFLite Task Library / MediaPipe convention: the whole image stretched, bilinear
+              "resize_mode": im is not None, "interpolation": im is not None, "activation": False}
+    return {k: FROM_FILE if v else ASSUMED for k, v in stated.items()}
 
 
 def read_onnx_metadata(data: bytes) -> dict[str, str]:
@@ -594,9 +622,31 @@ def _read(path: Path, onnx_session: Any) -> ModelCard | None:
     if card is None:
         for beside in (path.with_suffix(".json"), path.parent / CARD_FILENAME):
             if beside.exists() and beside != path:
+                if read_partial_card(beside) is not None:
+                    return None  # a partial card states conventions of a model made elsewhere: the backend reads it
                 card = ModelCard.from_json(beside.read_bytes())
                 break
     return card
+
+
+def read_partial_card(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A card beside a model made elsewhere that states only some fields (no input size), e.g.
+    ``{"preprocessing": {"convention": "torchvision"}, "input": {"layout": "NCHW"}, "labels": [...]}``.
+
+    Returns the JSON object, or None when the file is a full card (it has ``input.height``) or not a card.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or not str(data.get("schema", SCHEMA)).startswith("edgecnn.modelcard/"):
+        return None
+    inp = data.get("input")
+    if isinstance(inp, dict) and "height" in inp and "width" in inp:
+        return None
+    if not any(isinstance(data.get(k), (dict, list)) for k in ("input", "preprocessing", "output", "labels")):
+        return None
+    return data
 
 
 def load_card(model_path: str | os.PathLike[str], *, onnx_session: Any = None) -> ModelCard | None:

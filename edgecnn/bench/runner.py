@@ -53,9 +53,10 @@ def evaluate_data(backend: Any, data: Path, max_images: int | None = None) -> Da
     Raises:
         DataError: the folder's classes are not the model's, or no image could be read.
     """
-    from edgecnn.imaging import UnreadableImageError, decode_image, scan_labelled_folder
+    from edgecnn.conventions import labelled_files
+    from edgecnn.imaging import UnreadableImageError, decode_image
 
-    files = scan_labelled_folder(data, labels=backend.card.labels)
+    files = labelled_files(data, backend.card)
     pairs = list(zip(files.files, files.targets))
     if max_images is not None and len(pairs) > max_images:
         idx = np.linspace(0, len(pairs) - 1, max_images).round().astype(int)  # spread over classes
@@ -154,6 +155,7 @@ def bench_artifact(
     data_cache: dict[Path, DataFigures | Exception],
     on_row: Callable[[BenchResult], None] | None = None,
     unsafe: bool = False,
+    conventions: Any = None,
 ) -> list[BenchResult]:
     """Load one artifact with one thread count and measure it at every batch size (one row each).
 
@@ -176,7 +178,7 @@ def bench_artifact(
 
     load_kwargs: dict[str, Any] = {"backend": backend, "threads": threads, "delegate": delegate,
                                    "delegate_options": delegate_options or None, "providers": providers,
-                                   "unsafe": unsafe}
+                                   "unsafe": unsafe, "conventions": conventions}
     starts = measure_starts(facts.path, settings.seed, **load_kwargs)  # before the RSS baseline below
     gc.collect()
     reset_peak_rss()
@@ -287,6 +289,7 @@ def run_bench(
     gate_metric: str = "p50",
     on_row: Callable[[BenchResult], None] | None = None,
     unsafe: bool = False,
+    conventions: Any = None,
 ) -> BenchReport:
     """Benchmark every artifact × thread count × batch size; returns the report (gates evaluated, not raised).
 
@@ -306,6 +309,7 @@ def run_bench(
         fail_above_ms / min_accuracy / gate_metric: Deployment gates (see :func:`enforce_gates`).
         on_row: Called with each row as soon as it is measured (progress).
         unsafe: Allow ``.keras`` models with Lambda layers (``--include-keras``; trusted files only).
+        conventions: Input conventions of models made elsewhere (:class:`edgecnn.conventions.Conventions`).
 
     Raises:
         ConfigError / ModelError / DataError: bad options or inputs, before anything is measured.
@@ -355,6 +359,7 @@ def run_bench(
                     f, backend=plan.backend_for_file(f.path), threads=n_threads, batches=plan.batches, delegate=plan.delegate,
                     delegate_options=plan.delegate_options, providers=plan.providers, settings=settings,
                     data=data_path, max_images=max_images, data_cache=data_cache, on_row=on_row, unsafe=unsafe,
+                    conventions=conventions,
                 )
                 fault_point("bench:row")
     except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: keep the rows measured so far, marked partial

@@ -78,6 +78,7 @@ def bench_run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow .keras models with Lambda layers (only files you "
                                          "trust).")] = False,
+    conventions: object = None,
 ) -> None:
     """Benchmark artifacts: init, first inference, warm-up, then timed loop; p50/p90/p99, FPS, RSS, accuracy.
 
@@ -104,7 +105,7 @@ def bench_run(
         settings=BenchSettings(runs=runs, min_seconds=min_seconds, max_seconds=max_seconds, warmup=warmup,
                                warmup_seconds=warmup_seconds),
         label=label, fail_above_ms=fail_above_ms, min_accuracy=min_accuracy, gate_metric=gate_metric.value,
-        on_row=progress, unsafe=unsafe,
+        on_row=progress, unsafe=unsafe, conventions=conventions,
     )
     result = bench(models, reports=report or [], pick=pick, max_drop=gate_int8_acc_drop, **options)
     written, choice, profile_path = result.files, result.pick, result.profile
@@ -145,6 +146,8 @@ def bench_compare(
 def register(app: typer.Typer) -> None:
     sub = new_typer(cls=BenchGroup, help="Benchmark artifacts (`edgecnn bench MODEL...`) or compare reports "
                                          "(`edgecnn bench compare REPORT.json...`).")
-    sub.command("run", cls=BenchRunCommand, help=bench_run.__doc__)(bench_run)
+    from edgecnn.cli.conventions import with_conventions
+
+    sub.command("run", cls=BenchRunCommand, help=bench_run.__doc__)(with_conventions(bench_run))
     sub.command("compare", cls=EdgeCommand)(bench_compare)
     app.add_typer(sub, name="bench")

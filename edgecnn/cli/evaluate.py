@@ -35,6 +35,7 @@ def evaluate_command(
     parent: Annotated[str | None, typer.Option(help="Also evaluate this parent model on the same data and print "
                                                "parent vs child in one table ('auto': the run the model's card "
                                                "names, from `train --from`).")] = None,
+    conventions: object = None,
 ) -> None:
     """Measure a model on labelled images through the same pipeline as `edgecnn run`."""
     from edgecnn.api import evaluate
@@ -63,7 +64,7 @@ def evaluate_command(
     r = evaluate(model, data=data, run=run, split=split, out_dir=out, backend=backend.value, threads=threads,
                  providers=[p.strip() for p in providers.split(",")] if providers else None, batch=batch, topk=topk,
                  engine=engine.value, scale=ScaleOptions(address=address, workers=workers, verbose=verbose()),
-                 max_pixels=max_pixels)
+                 max_pixels=max_pixels, conventions=conventions)
     console.print(f"{printable(r.model)} on {printable(r.data)}: {r.count} images", markup=False)
     console.print(f"accuracy {r.accuracy:.4f}  top-{r.topk} {r.topk_accuracy:.4f}  macro-F1 {r.macro_f1:.4f}",
                   markup=False)
@@ -78,4 +79,6 @@ def evaluate_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("evaluate", cls=EdgeCommand)(evaluate_command)
+    from edgecnn.cli.conventions import with_conventions
+
+    app.command("evaluate", cls=EdgeCommand)(with_conventions(evaluate_command))

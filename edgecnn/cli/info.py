@@ -15,6 +15,7 @@ def info_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow a .keras model with Lambda layers (only files you "
                                          "trust).")] = False,
+    conventions: object = None,
 ) -> None:
     """Show what is inside a model file (TF-free for .tflite and .onnx)."""
     import json
@@ -22,7 +23,7 @@ def info_cmd(
     from edgecnn.console import console
     from edgecnn.inspect import inspect_model, render
 
-    details = inspect_model(model, unsafe=unsafe)
+    details = inspect_model(model, unsafe=unsafe, conventions=conventions)
     if as_json:
         console.print_json(json.dumps(details.to_dict(), default=str))
         return
@@ -31,4 +32,6 @@ def info_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("info", cls=EdgeCommand)(info_cmd)
+    from edgecnn.cli.conventions import with_conventions
+
+    app.command("info", cls=EdgeCommand)(with_conventions(info_cmd))

@@ -52,9 +52,26 @@ class RunOptions:
     secret_params: list[str] | None = None  # --secret-param NAME: more parameter names whose values are masked
     csv_raw: bool = False  # --csv-raw: formula-leading CSV cells written as they are (no leading ')
     follow_symlinks: bool = False  # --follow-symlinks: an output path may be a symlink
+    # input conventions of a model made elsewhere (issue 23, edgecnn.conventions.Conventions; None: the file's)
+    layout: str | None = None
+    input_range: str | None = None
+    mean: str | None = None
+    std: str | None = None
+    color: str | None = None
+    resize: str | None = None
+    interpolation: str | None = None
+    labels: str | os.PathLike[str] | None = None
+    strict: bool = False
     #: The device and deploy profiles were applied (:func:`edgecnn.runtime.resolve.resolve_options`): resolving
     #: again changes nothing, so engines that receive a plan's options never re-derive them.
     resolved: bool = False
+
+
+def conventions_of(opts: RunOptions) -> object:
+    """The :class:`edgecnn.conventions.Conventions` stated in run options (None when none is)."""
+    from edgecnn.conventions import Conventions
+
+    return Conventions.from_options(opts)
 
 
 #: Sources whose frames are decoded while inference runs, on worker threads (folders, globs, lists, Parquet tables

@@ -54,6 +54,8 @@ class Result:
     latency_ms: float = 0.0
     class_index: int = -1
     probs: np.ndarray | None = field(default=None, repr=False)  # all class probabilities (not written to rows)
+    #: ``softmax of logits`` / ``sigmoid of logits`` when edgecnn applied the model's activation (JSONL rows say so)
+    scores: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,6 +74,7 @@ class Result:
             "inference_ms": round(self.infer_ms, 3),
             "postprocess_ms": round(self.post_ms, 3),
             "latency_ms": round(self.latency_ms, 3),
+            **({"scores": self.scores} if self.scores else {}),
         }
 
 
@@ -302,6 +305,8 @@ class Pipeline:
 
     def _postprocess(self, items: list[Frame], raw: np.ndarray | None, per_ms: float) -> Iterator[tuple[Frame, Result]]:
         labels = self.backend.labels
+        kind = self.backend.scores
+        kind = None if kind == "probabilities" else kind
         t0 = time.perf_counter()
         probs = self.backend.postprocess(raw) if raw is not None else None
         if probs is not None:
@@ -324,7 +329,8 @@ class Pipeline:
             kept = [(labels[i], v) for i, v in zip(idx, scores) if v >= threshold] if threshold > 0 else \
                 [(labels[i], v) for i, v in zip(idx, scores)]
             out.append((frame, Result(source=frame.source, index=frame.index, label=label, score=score, topk=kept,
-                                      pre_ms=frame.pre_ms, infer_ms=per_ms, class_index=best, probs=probs[j])))
+                                      pre_ms=frame.pre_ms, infer_ms=per_ms, class_index=best, probs=probs[j],
+                                      scores=kind)))
             j += 1
         post_ms = (time.perf_counter() - t0) * 1000.0 / max(1, j)
         done = time.perf_counter()

@@ -27,6 +27,7 @@ from edgecnn.runtime.options import (  # noqa: F401  (re-exported: they lived he
     DECODING_KINDS,
     RunOptions,
     check_run_outputs,
+    conventions_of,
     decodes_on_threads,
     validate_options,
 )
@@ -111,6 +112,8 @@ class RunSummary:
             out.append(f"... and {len(self.skipped) - 10} more skipped (see the CSV/JSONL)")
         if self.stopped_by not in ("end",):
             out.append(f"Stopped by {self.stopped_by}.")
+        if b.get("scores"):
+            out.append(f"Scores: {b['scores']} (the model outputs logits; edgecnn applies the activation)")
         if self.outputs:
             out.append("Results saved to " + ", ".join(printable(o) for o in self.outputs))
         return out
@@ -137,7 +140,7 @@ def run(opts: RunOptions) -> RunSummary:
     check_run_outputs(opts)
     backend = load_backend(opts.model, backend=opts.backend or "auto", threads=opts.threads, delegate=opts.delegate,
                            delegate_options=opts.delegate_options, providers=opts.providers, unsafe=opts.unsafe,
-                           spin=not decodes_on_threads(opts))
+                           spin=not decodes_on_threads(opts), conventions=conventions_of(opts))
     try:
         return _run_with(backend, opts)
     finally:
@@ -232,6 +235,8 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
     lat = sorted(stats.latencies_ms) or [0.0]
     spec = backend.card.input
     bi = backend.info()  # with what the first inference learned (ONNX Runtime's node placement on a GPU)
+    if backend.scores != "probabilities":
+        bi["scores"] = backend.scores
     placement = describe_placement(bi.get("node_providers"))
     if placement:
         info(f"ONNX Runtime ran {placement}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgecnn.conventions import COLOR_ORDERS, INTERPOLATION_NAMES, LAYOUTS, RANGES, RESIZE_MODES
 from edgecnn.runtime.backends import BACKENDS
 from edgecnn.scale.cluster import ENGINES
 
@@ -52,6 +53,25 @@ class Param:
     def argument(self) -> bool:
         return not self.decls
 
+
+#: A model's input conventions (:mod:`edgecnn.conventions`, issue 23): what a model made elsewhere may not state.
+#: ``run``, ``bench``, ``evaluate`` and ``info`` take the same rows (:mod:`edgecnn.cli.conventions`).
+CONVENTION_PARAMS: tuple[Param, ...] = (
+    Param("layout", ("--layout",), str, None, "Input layout (default: read from the graph).", choices=LAYOUTS),
+    Param("input_range", ("--input-range",), str, None,
+          "Float range the model's input takes (default: the file's, else 0,255 with a warning).",
+          choices=tuple(RANGES)),
+    Param("mean", ("--mean",), str, None,
+          "Mean subtracted after --input-range, one value or one per channel (e.g. 0.485,0.456,0.406)."),
+    Param("std", ("--std",), str, None, "Std divided by after --mean, one value or one per channel."),
+    Param("color", ("--color",), str, None, "Channel order the model takes.", choices=COLOR_ORDERS),
+    Param("resize", ("--resize",), str, None,
+          "Fit images to the input: stretch, or resize the shortest side and crop the centre.", choices=RESIZE_MODES),
+    Param("interpolation", ("--interpolation",), str, None, "Resize interpolation.", choices=INTERPOLATION_NAMES),
+    Param("labels", ("--labels",), Path, None, "Labels file, one per line (for a model that carries none)."),
+    Param("strict", ("--strict/--no-strict",), bool, False,
+          "Refuse a model whose input conventions would have to be assumed."),
+)
 
 #: The summary line of ``edgecnn run --help``.
 RUN_HELP = "Classify images, folders, videos, cameras or streams with an exported model (no TensorFlow needed)."
@@ -121,6 +141,7 @@ RUN_PARAMS: tuple[Param, ...] = (
     Param("start_offline", ("--start-offline/--no-start-offline",), bool, False,
           "With --station: start even when an output cannot be reached (MQTT QoS 1 spools until the broker "
           "answers)."),
+    *CONVENTION_PARAMS,
 )
 
 
@@ -150,7 +171,15 @@ def run_options(params: dict[str, Any]) -> Any:
         reconnect_tries=p.get("reconnect_tries", 5), unsafe=bool(p.get("unsafe")), profile=p.get("profile"),
         max_pixels=p.get("max_pixels"), secret_params=list(p.get("secret_param") or ()) or None,
         csv_raw=bool(p.get("csv_raw")), follow_symlinks=bool(p.get("follow_symlinks")),
+        **convention_values(p),
     )
+
+
+def convention_values(params: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`CONVENTION_PARAMS` among parsed values, as keyword arguments (choices as plain strings)."""
+    out = {p.name: _plain(params.get(p.name)) for p in CONVENTION_PARAMS}
+    out["strict"] = bool(out.get("strict"))
+    return out
 
 
 #: Parameters that make sense on a command line only: a station file neither holds nor overrides them.
@@ -288,5 +317,5 @@ def _from_text(p: Param, text: str, name: str) -> Any:
     return check_value(_single(p), value, f"Invalid value for {name!r}")
 
 
-__all__ = ["BACKEND_CHOICES", "CLI_ONLY", "RUN_HELP", "RUN_PARAMS", "Param", "check_value", "flag", "param",
+__all__ = ["BACKEND_CHOICES", "CLI_ONLY", "CONVENTION_PARAMS", "RUN_HELP", "RUN_PARAMS", "Param", "check_value", "flag", "param",
            "parse_args", "run_options"]

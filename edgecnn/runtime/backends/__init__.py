@@ -80,12 +80,15 @@ def load_backend(
     unsafe: bool = False,
     init_cache: bool = True,
     spin: bool = True,
+    conventions: Any = None,
 ) -> Backend:
     """Load a model file (or a run folder's ``model.keras``) with the right backend.
 
     ``init_cache=False`` builds the runtime from scratch, neither reading nor writing the init cache
     (:mod:`edgecnn.runtime.initcache`). ``spin=False`` lets onnxruntime's CPU threads sleep between nodes
-    instead of spin-waiting (its default), for a run whose decoding threads need the cores.
+    instead of spin-waiting (its default), for a run whose decoding threads need the cores. ``conventions``
+    (:class:`edgecnn.conventions.Conventions`) states a model's input conventions: layout, range, mean/std,
+    colour, resize, labels, strict; they win over what the file says.
     """
     from edgecnn.runs import run_model
 
@@ -94,7 +97,7 @@ def load_backend(
     if path.suffix.lower() not in cls.suffixes:
         raise ModelError(f"Backend {cls.name!r} cannot run {path.name}; it runs {list(cls.suffixes)} files.")
     kwargs: dict[str, Any] = {"threads": threads, "delegate": delegate, "delegate_options": delegate_options,
-                              "providers": providers, "init_cache": init_cache}
+                              "providers": providers, "init_cache": init_cache, "conventions": conventions}
     if cls is KerasBackend:
         kwargs["unsafe"] = unsafe
     if cls is ONNXBackend:

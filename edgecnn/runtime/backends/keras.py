@@ -32,6 +32,7 @@ class KerasBackend(Backend):
         shape = tuple(self.model.inputs[0].shape)
         self.input = TensorInfo("image", (None,) + tuple(int(v) for v in shape[1:]), np.dtype("float32"))
         self.output = TensorInfo("output", tuple(self.model.outputs[0].shape), np.dtype("float32"))
+        self.output_shapes = [tuple(t.shape) for t in self.model.outputs]
         self._keras = keras
 
     def infer(self, prepared: np.ndarray) -> np.ndarray:

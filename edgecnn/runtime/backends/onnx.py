@@ -127,6 +127,7 @@ class ONNXBackend(Backend):
         self.input = TensorInfo(inp.name, shape, np.dtype(_ORT_DTYPES.get(inp.type, np.float32)))
         self.output = TensorInfo(out.name, tuple(d if isinstance(d, int) else None for d in out.shape), np.dtype(_ORT_DTYPES.get(out.type, np.float32)))
         self._out_name = out.name
+        self.output_shapes = [tuple(d if isinstance(d, int) else None for d in o.shape) for o in self.session.get_outputs()]
 
     def infer(self, prepared: np.ndarray) -> np.ndarray:
         out = self.session.run([self._out_name], {self.input.name: prepared})[0]
@@ -151,6 +152,9 @@ class ONNXBackend(Backend):
 
     def _standard_labels(self) -> list[str] | None:
         return onnx_labels(dict(self.session.get_modelmeta().custom_metadata_map))
+
+    def _producer_metadata(self) -> dict[str, str]:
+        return dict(self.session.get_modelmeta().custom_metadata_map)
 
     def _session_options(self, ort: Any, cpu_only: bool) -> Any:
         so = ort.SessionOptions()

@@ -113,6 +113,22 @@ class TFLiteBackend(Backend):
         if not self._dynamic_batch:
             self.input.shape = (self._batch,) + self.input.shape[1:]
         self.output = TensorInfo(out["name"], tuple(int(v) for v in out["shape"]), np.dtype(out["dtype"]), _tflite_quant(out))
+        self.output_shapes = [tuple(int(v) for v in o["shape"]) for o in self.interpreter.get_output_details()]
+
+    def _producer_metadata(self) -> dict[str, str]:
+        """The ``metadata.json`` Ultralytics packs into its ``.tflite`` files (names, imgsz, task), as strings."""
+        import json
+
+        from edgecnn.modelcard import _packed_files
+
+        raw = _packed_files(self.path.read_bytes()).get("metadata.json")
+        if raw is None:
+            return {}
+        try:
+            meta = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
 
     def infer(self, prepared: np.ndarray) -> np.ndarray:
         n = len(prepared)
