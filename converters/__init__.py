@@ -74,6 +74,11 @@ class ConvertOptions:
     dynamic_batch: bool = False
     float_stem: bool = True
     float_nodes: tuple[str, ...] = ()
+    #: Weight type of an int8 ONNX: ``int8`` (U8S8, onnxruntime's fast x86 path) or ``uint8`` (U8U8: what OpenCV DNN
+    #: 5.x reads; the same values, each weight and zero point shifted by 128).
+    onnx_int8_weights: str = "int8"
+    #: The consumer preset the artifact is written for (``opencv``), recorded in its card.
+    target: str | None = None
 
 
 @dataclass

@@ -134,3 +134,64 @@ def onnx_float_stem(proto: Any, max_channels: int = 4) -> list[str]:
     for v in stale:
         graph.value_info.remove(v)
     return [conv.name, pool.name, relu.name]
+
+
+def static_flatten(model: Any) -> Any:
+    """``model`` with every ``Flatten`` replaced by a reshape to ``(-1, units)`` (the batch stays dynamic).
+
+    Keras' ``Flatten`` (and ``Reshape``) computes the batch dimension at run time, which TFLite writes as
+    ``SHAPE → STRIDED_SLICE → PACK → RESHAPE``; OpenCV DNN's TFLite importer (4.x and 5.x) has no ``SHAPE`` op and
+    refuses such a file ("Unsupported operator type SHAPE"). A reshape to a constant ``[-1, units]`` is one
+    ``RESHAPE`` that every runtime reads, computes the same values, and keeps the dynamic batch. The other layers
+    are reused as they are (same weights); nested models are rewritten too. Returns ``model`` itself when it has
+    no Flatten with a fully known input shape.
+    """
+    import keras
+
+    def flattens(m: Any) -> bool:
+        return any(isinstance(ly, keras.layers.Flatten) or (isinstance(ly, keras.Model) and flattens(ly))
+                   for ly in getattr(m, "layers", []))
+
+    if not flattens(model):
+        return model
+
+    def clone(layer: Any) -> Any:
+        if isinstance(layer, keras.layers.Flatten):
+            dims = tuple(layer.input.shape[1:])
+            if all(isinstance(d, int) for d in dims):
+                return _static_flatten_layer()(int(np.prod(dims)), name=layer.name)
+            return layer
+        if isinstance(layer, keras.Model):
+            return static_flatten(layer)
+        return layer
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+_STATIC_FLATTEN: Any = None
+
+
+def _static_flatten_layer() -> Any:
+    """The layer class (made on first use: Keras is imported lazily)."""
+    global _STATIC_FLATTEN
+    if _STATIC_FLATTEN is None:
+        import keras
+
+        class StaticFlatten(keras.layers.Layer):
+            """Flatten to ``(-1, units)`` with a constant shape (no run-time SHAPE op)."""
+
+            def __init__(self, units: int, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                self.units = units
+
+            def call(self, x: Any) -> Any:
+                return keras.ops.reshape(x, (-1, self.units))
+
+            def compute_output_shape(self, input_shape: Any) -> Any:
+                return (input_shape[0], self.units)
+
+            def get_config(self) -> dict[str, Any]:
+                return {**super().get_config(), "units": self.units}
+
+        _STATIC_FLATTEN = StaticFlatten
+    return _STATIC_FLATTEN

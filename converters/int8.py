@@ -240,6 +240,31 @@ def onnx_int8(proto: Any, calibration: np.ndarray, float_nodes: Sequence[str] = 
         return onnx.load(out)
 
 
+def onnx_uint8_weights(proto: Any) -> int:
+    """Make every int8 weight of a QDQ model uint8, in place: ``q + 128`` with zero point ``zp + 128``, so each
+    DequantizeLinear gives exactly the same values. OpenCV DNN 5.x refuses int8 weights ("bufidx >= 0 in function
+    'argTensor'") and reads uint8 ones; onnxruntime runs U8U8 about 1.5× slower than U8S8 on x86, so only the
+    ``--target opencv`` export does this. Returns how many weight tensors were shifted."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in proto.graph.initializer}
+    shifted: set[str] = set()
+    count = 0
+    for node in proto.graph.node:
+        if node.op_type != "DequantizeLinear" or len(node.input) < 3:
+            continue
+        q, zp = inits.get(node.input[0]), inits.get(node.input[2])
+        if q is None or zp is None or numpy_helper.to_array(q).dtype != np.int8:
+            continue
+        for t in (q, zp):
+            if t.name not in shifted:
+                a = numpy_helper.to_array(t)
+                t.CopyFrom(numpy_helper.from_array((a.astype(np.int16) + 128).astype(np.uint8), t.name))
+                shifted.add(t.name)
+        count += 1
+    return count
+
+
 def _reader(proto: Any, images: np.ndarray) -> Any:
     from onnxruntime.quantization import CalibrationDataReader
 

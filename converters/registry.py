@@ -81,6 +81,39 @@ FORMATS: dict[str, Format] = {
     )
 }
 
+@dataclass(frozen=True)
+class Consumer:
+    """A runtime outside edgecnn that people embed, and the artifacts an export preset (``--target``) writes for it.
+
+    Attributes:
+        name: ``--target`` value.
+        targets: (format, precision) pairs the consumer runs.
+        onnx_int8_weights: Weight type of an int8 ONNX (``uint8`` where the consumer cannot read int8 weights).
+        cannot: (format, precision) → why the consumer cannot run it (its own error), for docs and ``--help``.
+    """
+
+    name: str
+    targets: tuple[tuple[str, str], ...]
+    onnx_int8_weights: str = "int8"
+    cannot: tuple[tuple[str, str, str], ...] = ()
+
+
+#: Export presets for consumers (``edgecnn export --target NAME``). OpenCV DNN 4.12-4.14 and 5.0-5.1 (measured by
+#: tests/export/test_opencv.py): float TFLite needs no SHAPE op (every export writes Flatten as a constant-shape
+#: reshape); OpenCV 5.x asserts "bufidx >= 0 in function 'argTensor'" on int8 QDQ weights and reads uint8 ones.
+CONSUMERS: dict[str, Consumer] = {
+    c.name: c
+    for c in (
+        Consumer("opencv", (("tflite", "float32"), ("tflite", "float16"), ("onnx", "float32"), ("onnx", "int8")),
+                 onnx_int8_weights="uint8",
+                 cannot=(("tflite", "dynamic", "OpenCV has no hybrid (int8-weight, float-activation) kernels: "
+                          "convolution_layer.cpp: Assertion failed ... blobs.size() == 1"),
+                         ("tflite", "int8", "OpenCV's int8 TFLite importer implements no fused RELU "
+                          "('Lookup table for RELU'), no int8 MEAN and no int8 FULLY_CONNECTED ('Can't create "
+                          "layer'); with those kept float it loads but returns wrong scores"))),
+    )
+}
+
 #: The precision of an unquantized model: a ``.keras`` model, or an artifact whose card does not say.
 FULL_PRECISION = "float32"
 

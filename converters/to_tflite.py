@@ -42,8 +42,11 @@ def representative_dataset(calibration: np.ndarray):
 
 def make_converter(model: Any, precision: str, calibration: np.ndarray | None = None, io_dtype: str | None = None):
     """A configured ``tf.lite.TFLiteConverter`` for ``precision`` (per-channel weights are TFLite's default)."""
+    from converters.graph import static_flatten
+
     tf = _tf()
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # a Flatten's run-time SHAPE op is what OpenCV DNN cannot import: a constant-shape reshape computes the same
+    converter = tf.lite.TFLiteConverter.from_keras_model(static_flatten(model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if precision == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -33,6 +33,8 @@ def write_tflite(model: Any, precision: str, calib: np.ndarray | None, path: Pat
     else:
         flat = to_tflite.convert(model, precision, calib, io_dtype)
     inputs, outputs = to_tflite.tensor_details(flat)
+    if options.target:
+        artifact["target"] = options.target
     artifact |= {"io_dtype": io_dtype, "converter": versions("tensorflow")}
     card = complete_card(metadata, inputs, outputs, artifact)
     write_bytes_atomic(path, embed_tflite(flat, card, labels))
@@ -56,10 +58,17 @@ def write_onnx(model: Any, precision: str, calib: np.ndarray | None, path: Path,
         artifact["int8"] = {"scheme": "QDQ, uint8 activations, int8 per-channel weights (U8S8)",
                             "float_stem": bool(options.float_stem), "float_nodes": list(options.float_nodes),
                             "why": ONNX_WHY}
+        if options.onnx_int8_weights == "uint8":
+            from converters.int8 import onnx_uint8_weights
+
+            onnx_uint8_weights(proto)
+            artifact["int8"]["scheme"] = "QDQ, uint8 activations, uint8 per-channel weights (U8U8: OpenCV DNN 5.x)"
     inputs, outputs = to_onnx.tensor_details(proto)
+    if options.target:
+        artifact["target"] = options.target
     artifact |= {"io_dtype": inputs[0]["dtype"], "opset": options.opset, "dynamic_batch": options.dynamic_batch,
                  "rescaling_folded_into": folded,
-                 "quantization": "qdq-per-channel-u8s8" if precision == "int8" else None,
+                 "quantization": (f"qdq-per-channel-u8{options.onnx_int8_weights[0]}8" if precision == "int8" else None),
                  "converter": versions("tf2onnx", "onnx", "onnxruntime")}
     card = complete_card(metadata, inputs, outputs, artifact)
     embed_onnx(proto, card, labels)

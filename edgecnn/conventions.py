@@ -185,11 +185,20 @@ def read_labels(value: str | os.PathLike[str] | list[str]) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Expected --labels FILE with one label per line; cannot read {path}: {exc}.") from exc
     if text.lstrip()[:1] in "[{":
-        from edgecnn.modelcard import onnx_labels
+        import json
 
-        parsed = onnx_labels({"labels": text})
-        if parsed:
-            return parsed
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"Expected --labels FILE as one label per line or a JSON list/object; {path} is not "
+                              f"valid JSON ({exc}).") from exc
+        if isinstance(value, dict):
+            try:
+                return [str(value[k]) for k in sorted(value, key=lambda k: int(k))]
+            except (TypeError, ValueError):
+                return [str(v) for v in value.values()]
+        if isinstance(value, list):
+            return [str(v) for v in value]
     labels = [line.strip() for line in text.splitlines() if line.strip()]
     if not labels:
         raise ConfigError(f"Expected --labels FILE with one label per line; {path} holds none.")

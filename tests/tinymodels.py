@@ -9,8 +9,9 @@ TINY_SIZE = 24
 
 
 def build_tiny_model(num_classes: int, channels: int = 3, size: int = TINY_SIZE, seed: int | None = None,
-                     name: str = "tiny"):
-    """A 2-conv CNN taking 0..255 pixels (rescaling in the graph), as edgecnn models do."""
+                     name: str = "tiny", head: str = "gap"):
+    """A 2-conv CNN taking 0..255 pixels (rescaling in the graph), as edgecnn models do. ``head="flatten"``
+    flattens the features instead of pooling them (as the ``simple`` and ``lenet`` architectures do)."""
     import keras
 
     if seed is not None:
@@ -20,13 +21,14 @@ def build_tiny_model(num_classes: int, channels: int = 3, size: int = TINY_SIZE,
     x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Flatten()(keras.layers.MaxPooling2D()(x)) if head == "flatten" else \
+        keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0, channels: int = 3,
-                  interpolation: str = "area") -> Path:
+                  interpolation: str = "area", head: str = "gap") -> Path:
     """Train a tiny real Keras model on ``data_dir`` and write a run folder like ``edgecnn train`` does:
     model.keras, modelcard.json, labels.txt, splits.json (train/val/test). ``channels=1``: a grayscale model;
     ``interpolation``: the resampling of training (and so of every runtime)."""
@@ -46,7 +48,7 @@ def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0,
     idx = rng.permutation(len(y))
     n_test = n_val = len(y) // 5
     test, val, train = idx[:n_test], idx[n_test : n_test + n_val], idx[n_test + n_val :]
-    model = build_tiny_model(len(ds.labels), channels)
+    model = build_tiny_model(len(ds.labels), channels, head=head)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[train], y[train], validation_data=(x[val], y[val]), epochs=epochs, batch_size=16, verbose=0)
     acc = float(model.evaluate(x[test], y[test], verbose=0)[1])

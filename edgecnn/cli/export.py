@@ -11,8 +11,9 @@ from typing import Annotated
 
 import typer
 
-from converters.registry import DEFAULT_INT8_IO_DTYPE, FORMATS, IO_DTYPES, PRECISIONS
+from converters.registry import CONSUMERS, DEFAULT_INT8_IO_DTYPE, FORMATS, IO_DTYPES, PRECISIONS
 from edgecnn.cli import EdgeCommand
+from edgecnn.cli.choices import choice_enum
 from edgecnn.cli.parity import (
     _DEFAULT_GATES,
     Fp16Agreement,
@@ -27,6 +28,7 @@ FormatChoice = Enum("FormatChoice", {n: n for n in [*FORMATS, "all"]}, type=str)
 QuantizeChoice = Enum("QuantizeChoice", {p.alias: p.alias for p in PRECISIONS.values()} | {"all": "all"}, type=str)  # type: ignore[misc]
 IODtype = Enum("IODtype", {n: n for n in IO_DTYPES}, type=str)  # type: ignore[misc]
 
+TargetChoice = choice_enum("TargetChoice", tuple(CONSUMERS))
 _FORMAT_HELP = "; ".join(f"{f.name}: {'/'.join(PRECISIONS[p].alias for p in f.precisions)}" for f in FORMATS.values())
 
 
@@ -44,6 +46,10 @@ def export_cmd(
     opset: Annotated[int, typer.Option("--opset", min=7, help="ONNX opset.")] = 17,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="ONNX with a symbolic batch dimension.")] = False,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Load Keras models with Lambda layers (only files you trust).")] = False,
+    target: Annotated[TargetChoice | None, typer.Option("--target",
+                                               help="Write the artifacts a consumer runs, the way it reads them "
+                                                    "(opencv: float TFLite, fp16 TFLite, float and int8 ONNX with "
+                                                    "uint8 weights), into SOURCE/export-TARGET.")] = None,
     repair: Annotated[bool, typer.Option("--repair/--no-repair", help="When int8 fails its gate, keep the layers with the largest quantization error in float until it passes.")] = True,
     repair_layers: Annotated[int, typer.Option("--repair-layers", min=1, help="Most layers the int8 repair may keep in float.")] = 8,
     gate_fp32_max_abs: Fp32MaxAbs = _DEFAULT_GATES.fp32_max_abs,
@@ -61,7 +67,7 @@ def export_cmd(
         source, formats=[f.value for f in fmt], quantize=[q.value for q in quantize], out=out, force=force, check=check,
         check_data=check_data, calib_data=calib_data, calib_samples=calib_samples,
         io_dtype=io_dtype.value if io_dtype else None, opset=opset, dynamic_batch=dynamic_batch, unsafe=unsafe,
-        repair=repair, repair_layers=repair_layers,
+        repair=repair, repair_layers=repair_layers, target=target.value if target else None,
         gates=gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop),
     )
     samples = report.check_data["samples"] if report.check_data else 0

@@ -65,6 +65,7 @@ def export(
     targets: list[tuple[str, str]] | None = None,
     repair: bool = True,
     repair_layers: int = DEFAULT_MAX_LAYERS,
+    target: str | None = None,
 ) -> ExportReport:
     """Export a run folder or ``.keras`` model to every requested (format, precision) and check parity.
 
@@ -90,6 +91,9 @@ def export(
         golden_samples: Inputs kept in ``golden.npz`` (≤ 64 by default).
         targets: Exact (format, precision) pairs to write, instead of the ``formats`` × ``quantize`` product
             (``edgecnn demo`` uses it for TFLite fp32/fp16/int8 + ONNX fp32/int8 in one report).
+        target: A consumer preset (:data:`converters.registry.CONSUMERS`: ``opencv``): the artifacts that consumer
+            runs (narrowed to ``formats`` when given), written the way it reads them, into ``<run>/export-<target>``
+            unless ``out`` is given.
         repair: When a full-int8 artifact fails its gate, keep the layers with the largest quantization error in
             float until it passes (:mod:`.repair`); ``False`` (``--no-repair``) reports the failure as is.
         repair_layers: Most layers a repair may keep in float.
@@ -102,6 +106,18 @@ def export(
     gates = gates or Gates()
     if repair_layers < 1:
         raise ConfigError(f"--repair-layers must be ≥ 1; received {repair_layers}.")
+    consumer = None
+    if target is not None:
+        from converters.registry import CONSUMERS
+
+        if target not in CONSUMERS:
+            raise ConfigError(f"Expected --target {' or '.join(CONSUMERS)}; received {target!r}.")
+        consumer = CONSUMERS[target]
+        if targets is None:  # the preset's artifacts, narrowed to the formats asked for when any was
+            asked = set(formats or [f for f, _ in consumer.targets])
+            targets = [t for t in consumer.targets if t[0] in asked or "all" in asked]
+        if out is None:
+            out = resolve_run(source)[0] / f"export-{target}"
     if targets is None:
         pairs = plan_targets(list(formats or ["tflite"]), list(quantize or ["none"]), io_dtype)
     else:
@@ -142,7 +158,9 @@ def export(
             info(f"Exporting {final.name} ...")
             # --io-dtype is the int8 TFLite model's I/O type; every other artifact keeps float32 I/O
             options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == IO_DTYPE_TARGET else None,
-                                                opset=opset, dynamic_batch=dynamic_batch)
+                                                opset=opset, dynamic_batch=dynamic_batch,
+                                                onnx_int8_weights=consumer.onnx_int8_weights if consumer else "int8",
+                                                target=target)
             def write(opts: Any = options, fmt: str = fmt, precision: str = precision, path: Path = path) -> Any:
                 try:
                     return converters.convert(src.model, fmt, precision, path, calibration=calib, metadata=base,

@@ -187,7 +187,7 @@ class Backend:
         if self.output.dtype.kind in "iu" and self.output.quantization is not None:
             out = self.output.quantization.dequantize(raw)
         out = np.asarray(out, dtype=np.float32).reshape(len(raw), -1)
-        if self.card.output.activation == "logits":
+        if self.card.output.activation in RAW_ACTIVATIONS:
             out = _sigmoid(out) if out.shape[1] == 1 else _softmax(out)
         if out.shape[1] == 1 and self.card.num_classes == 2:
             out = class_probs(out)
@@ -197,7 +197,7 @@ class Backend:
     def scores(self) -> str:
         """What the reported scores are: ``probabilities`` (the model's own), or ``softmax of logits`` /
         ``sigmoid of logits`` when edgecnn applies the activation on the host."""
-        if self.card.output.activation != "logits":
+        if self.card.output.activation not in RAW_ACTIVATIONS:
             return "probabilities"
         return f"{'sigmoid' if (self.output.shape[-1] or 0) == 1 else 'softmax'} of logits"
 
@@ -428,6 +428,10 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path.name}>"
+
+
+#: Output activations that mean raw scores: edgecnn applies softmax (sigmoid for one unit) on the host.
+RAW_ACTIVATIONS = ("logits", "none", "linear")
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
