@@ -65,7 +65,8 @@ def build_app(classifier: Any, config: ServeConfig, identity: ModelIdentity, sta
     from starlette.routing import Route
 
     from edgecnn.serve.batching import Batcher
-    from edgecnn.serve.http import BearerAuth, error_handlers, login_routes
+    from edgecnn.serve.config import is_loopback
+    from edgecnn.serve.http import BearerAuth, LoopbackHosts, error_handlers, login_routes
     from edgecnn.serve.live import LiveView
     from edgecnn.serve.metrics import Metrics
 
@@ -108,7 +109,8 @@ def build_app(classifier: Any, config: ServeConfig, identity: ModelIdentity, sta
         Route("/healthz", r.healthz), Route("/readyz", r.readyz), *login_routes(config.token),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers(),
-                    middleware=[Middleware(BearerAuth, token=config.token)])
+                    middleware=[Middleware(LoopbackHosts, enabled=config.token is None and is_loopback(config.host)),
+                                Middleware(BearerAuth, token=config.token)])
     app.state.serve = state
     return app, state
 

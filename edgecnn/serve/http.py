@@ -4,6 +4,7 @@
   LINE}`` with the right 4xx status; an unexpected exception is a 500 with the same shape and no traceback.
 - :class:`BearerAuth`: an ASGI middleware that requires ``Authorization: Bearer TOKEN`` (or the session cookie that
   ``POST /login`` sets for browsers), compared in constant time (:func:`hmac.compare_digest`).
+- :class:`LoopbackHosts`: a token-less loopback server answers only requests addressed to loopback (DNS rebinding).
 - :func:`read_body`: a request body read up to a limit (413 past it, before reading it all).
 - :class:`Server`: uvicorn serving an app, blocking (:meth:`Server.run`, Ctrl-C/SIGTERM stop it) or in a
   background thread (:meth:`Server.start`/:meth:`Server.stop`, for tests and embedding), on a given or free port.
@@ -164,6 +165,30 @@ class BearerAuth:
         await response(scope, receive, send)
 
 
+class LoopbackHosts:
+    """ASGI middleware for a server bound to loopback without a token: requests must name this machine in their
+    ``Host`` header (``127.0.0.1``, ``localhost``, ``[::1]``), so a web page of another site that re-points its
+    name at 127.0.0.1 (DNS rebinding) cannot read or drive it through a browser; 421 JSON otherwise."""
+
+    ALLOWED = frozenset({"127.0.0.1", "localhost", "::1"})
+
+    def __init__(self, app: Any, enabled: bool = True) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if self.enabled and scope["type"] == "http":
+            host = dict(scope.get("headers") or ()).get(b"host", b"").decode("latin-1").strip().lower()
+            name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+            if name not in self.ALLOWED and not name.startswith("127."):
+                response = json_error(421, "misdirected", f"Expected a Host header naming this machine (127.0.0.1, "
+                                      f"localhost or [::1]); received {host[:80]!r}. Without --token the server "
+                                      "answers only requests addressed to loopback.")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>edgecnn: sign in</title>
 <style>body{font:15px system-ui,sans-serif;background:#111;color:#eee;display:grid;place-items:center;height:90vh}
 form{background:#1c1c1c;padding:2em;border-radius:8px}input{font:inherit;padding:.4em;margin:.4em 0;width:18em}
@@ -278,5 +303,5 @@ class Server:
         self.stop()
 
 
-__all__ = ["BearerAuth", "HTTPError", "SESSION_COOKIE", "Server", "error_handlers", "json_error", "login_routes",
+__all__ = ["BearerAuth", "HTTPError", "LoopbackHosts", "SESSION_COOKIE", "Server", "error_handlers", "json_error", "login_routes",
            "new_token", "read_body", "require_stack", "session_value", "token_ok"]

@@ -116,7 +116,7 @@ def test_stalled_viewers_never_slow_the_source_or_other_viewers(live_server):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
         s.connect((u.hostname, u.port))
-        s.sendall(f"GET /stream/{urllib.parse.quote(name)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        s.sendall(f"GET /stream/{urllib.parse.quote(name)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         stalled.append((s, None))
     try:
         wait_for(lambda: status(live_server)["sources"][0]["viewers"] >= 3, what="3 viewers")

@@ -138,7 +138,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(live_server):
     """Content-Length over the limit: 413 at once, the body never sent."""
     host, port = live_server.server.host, live_server.server.port
     with socket.create_connection((host, port), timeout=10) as s:
-        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 999999999\r\n\r\n")
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 999999999\r\n\r\n")
         reply = reply_of(s)
     assert reply.startswith("HTTP/1.1 413") and '"too_large"' in reply
 
@@ -151,7 +151,7 @@ def test_too_many_requests_in_progress_get_429(color_onnx):
     with open_server(color_onnx, ServeConfig(port=0, max_pending=1)) as served:
         png = solid_png(COLOURS["blue"])
         with socket.create_connection(("127.0.0.1", served.server.port), timeout=10) as slow:
-            slow.sendall(f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            slow.sendall(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
                          f"Content-Length: {len(png)}\r\n\r\n".encode() + png[:10])
             for _ in range(100):  # the slow request is in progress once the server has read its headers
                 if served.state.in_progress:
@@ -214,3 +214,42 @@ def test_no_allowed_folder_means_no_file_is_read(color_onnx, allowed_dir):
         status, doc = post(served.url + "/predict", json.dumps([str(allowed_dir / "red.png")]).encode(),
                            "application/json")
         assert status == 403 and "--allow-dir" in doc["message"]
+
+
+def test_a_token_less_loopback_server_answers_only_loopback_hosts(live_server):
+    """DNS rebinding: a page of evil.example whose name points at 127.0.0.1 must not drive the server."""
+    for host, code in (("evil.example:8080", 421), ("evil.example", 421), ("127.0.0.1:1", 200), ("localhost", 200),
+                       ("[::1]:8080", 200)):
+        with socket.create_connection(("127.0.0.1", live_server.server.port), timeout=10) as s:
+            s.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            reply = reply_of(s)
+        assert reply.startswith(f"HTTP/1.1 {code}"), (host, reply[:200])
+
+
+def test_a_pixel_bomb_is_refused_before_decoding(live_server):
+    """A PNG whose header claims 60000x60000 pixels: 422 from the one decoder's pixel limit, nothing decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+    status, doc = post(live_server.url + "/predict", bomb, "image/png")
+    assert status == 422 and "pixels" in doc["message"], doc
+
+
+def test_a_chunked_body_over_the_limit_gets_413(color_onnx):
+    from edgecnn.serve.config import ServeConfig
+    from edgecnn.serve.server import open_server
+
+    with open_server(color_onnx, ServeConfig(port=0, max_body_mb=0.01)) as served:
+        with socket.create_connection(("127.0.0.1", served.server.port), timeout=10) as s:
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            for _ in range(4):
+                s.sendall(b"1000\r\n" + b"x" * 4096 + b"\r\n")
+            s.sendall(b"0\r\n\r\n")
+            reply = reply_of(s)
+        assert reply.startswith("HTTP/1.1 413") and '"too_large"' in reply
