@@ -98,6 +98,8 @@ class QueuedOutput:
 
     kind = "output"
     idle_interval = 0.1
+    #: Most events the worker takes off the queue at once for :meth:`handle_batch` (1: one at a time).
+    batch_max = 1
 
     def __init__(self, name: str, queue_size: int) -> None:
         self.name = name
@@ -162,12 +164,19 @@ class QueuedOutput:
             except queue.Empty:
                 item = None
             if item is not None:
+                batch = [item]
+                while len(batch) < self.batch_max:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
                 try:
-                    self.handle(item)
-                except Exception as exc:  # noqa: BLE001 - one bad event never stops the output
+                    self.handle_batch(batch)
+                except Exception as exc:  # noqa: BLE001 - one bad batch never stops the output
                     self.count_error(exc)
                 finally:
-                    self._queue.task_done()
+                    for _ in batch:
+                        self._queue.task_done()
             now = time.monotonic()
             if item is None or now - last_idle >= self.idle_interval:
                 last_idle = now
@@ -182,6 +191,14 @@ class QueuedOutput:
 
     def handle(self, item: events.Decision | events.Alarm) -> None:
         raise NotImplementedError
+
+    def handle_batch(self, items: list[events.Decision | events.Alarm]) -> None:
+        """Events taken off the queue together (up to :attr:`batch_max`), oldest first; one :meth:`handle` each."""
+        for item in items:
+            try:
+                self.handle(item)
+            except Exception as exc:  # noqa: BLE001 - one bad event never stops the output
+                self.count_error(exc)
 
     def idle(self) -> None:
         """Periodic work on the worker thread (heartbeats, resends)."""

@@ -33,6 +33,7 @@ from edgecnn.station import events
 from edgecnn.station.outputs.base import QueuedOutput, field
 
 KIND = "mqtt"
+SYNC_INTERVAL = 0.2  # seconds between fsyncs of the spool (on a thread of its own)
 PLACEHOLDERS = {"decision": ("station", "source", "region", "verdict"), "alarm": ("station", "source", "region", "alarm"),
                 "state": ("station",)}
 
@@ -170,6 +171,8 @@ class MQTTOutput(QueuedOutput):
         self._inflight: dict[int, int] = {}  # paho mid -> spool id
         self._early: dict[int, float] = {}  # PUBACKs that came before publish() returned its mid
         self._spool_dropped = 0
+        #: Called on paho's thread with each spooled message once the broker acknowledged it (benchmarks time it).
+        self.on_acked: Any = None
         self._disconnects = 0
         self._connect_error = ""
 
@@ -211,6 +214,8 @@ class MQTTOutput(QueuedOutput):
                                       "QoS 1 decisions are spooled until it is back")
             client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive)
         client.loop_start()
+        if self.spool is not None:
+            threading.Thread(target=self._sync_spool, name=f"edgecnn-mqtt-spool-{self.name}", daemon=True).start()
         if not self.start_offline:
             self._connack.wait(10.0)
             if not self._connected.is_set():
@@ -240,7 +245,16 @@ class MQTTOutput(QueuedOutput):
         self.set_connected(False)
         self._close_spool()
 
+    def _sync_spool(self) -> None:
+        spool = self.spool
+        while not self._stop.wait(SYNC_INTERVAL):
+            try:
+                spool.sync()
+            except (OSError, AssertionError) as exc:  # closed under us, or the disk failed: counted
+                self.count_error(exc)
+
     def _close_spool(self) -> None:
+        self._stop.set()  # ends the spool's sync thread
         if self.spool is not None:
             self.spool.close()
 
@@ -283,7 +297,16 @@ class MQTTOutput(QueuedOutput):
                 self._early[mid] = time.monotonic()
                 return
             self._stats.sent += 1
+        self._acked(sid)
+
+    def _acked(self, sid: int) -> None:
+        msg = self.spool.get(sid) if self.on_acked is not None else None
         self.spool.ack(sid)
+        if msg is not None:
+            try:
+                self.on_acked(msg)
+            except Exception as exc:  # noqa: BLE001 - an observer's bug never breaks delivery
+                self.count_error(exc)
 
     # ------------------------------------------------------------------ the worker
     def handle(self, item: events.Decision | events.Alarm) -> None:
@@ -348,13 +371,12 @@ class MQTTOutput(QueuedOutput):
                     self._inflight[info.mid] = sid
                     acked = False
             if acked:
-                self.spool.ack(sid)
+                self._acked(sid)
 
     def idle(self) -> None:
         if self.spool is None:
             return
         self._pump()
-        self.spool.sync()
         self.spool.compact()
         if self._early:
             old = time.monotonic() - 60.0

@@ -24,7 +24,10 @@ node                                   type       value
                                                   created on their first decision
 =====================================  =========  ===============================================================
 
-Nodes are read-only for clients. The endpoint has no security (``SecurityPolicy#None``): keep it on the line's
+Nodes hold the latest state. When decisions come faster than the server applies them, the events waiting are
+folded into one update (each node written once with its newest value; counts count every decision), so a
+client polling or subscribing sees the state as of the newest decision; a consumer that needs every single
+decision reads MQTT or the rows. Nodes are read-only for clients. The endpoint has no security (``SecurityPolicy#None``): keep it on the line's
 network, as a PLC's own OPC UA server usually is.
 """
 
@@ -73,6 +76,7 @@ class OPCUAOutput(QueuedOutput):
     """An asyncua server exposing the station's verdict, counts and health (see the module's docstring)."""
 
     kind = KIND
+    batch_max = 256  # under a backlog, events taken together are folded: each node is written once
 
     def __init__(self, config: Config, *, station: str, labels: list[str], model_sha256: str,
                  name: str = KIND) -> None:
@@ -175,10 +179,10 @@ class OPCUAOutput(QueuedOutput):
                                                                      ua.QualifiedName(path, self.ns), value, vtype)
         return key
 
-    async def _write(self, path: str, value: Any, vtype: Any) -> None:
-        await self._nodes[path].write_value(self._ua.Variant(value, vtype))
-
-    async def _apply(self, item: events.Decision | events.Alarm) -> None:
+    def _fold(self, item: events.Decision | events.Alarm, writes: dict[str, tuple[Any, Any]],
+              regions: dict[tuple[str, str], None]) -> None:
+        """Apply one event to the output's state and to ``writes`` (node path -> (value, variant type)): of several
+        events taken at once, each node gets its newest value; counts count every one."""
         V = self._ua.VariantType
         if isinstance(item, events.Alarm):
             key = (item.name, item.source, item.region)
@@ -186,27 +190,39 @@ class OPCUAOutput(QueuedOutput):
                 self._alarms[key] = f"{item.name} {item.source}/{item.region}"
             else:
                 self._alarms.pop(key, None)
-            await self._write("Health", "; ".join(self._alarms.values()) or "ok", V.String)
-            await self._write("AlarmActive", bool(self._alarms), V.Boolean)
+            writes["Health"] = ("; ".join(self._alarms.values()) or "ok", V.String)
+            writes["AlarmActive"] = (bool(self._alarms), V.Boolean)
             return
         score = float(item.score) if item.score == item.score else 0.0
-        key = await self._region_nodes(item.source, item.region)
+        regions[(item.source, item.region)] = None
+        key = f"Sources.{_name(item.source)}.{_name(item.region)}"
         for prefix in ([key, ""] if matches(item, self.config.follow) else [key]):
             dot = f"{prefix}." if prefix else ""
-            await self._write(f"{dot}Verdict", item.verdict, V.String)
-            await self._write(f"{dot}Reject", bool(item.reject), V.Boolean)
-            await self._write(f"{dot}Label", item.label, V.String)
-            await self._write(f"{dot}Score", score, V.Double)
-            await self._write(f"{dot}LastSeq", max(0, int(item.seq)), V.UInt64)
+            writes[f"{dot}Verdict"] = (item.verdict, V.String)
+            writes[f"{dot}Reject"] = (bool(item.reject), V.Boolean)
+            writes[f"{dot}Label"] = (item.label, V.String)
+            writes[f"{dot}Score"] = (score, V.Double)
+            writes[f"{dot}LastSeq"] = (max(0, int(item.seq)), V.UInt64)
             if not prefix:
                 self._decisions += 1
                 self._counts[item.verdict] = self._counts.get(item.verdict, 0) + 1
-                node = await self._count_node(item.verdict)
-                await node.write_value(self._ua.Variant(self._counts[item.verdict], V.UInt64))
-                await self._write("Decisions", self._decisions, V.UInt64)
+                writes[f"Counts.{_name(item.verdict)}"] = (self._counts[item.verdict], V.UInt64)
+                writes["Decisions"] = (self._decisions, V.UInt64)
+
+    async def _apply(self, writes: dict[str, tuple[Any, Any]], regions: dict[tuple[str, str], None]) -> None:
+        ua = self._ua
+        for source, region in regions:
+            await self._region_nodes(source, region)
+        for path in writes:
+            if path.startswith("Counts.") and path not in self._nodes:
+                await self._count_node(path[len("Counts."):])
+        for path, (value, vtype) in writes.items():
+            await self._server.write_attribute_value(self._nodes[path].nodeid, ua.DataValue(ua.Variant(value, vtype)))
 
     async def _heartbeat(self, beat: int) -> None:
-        await self._write("Heartbeat", beat, self._ua.VariantType.UInt32)
+        ua = self._ua
+        await self._server.write_attribute_value(self._nodes["Heartbeat"].nodeid,
+                                                 ua.DataValue(ua.Variant(beat, ua.VariantType.UInt32)))
 
     def _stop_loop(self) -> None:
         if self._loop is None:
@@ -225,9 +241,13 @@ class OPCUAOutput(QueuedOutput):
         self._loop = None
 
     # ------------------------------------------------------------------ the worker
-    def handle(self, item: events.Decision | events.Alarm) -> None:
-        self._call(self._apply(item))
-        self.count_sent()
+    def handle_batch(self, items: list[events.Decision | events.Alarm]) -> None:
+        writes: dict[str, tuple[Any, Any]] = {}
+        regions: dict[tuple[str, str], None] = {}
+        for item in items:
+            self._fold(item, writes, regions)
+        self._call(self._apply(writes, regions))
+        self.count_sent(len(items))
 
     def idle(self) -> None:
         beat = int(time.monotonic() - self._t0)

@@ -6,7 +6,9 @@ The spool is one append-only file of JSON lines in the station's state folder, r
     {"a": 17}                                                                       message 17 acknowledged
 
 Each line is written with one ``write()`` on a file opened ``O_APPEND``, so a killed process leaves at most a
-torn last line, which the next start skips. On start the file is read back: every message put and not acknowledged
+torn last line, which the next start skips. The file is fsynced a few times a second by a thread of its own (what
+a killed process wrote is in the kernel already; the fsync covers a power cut), so a slow disk never delays a
+message. On start the file is read back: every message put and not acknowledged
 is pending again, in order, and is sent again (a duplicate only when its acknowledgement was lost, as QoS 1 allows).
 When the acknowledged lines outweigh the pending ones the file is rewritten with the pending ones only (temporary
 file, fsync, rename). The pending bytes are bounded by ``max_bytes``: :meth:`Spool.put` refuses a message beyond it,
@@ -127,11 +129,17 @@ class Spool:
         self._dirty = True
 
     def sync(self) -> None:
-        """fsync what was appended since the last sync (the worker calls this when idle)."""
+        """fsync what was appended since the last sync, without holding up :meth:`put` and :meth:`ack` meanwhile
+        (the fsync runs on a duplicate of the file descriptor, outside the lock)."""
         with self._lock:
-            if self._dirty and self._fd is not None:
-                os.fsync(self._fd)
-                self._dirty = False
+            if not self._dirty or self._fd is None:
+                return
+            fd = os.dup(self._fd)
+            self._dirty = False
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def compact(self, force: bool = False) -> bool:
         """Rewrite the file with the pending messages only, when acknowledged lines dominate (or ``force``)."""
