@@ -25,7 +25,7 @@ submitted to the outputs, which run on their own threads.
 
 Usage:
     PYTHONPATH=. .venv/bin/python benchmarks/station_outputs.py [--model model-int8.tflite] [--frames 600]
-        [--rounds 5] [--block 2.0] [--paced 5] [--out benchmarks/results/station_latency.json]
+        [--rounds 5] [--block 2.0] [--paced 5] [--out benchmarks/results/station_outputs.json]
 """
 
 from __future__ import annotations
