@@ -228,6 +228,28 @@ def new_token() -> str:
 
 
 # ---------------------------------------------------------------------------------------------- server
+class MaskingFilter(logging.Filter):
+    """Masks credentials (:func:`edgecnn.masking.mask_secrets`) in every record of the server's loggers: a token
+    or password a client puts in a URL (``?token=...``, ``user:pw@``) never reaches the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from edgecnn.masking import mask_secrets
+
+        if isinstance(record.msg, str):
+            record.msg = mask_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_secrets(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def mask_server_logs() -> None:
+    """Attach :class:`MaskingFilter` to uvicorn's loggers and ours (once)."""
+    for name in ("uvicorn.access", "uvicorn.error", "edgecnn.serve"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskingFilter) for f in logger.filters):
+            logger.addFilter(MaskingFilter())
+
+
 class Server:
     """uvicorn serving ``app`` on ``host:port`` (port 0: a free one, see :attr:`port` once started).
 
@@ -242,8 +264,10 @@ class Server:
                  log_level: str = "warning") -> None:
         import uvicorn
 
+        mask_server_logs()
         self.host = host
-        self.config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_level=log_level,
+        self.config = uvicorn.Config(app, host=host, port=port, access_log=access_log,
+                                     log_level="info" if access_log else log_level,
                                      lifespan="on", timeout_graceful_shutdown=2, server_header=False)
         self.server = uvicorn.Server(self.config)
         self._thread: threading.Thread | None = None
@@ -303,5 +327,5 @@ class Server:
         self.stop()
 
 
-__all__ = ["BearerAuth", "HTTPError", "LoopbackHosts", "SESSION_COOKIE", "Server", "error_handlers", "json_error", "login_routes",
+__all__ = ["BearerAuth", "HTTPError", "LoopbackHosts", "MaskingFilter", "mask_server_logs", "SESSION_COOKIE", "Server", "error_handlers", "json_error", "login_routes",
            "new_token", "read_body", "require_stack", "session_value", "token_ok"]
