@@ -344,8 +344,11 @@ class Station:
 
         o, plan = self.options, self.plan
         check_run_outputs(o)
+        from edgecnn.runtime.options import conventions_of
+
         self.backend = load_backend(o.model, backend=o.backend or "auto", threads=o.threads, delegate=o.delegate,
-                                    delegate_options=o.delegate_options, providers=o.providers, unsafe=o.unsafe)
+                                    delegate_options=o.delegate_options, providers=o.providers, unsafe=o.unsafe,
+                                    conventions=conventions_of(o))
         model_file = Path(o.model)
         self.model_sha256 = sha256_file(model_file) if model_file.is_file() else ""
         labels = list(self.backend.labels)

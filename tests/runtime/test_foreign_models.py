@@ -221,3 +221,26 @@ def test_center_crop_matches_torchvision_arithmetic():
     wide = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
     out = preprocess(wide, 32, 32, "rgb", "area", "shortest-side+center-crop")
     assert out.shape == (32, 32, 3)
+
+
+def test_a_station_runs_a_model_made_elsewhere_with_conventions_from_its_file(foreign, tmp_path):
+    """The station file's ``[run]`` takes the same convention fields (one table) and the engine uses them."""
+    from station.streams import write_video  # tests/ is on sys.path
+
+    from edgecnn.station.engine import run_station
+    from edgecnn.station.plan import resolve
+
+    video = write_video(tmp_path / "line.avi", count=6, fps=10.0)
+
+    def station(model: Path, run_extra: str) -> Path:
+        path = tmp_path / "station.toml"
+        path.write_text(f'name = "t"\nmodel = "{model}"\n[run]\nsave_jsonl = "rows.jsonl"\n{run_extra}\n'
+                        f'[[sources]]\nname = "video"\nsource = "{video}"\n[rules]\nvotes = 1\nwindow = 1\n')
+        return path
+
+    summary = run_station(resolve(station=station(foreign.models["torch-onnx"][0], "")))
+    assert summary.frames > 0
+    preds = [r for r in map(json.loads, (tmp_path / "rows.jsonl").read_text().splitlines()) if r["kind"] == "prediction"]
+    assert preds and {r["label"] for r in preds} <= set(fm.LABELS)
+    with pytest.raises(ModelError, match="--strict refuses"):
+        run_station(resolve(station=station(foreign.models["minus-one-tflite"][0], "strict = true")))
