@@ -174,7 +174,7 @@ def test_bad_config_is_one_line(tmp_path):
 @needs_broker
 def test_unreachable_at_start_fails_or_spools_with_start_offline(tmp_path):
     port = free_port()
-    with pytest.raises(SourceError, match="cannot be reached .*--start-offline"):
+    with pytest.raises(SourceError, match="cannot be reached .*check host, port and network"):
         make(tmp_path, port)
     assert not mqtt.check(mqtt.Config(host="127.0.0.1", port=port)).ok
     out = make(tmp_path, port, start_offline=True)

@@ -209,7 +209,7 @@ class MQTTOutput(QueuedOutput):
             if not self.start_offline:
                 self._close_spool()
                 raise SourceError(f"MQTT broker {self.url} cannot be reached ({reason}): check host, port and "
-                                  "network, or start with --start-offline to spool until it is back") from None
+                                  "network") from None  # the engine adds how to start offline
             self.warn_once("offline", f"MQTT broker {self.url} cannot be reached ({reason}); starting offline, "
                                       "QoS 1 decisions are spooled until it is back")
             client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive)
