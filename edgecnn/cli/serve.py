@@ -47,8 +47,8 @@ def _config_parameters() -> list[inspect.Parameter]:
 
 
 def serve_command(
-    model: Annotated[Path, typer.Argument(help="Model file (.tflite, .onnx, .keras) or a run folder.",
-                                          show_default=False)],
+    model: Annotated[Path, typer.Argument(help="Model file (.tflite, .onnx, .keras), a run folder, or a station file "
+                                          "(station.toml: the station runs and is served).", show_default=False)],
     source: Annotated[str | None, typer.Option("--source", "-s", help="Classify this source and show it on the live "
                                                "view (anything edgecnn run --source takes).")] = None,
     camera: Annotated[int | None, typer.Option("--camera", "-c", help="Camera index to show instead.", min=0)] = None,
@@ -64,9 +64,12 @@ def serve_command(
 ) -> None:
     from edgecnn.console import write_line
     from edgecnn.serve.config import ServeConfig
-    from edgecnn.serve.server import open_server
+    from edgecnn.serve.server import is_station_file, open_server
 
     server["allow_dirs"] = tuple(server.get("allow_dirs") or ())
+    if is_station_file(model):
+        _serve_station(model, server, source, camera)
+        return
     config = ServeConfig(**server)
     served = open_server(model, config, source=source, camera=camera, loop=loop, max_fps=max_fps,
                          backend=getattr(backend, "value", backend), threads=threads, device=device,
@@ -79,6 +82,30 @@ def serve_command(
                    "Ctrl-C stops.")
 
     served.run(announce)
+
+
+def _serve_station(file: Path, server: dict[str, Any], source: str | None, camera: int | None) -> None:
+    """A station file: its plan with the [serve] section (flags given here on top), run by the station engine."""
+    from edgecnn.console import write_line
+    from edgecnn.errors import ConfigError
+    from edgecnn.serve.config import ServeConfig
+    from edgecnn.serve.server import station_plan
+
+    if source is not None or camera is not None:
+        raise ConfigError("Expected the sources in the station file's [[sources]]; received --source/--camera too.")
+    defaults = ServeConfig()
+    changes = {k: v for k, v in server.items() if v != getattr(defaults, k)}
+    plan = station_plan(file, changes)
+    try:
+        from edgecnn.station.engine import run_station
+    except ModuleNotFoundError as exc:
+        if exc.name != "edgecnn.station.engine":
+            raise
+        raise ConfigError(f"Serving the station {file.name} needs the station engine (edgecnn.station.engine), which "
+                          "this build does not have; serve its model: edgecnn serve MODEL --source ...") from None
+    summary = run_station(plan)
+    write_line(f"edgecnn serve: station {plan.name} stopped after {getattr(summary, 'frames', 0)} frames and "
+               f"{getattr(summary, 'decisions', 0)} decisions.")
 
 
 _BASE = list(inspect.signature(serve_command).parameters.values())[:-1]

@@ -97,10 +97,10 @@ def open_server(model: str | os.PathLike[str], config: ServeConfig | None = None
 
     require_stack("for edgecnn serve")
     config = config or ServeConfig()
-    if Path(model).suffix.lower() in (".toml", ".yaml", ".yml", ".json"):
-        raise ConfigError(f"Expected a model file (.tflite, .onnx, .keras) or a run folder; received the station "
-                          f"file {Path(model).name}. A station serves from the [serve] section of its station file, "
-                          "run by the station engine.")
+    if is_station_file(model) or Path(model).suffix.lower() in (".yaml", ".yml", ".json"):
+        raise ConfigError(f"Expected a model file (.tflite, .onnx, .keras) or a run folder; received "
+                          f"{Path(model).name}. A station file is served by the station engine: edgecnn serve "
+                          "STATION.toml, or edgecnn station run STATION.toml with a [serve] section.")
     for d in config.allow_dirs:
         if not Path(d).is_dir():
             raise ConfigError(f"--allow-dir: expected an existing folder; received {d}.")
@@ -133,4 +133,30 @@ def open_server(model: str | os.PathLike[str], config: ServeConfig | None = None
     return Served(app, state, server, feed, tuple(classifiers))
 
 
-__all__ = ["Served", "open_server"]
+STATION_SUFFIXES = (".toml",)
+
+
+def is_station_file(target: str | os.PathLike[str]) -> bool:
+    """A station file (``station.toml``) rather than a model."""
+    return Path(target).suffix.lower() in STATION_SUFFIXES
+
+
+def station_plan(station_file: str | os.PathLike[str], changes: dict[str, Any] | None = None) -> Any:
+    """The plan of a station file with its ``serve`` section set: the file's ``[serve]`` (or the defaults) with
+    ``changes`` (the ``serve`` command's flags) on top. The station engine runs it and serves it.
+
+    Raises:
+        EdgeCNNError: a bad station file (every problem, one line each) or serve option.
+    """
+    import dataclasses
+    import types
+
+    from edgecnn.station.plan import resolve
+
+    plan = resolve({}, station=station_file)
+    base = plan.sections.get("serve") or ServeConfig()
+    config = dataclasses.replace(base, **(changes or {}))
+    return dataclasses.replace(plan, sections=types.MappingProxyType({**plan.sections, "serve": config}))
+
+
+__all__ = ["STATION_SUFFIXES", "Served", "is_station_file", "open_server", "station_plan"]

@@ -80,3 +80,54 @@ def test_a_plain_run_imports_no_serve_module(color_onnx, tmp_path):
     loaded = [m for m in mods if m.split(".")[0] in ("starlette", "uvicorn", "prometheus_client", "multipart",
                                                      "python_multipart") or m.startswith("edgecnn.serve")]
     assert loaded == []
+
+
+STATION = """\
+name = "line9"
+model = "{model}"
+
+[run]
+duration = {duration}
+
+[[sources]]
+name = "cam1"
+source = "{video}"
+
+[rules]
+threshold = 0.5
+votes = 1
+window = 1
+
+[serve]
+port = 9
+max_batch = 4
+"""
+
+
+def test_a_station_files_serve_section_with_flags_on_top(color_onnx, colour_video, tmp_path):
+    from edgecnn.serve.config import ServeConfig
+    from edgecnn.serve.server import station_plan
+
+    f = tmp_path / "station.toml"
+    f.write_text(STATION.format(model=color_onnx, video=colour_video, duration=3))
+    plan = station_plan(f, {"port": 0})
+    serve = plan.sections["serve"]
+    assert isinstance(serve, ServeConfig) and (serve.port, serve.max_batch) == (0, 4)
+    f.write_text(STATION.format(model=color_onnx, video=colour_video, duration=3).split("[serve]")[0])
+    assert station_plan(f, {"port": 0}).sections["serve"].port == 0  # no [serve]: the defaults, flags on top
+
+
+def test_serve_a_station_file(color_onnx, colour_video, tmp_path):
+    """``edgecnn serve STATION.toml`` runs the station and serves it (or says in one line that the engine is not in
+    this build)."""
+    import importlib.util
+
+    f = tmp_path / "station.toml"
+    f.write_text(STATION.format(model=color_onnx, video=colour_video, duration=4))
+    proc = edgecnn("serve", str(f), "--port", "0", "--max-delay-ms", "2")
+    out, err = proc.communicate(timeout=120)
+    if importlib.util.find_spec("edgecnn.station.engine") is None:
+        assert proc.returncode == 2 and "station engine" in err and "Traceback" not in err
+        return
+    assert proc.returncode == 0, err
+    assert re.search(r"http://127\.0\.0\.1:\d+", out + err) and "station line9 stopped" in out
