@@ -88,7 +88,8 @@ def resolve_options(opts: RunOptions, origins: dict[str, str] | None = None) -> 
     if origins is not None:
         for key, value in middle.items():
             if value != before.get(key):
-                origins[key] = f"deploy profile {Path(opts.profile).name}"
+                origins[key] = (f"deploy profile {Path(middle['profile']).name}" if middle.get("profile")
+                                else f"the best artifact of {Path(str(before.get('model'))).name}")
         for key, value in vars(out).items():
             if value != middle.get(key):
                 origins[key] = f"device profile {opts.device}"

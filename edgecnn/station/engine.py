@@ -544,12 +544,12 @@ class Station:
         """Stop the readers, flush the sinks and outputs, save the sequence number."""
         for r in self.readers:
             r.stop()
-        self._drain_alarms()
-        for obs in self._observers:
+        for obs in self._observers:  # first: what they raise while finishing still reaches the rows and outputs
             try:
                 obs.close()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001  (one observer's failure must not lose the rows)
+                warn(f"observer {type(obs).__name__}: {exc}")
+        self._drain_alarms()
         self.summary.outputs = self.outputs()
         for out in self._outs:
             try:

@@ -214,3 +214,25 @@ def test_decisions_reach_a_real_broker_and_the_station_serves_its_status(tmp_pat
     finally:
         sub.close()
         broker.stop()
+
+
+def test_monitor_alarms_and_capture_run_as_observers(tmp_path, int8_model):
+    """The [monitor] and [capture] sections: a frozen camera (identical frames) raises an alarm that reaches the
+    rows; captured regions land in the state folder."""
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "frozen.avi"
+    vw = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 48))
+    frame = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    for _ in range(60):
+        vw.write(frame)
+    vw.release()
+    extra = ('\n[monitor]\nenabled = true\nwindow = 20\nevery = 5\nfrozen_frames = 5\nraise_after = 1\n'
+             '\n[capture]\nenabled = true\nsample = 1.0\nhash_distance = 0\n')
+    path = station_file(tmp_path, int8_model, f'[[sources]]\nname = "v"\nsource = "{video}"\nfps = 60\n' + extra)
+    summary = run_station(resolve(station=path))
+    alarms = [r for r in rows(tmp_path / "rows.jsonl") if r["kind"] == "alarm"]
+    assert summary.alarms >= 1 and any(a["label"] == "frozen" and a["verdict"] == "raised" for a in alarms), alarms
+    captured = [p for p in (tmp_path / "t.state" / "capture").rglob("*") if p.is_file()]
+    assert captured, "capture wrote nothing"

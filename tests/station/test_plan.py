@@ -48,3 +48,13 @@ def test_a_station_with_a_source_flag_is_refused(tmp_path):
     path.write_text(STATION)
     with pytest.raises(ConfigError, match="received --source/--camera too"):
         resolve({"station": path, "source": "x.png"})
+
+
+def test_a_folder_as_model_resolves_through_the_plan(tmp_path):
+    """A MODEL that is a folder without a deploy profile picks its best artifact; the origin says so."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "model-int8.tflite").write_bytes(b"x")
+    plan = resolve({"model": folder, "source": "x.png"})
+    assert plan.run_options().model == folder / "model-int8.tflite"
+    assert plan.origins["model"] == "the best artifact of export"
