@@ -39,7 +39,15 @@ def run_command(**params: Any) -> None:
         raise typer.Exit(code)
 
 
-_PARAMETERS = [_parameter(p) for p in RUN_PARAMS]
+def _section_params() -> tuple[Param, ...]:
+    """``--capture``, ``--capture-*``, ``--monitor-*``: generated from the sections' dataclasses (Typer parses them;
+    the direct parser leaves a line holding one to Typer)."""
+    from edgecnn.station.schema import section_params
+
+    return section_params()
+
+
+_PARAMETERS = [_parameter(p) for p in (*RUN_PARAMS, *_section_params())]
 run_command.__signature__ = inspect.Signature(_PARAMETERS)  # type: ignore[attr-defined]
 run_command.__annotations__ = {p.name: p.annotation for p in _PARAMETERS}
 run_command.__doc__ = RUN_HELP

@@ -28,7 +28,13 @@ def execute(params: dict[str, Any]) -> int:
     check_address(engine, address)
     from edgecnn.station.plan import resolve
 
-    plan = resolve({k: _plain(v) for k, v in params.items()})  # the one resolution (profiles, station file, flags)
+    sections = {}
+    if any(k.startswith(("capture_", "monitor_")) for k in params):  # Typer parsed section flags
+        from edgecnn.station.schema import section_flag_values
+
+        sections = section_flag_values(params)
+    # the one resolution (profiles, station file, flags)
+    plan = resolve({k: _plain(v) for k, v in params.items()}, sections=sections)
     if plan.is_station:
         from edgecnn.station.engine import run_station
 

@@ -90,6 +90,7 @@ class SourceReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"edgecnn-source-{self.name}", daemon=True)
         self._size: tuple[int, int] | None = None
+        self._block = False
         self._boxes: tuple[Region, ...] = ()
 
     # ------------------------------------------------------------------ the thread
@@ -108,6 +109,7 @@ class SourceReader:
             self._source = source = self._open()
             self.connected = True
             pace = None if source.live else (self.config.fps or source.fps)
+            self._block = not source.live and not pace  # image files: every one is classified, none dropped
             limit = self.config.fps if source.live else None  # a live source faster than its fps: frames skipped
             period = 1.0 / pace if pace else 0.0
             next_t = time.perf_counter()
@@ -161,6 +163,8 @@ class SourceReader:
         tensors = [self._backend.preprocess(image[r.y0:r.y1, r.x0:r.x1]) for r in regions]
         ready = Ready(index, captured_at, regions, tensors, image if self._keep_image else None)
         with self._wake:
+            while self._block and self.slot is not None and not self._stop.is_set():
+                self._wake.wait(0.05)
             if self.slot is not None:
                 self.dropped += 1
             self.slot = ready
@@ -435,6 +439,8 @@ class Station:
                 with self._wake:
                     ready = [(r, r.take()) for r in self.readers]
                     ready = [(r, x) for r, x in ready if x is not None]
+                    if ready:
+                        self._wake.notify_all()  # readers of files wait for their slot to empty
                     if not ready:
                         fatal = next((r.fatal for r in self.readers if r.fatal), None)
                         if fatal is not None:

@@ -316,21 +316,14 @@ def type_schema(tp: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclasses.dataclass(frozen=True)
-class Flag:
-    """A command-line option derived from a section's field: ``--capture-every 10`` sets ``capture.every``."""
+def flag_params(section: str, cls: type) -> list[Any]:
+    """The ``edgecnn run`` options of a section's dataclass, as rows of the run table
+    (:class:`~edgecnn.station.params.Param`): ``--SECTION-FIELD`` (``--capture-below 0.5``), ``--SECTION/--no-SECTION``
+    for its ``enabled`` field, ``--SECTION-FIELD/--no-SECTION-FIELD`` for other booleans. Every default is None
+    (not given: the station file's value or the field's default stays). Secrets are left out: they come from the
+    environment, never from a command line that ``ps`` shows."""
+    from edgecnn.station.params import Param
 
-    section: str
-    field: str
-    option: str
-    type: Any
-    help: str
-    multiple: bool = False
-
-
-def flags(section: str, cls: type) -> list[Flag]:
-    """The ``--SECTION-FIELD`` options of a section's dataclass (secrets are left out: they come from the
-    environment, never from a command line that ``ps`` shows)."""
     hints = _hints(cls)
     out = []
     for f in dataclasses.fields(cls):
@@ -338,8 +331,15 @@ def flags(section: str, cls: type) -> list[Flag]:
             continue
         tp, _ = _unwrap(hints[f.name])
         multiple = typing.get_origin(tp) in (tuple, list)
-        out.append(Flag(section, f.name, f"--{section}-{f.name.replace('_', '-')}", tp, str(f.metadata.get("help", "")),
-                        multiple))
+        if multiple:
+            tp = typing.get_args(tp)[0]
+        if tp not in (int, float, bool, str, Path):
+            continue
+        option = f"--{section}" if f.name == "enabled" else f"--{section}-{f.name.replace('_', '-')}"
+        decls = (f"{option}/--no-{option[2:]}",) if tp is bool else (option,)
+        m = f.metadata
+        out.append(Param(f"{section}_{f.name}", decls, tp, None, f"[{section}] {m.get('help', '')}",
+                         multiple=multiple, min=m.get("min"), max=m.get("max"), choices=tuple(m.get("choices") or ())))
     return out
 
 
@@ -375,5 +375,5 @@ def parse_flag_values(cls: type, section: str, given: Mapping[str, Any], base: A
         raise ConfigError(f"command line: {exc}") from None
 
 
-__all__ = ["Flag", "PLACEHOLDER", "Problems", "Secret", "build", "convert", "fill", "flags", "json_schema",
+__all__ = ["PLACEHOLDER", "Problems", "Secret", "build", "convert", "fill", "flag_params", "json_schema",
            "parse_flag_values", "type_schema"]

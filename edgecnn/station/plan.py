@@ -93,7 +93,8 @@ def _given(flags: Mapping[str, Any]) -> set[str]:
 
 def resolve(flags: Mapping[str, Any] | None = None, station: StationConfig | str | os.PathLike[str] | None = None,
             *, given: set[str] | None = None, start_offline: bool | None = None,
-            environ: Mapping[str, str] | None = None) -> Plan:
+            environ: Mapping[str, str] | None = None, sections: Mapping[str, Mapping[str, Any]] | None = None
+            ) -> Plan:
     """The one plan of a run or a station.
 
     Args:
@@ -103,6 +104,9 @@ def resolve(flags: Mapping[str, Any] | None = None, station: StationConfig | str
         given: The flags the command line set (default: those that differ from their default).
         start_offline: Start with unreachable outputs (default ``flags["start_offline"]``).
         environ: The environment the file's placeholders read (default ``os.environ``).
+        sections: Section flags given (``--capture-below 0.5`` -> ``{"capture": {"below": 0.5}}``): they override
+            the station file's section. A plain run given one (``edgecnn run MODEL --source URL --capture``) runs as
+            a one-source station (its rows are the station's), with its state in ``./edgecnn.state``.
 
     Raises:
         EdgeCNNError: a bad station file (every problem, one line each), profile or option.
@@ -140,14 +144,36 @@ def resolve(flags: Mapping[str, Any] | None = None, station: StationConfig | str
     validate_options(opts)
     if start_offline is None:
         start_offline = bool(flags.get("start_offline"))
-    if station is None:
+    if station is None and not sections:
         return Plan(name="run", options=opts, origins=types.MappingProxyType(option_origins),
                     start_offline=start_offline)
+    from edgecnn.station.fields import parse_flag_values
+    from edgecnn.station.schema import section_class
+
+    if station is None:
+        station = _one_source_station(opts)
+    merged = dict(station.sections)
+    for name, given_values in (sections or {}).items():
+        merged[name] = parse_flag_values(section_class(name), name, given_values, merged.get(name))
     return Plan(name=station.name, options=opts, sources=station.sources, rules=station.rules,
-                outputs=station.outputs, sections=types.MappingProxyType(dict(station.sections)),
+                outputs=station.outputs, sections=types.MappingProxyType(merged),
                 state_dir=station.state_dir, station_file=station.path,
                 origins=types.MappingProxyType(option_origins), start_offline=start_offline,
                 secret_names=station.secret_names)
+
+
+def _one_source_station(opts: RunOptions) -> StationConfig:
+    """A plain run as a station of one source (named ``source``), for section flags (``--capture``...)."""
+    from edgecnn.errors import SourceError
+    from edgecnn.station.schema import RulesConfig, SourceConfig, StationConfig
+
+    if opts.source is None and opts.camera is None:
+        raise SourceError("Expected an input: --source FILE|FOLDER|GLOB|VIDEO|URL|PIPELINE or --camera N.")
+    source = SourceConfig(name="source", source=str(opts.source) if opts.source is not None else None,
+                          camera=opts.camera)
+    return StationConfig(path=Path("edgecnn run"), name="run", model=None, profile=None, device=None,
+                         state_dir=Path.cwd() / "edgecnn.state", run={}, sources=(source,),
+                         rules=RulesConfig(threshold=opts.threshold), outputs=(), sections={})
 
 
 __all__ = ["LAYERS", "Plan", "resolve"]

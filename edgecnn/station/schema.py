@@ -55,6 +55,8 @@ OBSERVERS: dict[str, str] = {
     "monitor": "edgecnn.monitor.drift:create",
     "capture": "edgecnn.monitor.capture:create",
 }
+#: Sections whose fields are also ``edgecnn run`` flags (``--capture``, ``--capture-below 0.5``, ``--monitor``...).
+FLAG_SECTIONS = ("capture", "monitor")
 #: Output kinds: kind -> the module that exposes ``CONFIG`` (its dataclass), ``create(...)`` and ``check(...)``
 #: (the kinds of :data:`edgecnn.station.outputs.KINDS`).
 OUTPUTS: dict[str, str] = {kind: f"edgecnn.station.outputs.{module}" for kind, module in KINDS.items()}
@@ -193,6 +195,24 @@ def load_target(target: str) -> Any:
     module, _, attr = target.partition(":")
     obj = importlib.import_module(module)
     return getattr(obj, attr) if attr else obj
+
+
+def section_params() -> tuple[Param, ...]:
+    """The ``edgecnn run`` options generated from :data:`FLAG_SECTIONS`' dataclasses (named ``SECTION_FIELD``)."""
+    from edgecnn.station.fields import flag_params
+
+    return tuple(p for name in FLAG_SECTIONS for p in flag_params(name, section_class(name)))
+
+
+def section_flag_values(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Parsed ``edgecnn run`` values of section flags, per section (only those given: not None)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in FLAG_SECTIONS:
+        prefix = f"{name}_"
+        given = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix) and v not in (None, [], ())}
+        if given:
+            out[name] = given
+    return out
 
 
 def section_class(name: str) -> type:
@@ -509,6 +529,6 @@ def station_schema() -> dict[str, Any]:
             "type": "object", "additionalProperties": False, "required": ["sources"], "properties": props}
 
 
-__all__ = ["OBSERVERS", "OUTPUTS", "RUN_FIELDS", "SECTIONS", "OutputConfig", "RegionConfig", "RulesConfig", "SourceConfig",
+__all__ = ["FLAG_SECTIONS", "OBSERVERS", "OUTPUTS", "RUN_FIELDS", "SECTIONS", "OutputConfig", "RegionConfig", "RulesConfig", "SourceConfig",
            "StationConfig", "StationFileError", "check_region_fits", "check_station", "load_station", "load_target", "output_module",
-           "run_field", "section_class", "station_schema"]
+           "run_field", "section_class", "section_flag_values", "section_params", "station_schema"]

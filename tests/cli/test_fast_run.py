@@ -52,7 +52,9 @@ LEFT: list[list[str]] = [
 def _typer_values(args: list[str]) -> dict:
     command = typer.main.get_command(app).get_command(None, "run")  # type: ignore[attr-defined]
     ctx = command.make_context("edgecnn run", list(args))
-    return {k: getattr(v, "value", v) for k, v in ctx.params.items()}
+    # section flags (--capture-*, --monitor-*) exist only in Typer's command: not given, they are None
+    return {k: getattr(v, "value", v) for k, v in ctx.params.items()
+            if not (k.startswith(("capture_", "monitor_")) and v is None)}
 
 
 def _plain(values: dict) -> dict:
@@ -85,9 +87,12 @@ def test_only_run_lines_take_the_direct_path(argv):
 
 def test_the_table_is_typers_command():
     """Typer's ``run`` is generated from RUN_PARAMS: the same names, spellings, bounds, choices and defaults."""
+    from edgecnn.station.schema import section_params
+
     command = typer.main.get_command(app).get_command(None, "run")  # type: ignore[attr-defined]
-    assert [p.name for p in command.params] == [p.name for p in RUN_PARAMS]
-    for click_param, param in zip(command.params, RUN_PARAMS):
+    table = (*RUN_PARAMS, *section_params())  # the run table, then the flags of the sections' dataclasses
+    assert [p.name for p in command.params] == [p.name for p in table]
+    for click_param, param in zip(command.params, table):
         if param.argument:
             continue
         spelled = [d for decl in param.decls for d in decl.split("/")]

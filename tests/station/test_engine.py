@@ -236,3 +236,20 @@ def test_monitor_alarms_and_capture_run_as_observers(tmp_path, int8_model):
     assert summary.alarms >= 1 and any(a["label"] == "frozen" and a["verdict"] == "raised" for a in alarms), alarms
     captured = [p for p in (tmp_path / "t.state" / "capture").rglob("*") if p.is_file()]
     assert captured, "capture wrote nothing"
+
+
+def test_run_with_capture_flags_runs_as_a_one_source_station(tmp_path, int8_model, monkeypatch):
+    """`edgecnn run MODEL --source VIDEO --capture --capture-sample 1` (flags generated from the capture section's
+    dataclass): every frame is classified (a file source is never thinned), captures land in ./edgecnn.state."""
+    from edgecnn.cli import app
+
+    video = write_video(tmp_path / "v.avi", count=8, fps=30.0)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["run", str(int8_model), "--source", str(video), "--capture", "--capture-sample",
+                                   "1", "--capture-hash-distance", "0", "--save-jsonl", "rows.jsonl", "--quiet"])
+    assert res.exit_code == 0, res.output
+    preds = [r for r in rows(tmp_path / "rows.jsonl") if r["kind"] == "prediction"]
+    assert len(preds) == 8 and {r["source"] for r in preds} == {"source"}
+    assert [p for p in (tmp_path / "edgecnn.state" / "capture").rglob("*") if p.is_file()]
+    res = CliRunner().invoke(app, ["run", str(int8_model), "--source", str(video), "--capture-below", "2"])
+    assert res.exit_code == 2 and "--capture-below" in res.output
