@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from brokers import MOSQUITTO, Mosquitto, Proxy, Subscriber, decision, free_port
 
-from edgecnn.errors import ConfigError, SourceError
+from edgecnn.errors import ConfigError, EdgeCNNError, SourceError
 from edgecnn.station import events
 from edgecnn.station.outputs import mqtt
 from edgecnn.station.outputs.spool import Spool
@@ -205,7 +205,9 @@ def test_spool_carries_messages_over_a_station_restart(tmp_path, broker):
     out.close(1)  # the broker is away: all 10 stay spooled
     assert out.stats().spool_depth == 10
     spool_file = tmp_path / "state" / "mqtt-mqtt.spool"
-    assert len(Spool(spool_file, 10**6)) == 10
+    left = Spool(spool_file, 10**6)
+    assert len(left) == 10
+    left.close()
     broker.start()
     out = make(tmp_path, broker.port)  # the next start sends them first
     out.submit(decision(11))
@@ -298,3 +300,37 @@ def test_mosquitto_is_in_the_makefiles_debian_packages():
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     line = next(x for x in makefile.splitlines() if x.startswith("DEB_PACKAGES"))
     assert "mosquitto" in line.split()
+
+
+def _on_disk(path) -> list[str]:
+    """Payloads pending in a spool file, read as a restart would (without opening a second Spool on it)."""
+    pending: dict[int, str] = {}
+    for line in path.read_bytes().splitlines():
+        rec = json.loads(line)
+        if "a" in rec:
+            pending.pop(rec["a"], None)
+        else:
+            pending[rec["i"]] = rec["p"]
+    return list(pending.values())
+
+
+def test_spool_acks_reach_the_disk_with_the_next_write_or_sync(tmp_path):
+    path = tmp_path / "s.spool"
+    sp = Spool(path, 10**6)
+    ids = sp.put_many([("t", f"m{i}", False) for i in range(4)])
+    sp.ack(ids[0])
+    assert _on_disk(path) == ["m0", "m1", "m2", "m3"]  # a crash now: m0 is sent again (a QoS 1 duplicate)
+    sp.sync()
+    assert _on_disk(path) == ["m1", "m2", "m3"]
+    sp.ack(ids[1])
+    sp.put("t", "m4")  # the ack goes out with the next write
+    assert _on_disk(path) == ["m2", "m3", "m4"]
+    with pytest.raises(EdgeCNNError, match="in use by another process"):
+        Spool(path, 10**6)  # a second station on the same state folder
+    sp.close()
+    again = Spool(path, 10**6)
+    assert [again.get(i).payload for i in again.ids()] == ["m2", "m3", "m4"]
+    again.close()
+    small = Spool(tmp_path / "small.spool", 120)
+    got = small.put_many([("t", "x" * 40, False), ("t", "y" * 40, False), ("t", "z", False)])
+    assert got[0] is not None and got[1] is None and got[2] is not None  # what fits goes in, in order

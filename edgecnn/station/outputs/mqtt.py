@@ -150,6 +150,7 @@ class MQTTOutput(QueuedOutput):
 
     kind = KIND
     idle_interval = 0.05
+    batch_max = 64  # events waiting are spooled with one write
 
     def __init__(self, config: Config, *, station: str, labels: list[str], model_sha256: str, state_dir: Path,
                  name: str = KIND, start_offline: bool = False) -> None:
@@ -309,36 +310,46 @@ class MQTTOutput(QueuedOutput):
                 self.count_error(exc)
 
     # ------------------------------------------------------------------ the worker
-    def handle(self, item: events.Decision | events.Alarm) -> None:
+    def _message(self, item: events.Decision | events.Alarm) -> tuple[str, str] | None:
+        """(topic, payload) of an event, or None when the config leaves it out."""
         if isinstance(item, events.Decision):
             if self.config.changes_only and not item.changed:
-                return
+                return None
             topic = self.config.topic.format(station=_level(self.station), source=_level(item.source),
                                              region=_level(item.region), verdict=_level(item.verdict))
         else:
             if not self.config.alarms:
-                return
+                return None
             topic = self.config.alarm_topic.format(station=_level(self.station), source=_level(item.source),
                                                    region=_level(item.region), alarm=_level(item.name))
-        payload = json.dumps({"station": self.station, **item.to_json()}, ensure_ascii=False,
-                             separators=(",", ":"))
+        return topic, json.dumps({"station": self.station, **item.to_json()}, ensure_ascii=False,
+                                 separators=(",", ":"))
+
+    def handle(self, item: events.Decision | events.Alarm) -> None:
+        self.handle_batch([item])
+
+    def handle_batch(self, items: list[events.Decision | events.Alarm]) -> None:
+        messages = [m for m in map(self._message, items) if m is not None]
         if self.spool is None:
-            self._publish_qos0(topic, payload)
+            for topic, payload in messages:
+                self._publish_qos0(topic, payload)
+            return
+        if not messages:
             return
         try:
-            sid = self.spool.put(topic, payload)
+            ids = self.spool.put_many([(topic, payload, False) for topic, payload in messages])
         except OSError as exc:
-            sid = None
+            ids = [None] * len(messages)
             self.warn_once("disk", f"MQTT spool {self.spool.path}: cannot write ({exc.strerror or exc}); "
                                    "messages that cannot be spooled are dropped and counted")
-        if sid is None:
+        refused = sum(1 for sid in ids if sid is None)
+        if refused:
             with self._lock:
-                self._spool_dropped += 1
+                self._spool_dropped += refused
             self.warn_once("full", f"MQTT spool {self.spool.path} is full ({self.config.spool_mb:g} MB of "
                                    f"unacknowledged messages; broker {self.url} away?): new messages are dropped "
                                    "and counted until it drains")
-            return
-        self._backlog.append(sid)
+        self._backlog.extend(sid for sid in ids if sid is not None)
         self._pump()
 
     def _publish_qos0(self, topic: str, payload: str) -> None:

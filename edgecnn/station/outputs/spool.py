@@ -5,8 +5,10 @@ The spool is one append-only file of JSON lines in the station's state folder, r
     {"i": 17, "t": "edgecnn/line1/cam/frame/decision", "p": "{...}", "r": false}   a message put
     {"a": 17}                                                                       message 17 acknowledged
 
-Each line is written with one ``write()`` on a file opened ``O_APPEND``, so a killed process leaves at most a
-torn last line, which the next start skips. The file is fsynced a few times a second by a thread of its own (what
+Lines are written with one ``write()`` on a file opened ``O_APPEND`` (messages taken together share it), so a
+killed process leaves at most a torn last line, which the next start skips. An acknowledgement leaves memory at
+once and reaches the file with the next write or sync: a crash in between sends that message again (a duplicate,
+as QoS 1 allows), never loses one. ``<spool>.lock`` (flock) keeps a second process off the same spool. The file is fsynced a few times a second by a thread of its own (what
 a killed process wrote is in the kernel already; the fsync covers a power cut), so a slow disk never delays a
 message. On start the file is read back: every message put and not acknowledged
 is pending again, in order, and is sent again (a duplicate only when its acknowledgement was lost, as QoS 1 allows).
@@ -54,12 +56,31 @@ class Spool:
         self._next = 1
         self._fd: int | None = None
         self._dirty = False
+        self._acks: list[bytes] = []  # ack lines not yet written: they go out with the next write or sync
         self.skipped = 0  # unreadable (torn) lines found at load
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._take_lock()
         self._load()
         self._open()
         if self._file_bytes != self._live:  # acks or a torn last line (the next append must start on a new line)
             self.compact(force=True)
+
+    def _take_lock(self) -> int:
+        """An exclusive lock on ``<spool>.lock`` for this object's life: two processes appending to (and
+        compacting) one spool would lose messages."""
+        import fcntl
+
+        from edgecnn.errors import EdgeCNNError
+
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise EdgeCNNError(f"spool {self.path} is in use by another process (another station with the same "
+                               "state folder?); give each station its own state_dir") from None
+        return fd
 
     # ------------------------------------------------------------------ reading back
     def _load(self) -> None:
@@ -92,31 +113,47 @@ class Spool:
 
     # ------------------------------------------------------------------ writing
     def put(self, topic: str, payload: str, retain: bool = False) -> int | None:
-        """Append a message; its id, or None when the spool is full (``max_bytes``) or the disk refuses (OSError
-        is raised for the latter so the caller can name it)."""
+        """Append a message; its id, or None when the spool is full (``max_bytes``). A disk that refuses the write
+        raises OSError, so the caller can name it."""
+        return self.put_many([(topic, payload, retain)])[0]
+
+    def put_many(self, messages: list[tuple[str, str, bool]]) -> list[int | None]:
+        """Append messages with one write; each one's id, or None for those the spool has no room for."""
         with self._lock:
-            msg_id = self._next
-            line = json.dumps({"i": msg_id, "t": topic, "p": payload, "r": retain}, ensure_ascii=False,
-                              separators=(",", ":")).encode("utf-8") + b"\n"
-            if self._live + len(line) > self.max_bytes:
-                return None
-            self._append(line)
-            self._next += 1
-            self._pending[msg_id] = (Message(msg_id, topic, payload, retain), len(line))
-            self._live += len(line)
-            return msg_id
+            ids: list[int | None] = []
+            lines: list[bytes] = []
+            added: list[tuple[Message, int]] = []
+            live = self._live
+            for topic, payload, retain in messages:
+                msg_id = self._next + len(added)
+                line = json.dumps({"i": msg_id, "t": topic, "p": payload, "r": retain}, ensure_ascii=False,
+                                  separators=(",", ":")).encode("utf-8") + b"\n"
+                if live + len(line) > self.max_bytes:
+                    ids.append(None)
+                    continue
+                live += len(line)
+                lines.append(line)
+                added.append((Message(msg_id, topic, payload, retain), len(line)))
+                ids.append(msg_id)
+            if not lines:
+                return ids
+            self._append(b"".join(self._acks + lines))
+            self._acks.clear()
+            self._next += len(added)
+            for msg, size in added:
+                self._pending[msg.id] = (msg, size)
+            self._live = live
+            return ids
 
     def ack(self, msg_id: int) -> None:
-        """Mark a message acknowledged (it is gone from the spool)."""
+        """Mark a message acknowledged: it leaves the spool now; its ack line is written with the next write or
+        sync (a crash before that sends it again: a duplicate, as QoS 1 allows)."""
         with self._lock:
             entry = self._pending.pop(msg_id, None)
             if entry is None:
                 return
             self._live -= entry[1]
-            try:
-                self._append(b'{"a":%d}\n' % msg_id)
-            except OSError:
-                self._dirty = True  # the ack is lost on disk: at worst the message is sent again (a QoS 1 duplicate)
+            self._acks.append(b'{"a":%d}\n' % msg_id)
 
     def _append(self, line: bytes) -> None:
         assert self._fd is not None, "spool closed"
@@ -129,9 +166,16 @@ class Spool:
         self._dirty = True
 
     def sync(self) -> None:
-        """fsync what was appended since the last sync, without holding up :meth:`put` and :meth:`ack` meanwhile
-        (the fsync runs on a duplicate of the file descriptor, outside the lock)."""
+        """Write the pending ack lines and fsync, without holding up :meth:`put` and :meth:`ack` during the fsync
+        (it runs on a duplicate of the file descriptor, outside the lock)."""
         with self._lock:
+            if self._acks and self._fd is not None:
+                try:
+                    self._append(b"".join(self._acks))
+                except OSError:
+                    pass  # the acks stay in memory; at worst those messages are sent again
+                else:
+                    self._acks.clear()
             if not self._dirty or self._fd is None:
                 return
             fd = os.dup(self._fd)
@@ -165,6 +209,7 @@ class Spool:
             self._open()
             self._file_bytes = self._live
             self._dirty = False
+            self._acks.clear()  # the rewritten file holds the pending messages only
             return True
 
     def close(self) -> None:
@@ -176,6 +221,9 @@ class Spool:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
 
     # ------------------------------------------------------------------ what is pending
     def get(self, msg_id: int) -> Message | None:
