@@ -250,6 +250,29 @@ def mask_server_logs() -> None:
             logger.addFilter(MaskingFilter())
 
 
+class _HeldErrors(logging.Filter):
+    """Holds uvicorn's error records while the server starts (a failed start is reported as one line)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            self.records.append(record)
+            return False
+        return True
+
+    def reason(self) -> str:
+        from edgecnn.masking import mask_secrets
+
+        if not self.records:
+            return ""
+        text = self.records[-1].getMessage()
+        text = text.split("): ", 1)[-1] if "error while attempting to bind" in text else text
+        return mask_secrets(text.strip().rstrip("."))
+
+
 class Server:
     """uvicorn serving ``app`` on ``host:port`` (port 0: a free one, see :attr:`port` once started).
 
@@ -295,14 +318,25 @@ class Server:
         Raises:
             EdgeCNNError: the server did not start (e.g. the port is taken).
         """
-        self._thread = threading.Thread(target=self._serve_quietly, name="edgecnn-http", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise EdgeCNNError(f"The HTTP server did not start on {self.host}:{self.config.port}: is the port "
-                                   "taken? Choose another with --port.")
-            time.sleep(0.01)
+        held = _HeldErrors()  # uvicorn's start-up errors become part of our one line instead of lines of their own
+        errors = logging.getLogger("uvicorn.error")
+        errors.addFilter(held)
+        try:
+            self._thread = threading.Thread(target=self._serve_quietly, name="edgecnn-http", daemon=True)
+            self._thread.start()
+            deadline = time.monotonic() + timeout
+            while not self.server.started:
+                if not self._thread.is_alive() or time.monotonic() > deadline:
+                    why = held.reason() or "it did not answer in time"
+                    hint = (" Choose another port with --port." if "in use" in why else
+                            " Bind an address of this machine with --host (0.0.0.0: all of them)."
+                            if "assign" in why else "")
+                    raise EdgeCNNError(f"The HTTP server did not start on {self.host}:{self.config.port}: {why}.{hint}")
+                time.sleep(0.01)
+        finally:
+            errors.removeFilter(held)
+            for record in held.records if self.server.started else ():
+                errors.handle(record)  # started after all: what it said is logged as usual
         return self
 
     def _serve_quietly(self) -> None:
