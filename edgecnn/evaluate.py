@@ -24,9 +24,23 @@ from edgecnn.runs import MODEL_FILENAME, next_run_dir
 from edgecnn.runtime.backends import load_backend
 from edgecnn.runtime.pipeline import Pipeline
 from edgecnn.runtime.sources import ImageFilesSource
+from edgecnn.tables import KEEP, Col
 
 #: Parent of the numbered output folders of ``edgecnn evaluate`` without ``--out``.
 EVALUATE_PROJECT = Path("runs") / "evaluate"
+
+#: The per-class table ``edgecnn evaluate`` prints, as it gives way at narrow widths (edgecnn.tables).
+PER_CLASS_TERMINAL = (Col("class", priority=KEEP), Col("precision", "prec", 60, right=True),
+                      Col("recall", "rec", 70, right=True), Col("f1", "", 80, right=True),
+                      Col("support", "n", 50, right=True))
+
+
+def per_class_rows(per_class: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """The per-class figures as text cells of :data:`PER_CLASS_TERMINAL` (labels escaped for the terminal)."""
+    from edgecnn.console import printable
+
+    return [{"class": printable(lbl), "precision": f"{m['precision']:.3f}", "recall": f"{m['recall']:.3f}",
+             "f1": f"{m['f1']:.3f}", "support": str(m["support"])} for lbl, m in per_class.items()]
 
 
 @dataclass

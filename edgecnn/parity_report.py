@@ -74,33 +74,43 @@ def markdown_table(results: list[ParityResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rich_table(results: list[ParityResult], title: str = "Parity"):
-    """A :class:`rich.table.Table` of the results (for the CLI)."""
-    from rich import box
-    from rich.table import Table
+def _terminal_cols() -> list[Any]:
+    """How the parity table gives way at narrow widths: the name, the gate and the agreement stay."""
+    from edgecnn.tables import KEEP, Col
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for col in COLUMNS:
-        table.add_column(col, no_wrap=True,
-                         justify="left" if col in ("artifact", "format", "precision", "gate") else "right")
-    for r, row in zip(results, table_rows(results)):
-        style = None if not r.checked else ("green" if r.passed else "red")
-        row = row[:-1] + [f"[{style}]{row[-1]}[/{style}]" if style else row[-1]]
-        table.add_row(*row)
-    return table
+    priority = {"artifact": KEEP, "gate": KEEP, "top-1 agree": 90, "Δ acc": 80, "acc": 70, "max |Δp|": 60,
+                "size": 50, "× fp32": 30, "acc ref": 25, "mean |Δp|": 20, "convert s": 15, "precision": 12,
+                "format": 10}
+    short = {"top-1 agree": "top-1", "precision": "prec", "convert s": "conv s", "mean |Δp|": "mean Δp",
+             "max |Δp|": "max Δp"}
+    return [Col(c, short.get(c, ""), priority[c], right=c not in ("artifact", "format", "precision", "gate"))
+            for c in COLUMNS]
+
+
+def _rows_and_styles(results: list[ParityResult]) -> tuple[list[dict[str, str]], list[str | None]]:
+    rows = [dict(zip(COLUMNS, row)) for row in table_rows(results)]
+    styles = ["red" if r.checked and not r.passed else None for r in results]
+    return rows, styles
+
+
+def rich_table(results: list[ParityResult], title: str = "Parity", width: int | None = None):
+    """A :class:`rich.table.Table` of the results fitted to ``width`` columns (None: every column)."""
+    from rich import box
+
+    from edgecnn.tables import fit_table
+
+    rows, styles = _rows_and_styles(results)
+    return fit_table(_terminal_cols(), rows, width, title=title, styles=styles, box=box.SIMPLE_HEAD)
 
 
 def print_table(results: list[ParityResult], title: str = "Parity") -> None:
-    """Print the results table on stdout, never squeezed below its natural width (columns stay readable in pipes)."""
-    from edgecnn.console import console
+    """Print the results table fitted to the terminal (every column, never squeezed, in a pipe or a log)."""
+    from rich import box
 
-    table = rich_table(results, title=title)
-    old = console.width
-    console.width = max(old, 160)
-    try:
-        console.print(table)
-    finally:
-        console.width = old
+    from edgecnn.tables import print_fitted
+
+    rows, styles = _rows_and_styles(results)
+    print_fitted(_terminal_cols(), rows, title=title, styles=styles, box=box.SIMPLE_HEAD)
 
 
 def failure_summary(results: list[ParityResult]) -> str:

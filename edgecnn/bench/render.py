@@ -22,6 +22,7 @@ from edgecnn.reports import (
     png_bytes,
     system_rows,
 )
+from edgecnn.tables import KEEP, Col
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -29,13 +30,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from edgecnn.bench.compare import Comparison
     from edgecnn.bench.schema import BenchReport, BenchResult
 
-#: Columns of the bench table, in order (terminal, Markdown and HTML share them).
+#: Columns of the bench table, in order (terminal, Markdown and HTML share them). Latency is per image (a batch
+#: call's time divided by its images), as FPS and --pick are; "Batch p50 ms" is the whole call, labelled as such.
 BENCH_COLUMNS = ("Format", "Precision", "Backend", "Threads", "Batch", "Size MB", "Accuracy",
-                 "p50 ms", "p90 ms", "p99 ms", "FPS", "Status")
+                 "p50 ms/img", "p90 ms/img", "p99 ms/img", "FPS", "Batch p50 ms", "Status")
+#: How the terminal table gives way at narrow widths (edgecnn.tables): what a user compares stays longest.
+BENCH_TERMINAL = (
+    Col("Format", priority=KEEP), Col("Precision", "Prec", priority=KEEP), Col("Backend", priority=10),
+    Col("Threads", "Thr", priority=70, right=True), Col("Batch", "B", priority=70, right=True),
+    Col("Size MB", "MB", priority=30, right=True), Col("Accuracy", "Acc", priority=60, right=True),
+    Col("p50 ms/img", "p50 ms", priority=90, right=True), Col("p90 ms/img", "p90", priority=12, right=True),
+    Col("p99 ms/img", "p99", priority=40, right=True), Col("FPS", priority=85, right=True),
+    Col("Batch p50 ms", "Batch ms", priority=15, right=True), Col("Status", priority=65, text=True, max_chars=28),
+)
 #: Extra columns in the file reports (all statistics).
 DETAIL_COLUMNS = ("File", "Backend", "Threads", "Batch", "Runtime", "Delegate/provider", "Init ms", "First ms",
                   "Init cold ms", "Init warm ms", "First cold ms", "First warm ms", "Init cache",
-                  "Runs", "min ms", "mean ms", "std ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "Inf/s", "Images/s",
+                  "Runs", "min ms/call", "mean ms/call", "std ms/call", "p50 ms/call", "p90 ms/call", "p99 ms/call",
+                  "max ms/call", "p50 ms/img", "Inf/s", "Images/s",
                   "Peak RSS MB", "RSS growth MB", "Preproc ms/img", "End-to-end ms/img")
 
 # ====================================================================== bench rows
@@ -68,6 +80,11 @@ def summary_row(r: BenchResult) -> dict[str, str]:
     status = "ok" if r.status == "ok" else f"{r.status}: {r.error}"
     if r.capped:
         status += " (max-seconds reached)"
+    per = max(1, r.batch)
+
+    def img(v: float | None) -> str:
+        return _ms(v / per if v is not None else None)
+
     return {
         "Format": r.format,
         "Precision": r.precision,
@@ -76,10 +93,11 @@ def summary_row(r: BenchResult) -> dict[str, str]:
         "Batch": str(r.batch),
         "Size MB": _f(r.size_mb, 2),
         "Accuracy": "—" if r.accuracy is None else f"{r.accuracy * 100:.1f}%",
-        "p50 ms": _ms(lat.p50_ms if lat else None),
-        "p90 ms": _ms(lat.p90_ms if lat else None),
-        "p99 ms": _ms(lat.p99_ms if lat else None),
+        "p50 ms/img": img(lat.p50_ms if lat else None),
+        "p90 ms/img": img(lat.p90_ms if lat else None),
+        "p99 ms/img": img(lat.p99_ms if lat else None),
         "FPS": _f(r.images_per_s, 1),
+        "Batch p50 ms": _ms(lat.p50_ms if lat else None) if r.batch > 1 else "—",
         "Status": status,
     }
 
@@ -106,13 +124,14 @@ def detail_row(r: BenchResult) -> dict[str, str]:
         "First warm ms": _ms(r.first_warm_ms),
         "Init cache": r.init_cache or "—",
         "Runs": str(lat.count) if lat else "—",
-        "min ms": _ms(lat.min_ms if lat else None),
-        "mean ms": _ms(lat.mean_ms if lat else None),
-        "std ms": _ms(lat.std_ms if lat else None),
-        "p50 ms": _ms(lat.p50_ms if lat else None),
-        "p90 ms": _ms(lat.p90_ms if lat else None),
-        "p99 ms": _ms(lat.p99_ms if lat else None),
-        "max ms": _ms(lat.max_ms if lat else None),
+        "min ms/call": _ms(lat.min_ms if lat else None),
+        "mean ms/call": _ms(lat.mean_ms if lat else None),
+        "std ms/call": _ms(lat.std_ms if lat else None),
+        "p50 ms/call": _ms(lat.p50_ms if lat else None),
+        "p90 ms/call": _ms(lat.p90_ms if lat else None),
+        "p99 ms/call": _ms(lat.p99_ms if lat else None),
+        "max ms/call": _ms(lat.max_ms if lat else None),
+        "p50 ms/img": _ms(lat.p50_ms / max(1, r.batch) if lat else None),
         "Inf/s": _f(r.inferences_per_s, 1),
         "Images/s": _f(r.images_per_s, 1),
         "Peak RSS MB": _f(r.rss_peak_mb, 1),
@@ -139,20 +158,34 @@ def settings_line(settings: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def results_table(report: BenchReport, title: str | None = None) -> Table:
-    """The rich table printed by ``edgecnn bench``."""
-    from rich.table import Table
+def results_table(report: BenchReport, title: str | None = None, width: int | None = None) -> Table:
+    """The rich table printed by ``edgecnn bench``, fitted to ``width`` columns (None: every column)."""
+    from edgecnn.tables import fit_table
 
     partial = f" — PARTIAL (stopped by {report.partial})" if report.partial else ""
-    table = Table(title=(title or f"edgecnn bench — {report.label}") + partial, title_justify="left")
-    for col in BENCH_COLUMNS:
-        table.add_column(col, justify="right" if col.endswith(("MB", "ms", "FPS", "Threads", "Batch", "Accuracy")) else "left",
-                         overflow="fold", max_width=60 if col == "Status" else None)
-    for r in report.results:
-        cells = summary_row(r)
-        style = None if r.status == "ok" else ("red" if r.status == "error" else "dim")
-        table.add_row(*[cells[c] for c in BENCH_COLUMNS], style=style)
-    return table
+    styles = [None if r.status == "ok" else ("red" if r.status == "error" else "dim") for r in report.results]
+    return fit_table(BENCH_TERMINAL, [summary_row(r) for r in report.results], width,
+                     title=(title or f"edgecnn bench — {report.label}") + partial, styles=styles)
+
+
+def print_results(report: BenchReport, title: str | None = None) -> None:
+    """Print the bench table fitted to the terminal (every column in a pipe or a log). Combinations that could not
+    run (a batch of 8 on a fixed-batch model, ...) are one line each kind under the table, not rows of dashes; the
+    written reports keep them as rows."""
+    from collections import Counter
+
+    from edgecnn.console import console
+    from edgecnn.tables import print_fitted
+
+    partial = f" — PARTIAL (stopped by {report.partial})" if report.partial else ""
+    shown = [r for r in report.results if r.status != "skipped"] or list(report.results)
+    styles = [None if r.status == "ok" else ("red" if r.status == "error" else "dim") for r in shown]
+    print_fitted(BENCH_TERMINAL, [summary_row(r) for r in shown],
+                 title=(title or f"edgecnn bench — {report.label}") + partial, styles=styles)
+    if len(shown) < len(report.results):
+        reasons = Counter(r.error or "skipped" for r in report.results if r.status == "skipped")
+        for reason, n in reasons.items():
+            console.print(f"Skipped {n} combination{'s' if n > 1 else ''}: {reason}", markup=False)
 
 
 # ====================================================================== charts
@@ -278,17 +311,29 @@ def comparison_rows(cmp: Comparison) -> tuple[list[str], list[dict[str, str]]]:
     return columns, rows
 
 
-def comparison_table(cmp: Comparison) -> Table:
-    """The rich table printed by ``edgecnn bench compare``."""
-    from rich.table import Table
+def _comparison_cols(cmp: Comparison) -> list[Col]:
+    return [Col("Artifact", priority=KEEP), Col("Precision", "Prec", priority=60), Col("Backend", priority=20),
+            Col("Threads", "Thr", priority=70, right=True), Col("Batch", "B", priority=70, right=True),
+            *(Col(d, priority=KEEP - 1, right=True) for d in cmp.devices)]
 
-    columns, rows = comparison_rows(cmp)
-    table = Table(title=f"edgecnn bench compare — {cmp.metric} ({_cmp_unit(cmp.metric)})", title_justify="left")
-    for c in columns:
-        table.add_column(c, justify="right" if c in cmp.devices or c in ("Threads", "Batch") else "left")
-    for r, src in zip(rows, cmp.rows):
-        table.add_row(*[r[c] for c in columns], style="yellow" if src.model_mismatch else None)
-    return table
+
+def comparison_table(cmp: Comparison, width: int | None = None) -> Table:
+    """The rich table printed by ``edgecnn bench compare``, fitted to ``width`` columns (None: every column)."""
+    from edgecnn.tables import fit_table
+
+    _, rows = comparison_rows(cmp)
+    return fit_table(_comparison_cols(cmp), rows, width,
+                     title=f"edgecnn bench compare — {cmp.metric} ({_cmp_unit(cmp.metric)})",
+                     styles=["yellow" if src.model_mismatch else None for src in cmp.rows])
+
+
+def print_comparison(cmp: Comparison) -> None:
+    """Print the comparison fitted to the terminal (every column in a pipe or a log)."""
+    from edgecnn.tables import print_fitted
+
+    _, rows = comparison_rows(cmp)
+    print_fitted(_comparison_cols(cmp), rows, title=f"edgecnn bench compare — {cmp.metric} ({_cmp_unit(cmp.metric)})",
+                 styles=["yellow" if src.model_mismatch else None for src in cmp.rows])
 
 
 def comparison_chart(cmp: Comparison) -> bytes | None:

@@ -352,13 +352,27 @@ def run_bench(
     results: list[BenchResult] = []
     data_cache: dict[Path, DataFigures | Exception] = {}
     interrupted: KeyboardInterrupt | None = None
+    total, started = len(facts) * len(plan.threads) * len(plan.batches), time.perf_counter()
+
+    def announce(r: BenchResult) -> None:  # progress: row n of N and the time left, then the caller's callback
+        done = len(results) + sum(1 for _ in pending) + 1
+        pending.append(r)
+        left = (time.perf_counter() - started) / done * (total - done)
+        what = f"{r.file} threads={'auto' if r.threads is None else r.threads} batch={r.batch}"
+        figure = (f"p50 {r.latency.p50_ms / max(1, r.batch):.3f} ms/img" if r.ok  # type: ignore[union-attr]
+                  else f"{r.status} ({r.error})")
+        info(f"[{done}/{total}] {what}: {figure}" + (f"; about {left:.0f}s left" if done < total else ""))
+        if on_row:
+            on_row(r)
+
     try:
         for f in facts:
             for n_threads in plan.threads:
+                pending: list[BenchResult] = []
                 results += bench_artifact(
                     f, backend=plan.backend_for_file(f.path), threads=n_threads, batches=plan.batches, delegate=plan.delegate,
                     delegate_options=plan.delegate_options, providers=plan.providers, settings=settings,
-                    data=data_path, max_images=max_images, data_cache=data_cache, on_row=on_row, unsafe=unsafe,
+                    data=data_path, max_images=max_images, data_cache=data_cache, on_row=announce, unsafe=unsafe,
                     conventions=conventions,
                 )
                 fault_point("bench:row")

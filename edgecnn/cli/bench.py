@@ -86,17 +86,12 @@ def bench_run(
     """
     from edgecnn.api import bench
     from edgecnn.bench.measure import BenchSettings
-    from edgecnn.bench.render import results_table
+    from edgecnn.bench.render import print_results
     from edgecnn.bench.runner import enforce_gates
     from edgecnn.config import parse_key_values
-    from edgecnn.console import console, info, set_quiet
-    from edgecnn.reports import print_table
+    from edgecnn.console import console, set_quiet
 
     set_quiet(quiet)
-
-    def progress(r: Any) -> None:
-        what = f"{r.file} threads={'auto' if r.threads is None else r.threads} batch={r.batch}"
-        info(f"{what}: p50 {r.latency.p50_ms:.3f} ms" if r.ok else f"{what}: {r.status} ({r.error})")
 
     options = dict(
         backend=backend.value if backend else None, threads=threads, batches=batch, delegate=delegate,
@@ -105,11 +100,11 @@ def bench_run(
         settings=BenchSettings(runs=runs, min_seconds=min_seconds, max_seconds=max_seconds, warmup=warmup,
                                warmup_seconds=warmup_seconds),
         label=label, fail_above_ms=fail_above_ms, min_accuracy=min_accuracy, gate_metric=gate_metric.value,
-        on_row=progress, unsafe=unsafe, conventions=conventions,
+        unsafe=unsafe, conventions=conventions,
     )
     result = bench(models, reports=report or [], pick=pick, max_drop=gate_int8_acc_drop, **options)
     written, choice, profile_path = result.files, result.pick, result.profile
-    print_table(results_table(result))
+    print_results(result)
     for path in written:
         console.print(f"Report: {path}")
     if choice is not None:
@@ -131,14 +126,13 @@ def bench_compare(
 ) -> None:
     """Merge bench reports from several devices: rows are artifacts, columns are devices."""
     from edgecnn.bench.api import compare
-    from edgecnn.bench.render import comparison_table
+    from edgecnn.bench.render import print_comparison
     from edgecnn.console import console, warn
-    from edgecnn.reports import print_table
 
     cmp, written = compare(reports, reports=report or [], metric=metric.value)
     for w in cmp.warnings:
         warn(w)
-    print_table(comparison_table(cmp))
+    print_comparison(cmp)
     for path in written:
         console.print(f"Report: {path}")
 

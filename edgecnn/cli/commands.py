@@ -62,9 +62,12 @@ def _habit_hint(command: Any, ctx: Any, exc: Exception) -> None:
         if wanted in names:
             exc.message = f"No such option: {exc.option_name}. Did you mean {wanted}?"
             exc.possibilities = None
-    elif isinstance(exc, click.UsageError) and "unexpected extra argument" in exc.message and "--source" in names:
-        extra = exc.message.rsplit("(", 1)[-1].rstrip(")")
-        exc.message += f". A source is given with --source: edgecnn {command.name} MODEL --source {extra}"
+    elif isinstance(exc, click.UsageError) and "unexpected extra argument" in exc.message:
+        option = next((o for o in ("--source", "--data") if o in names), None)
+        if option:
+            extra = exc.message.rsplit("(", 1)[-1].rstrip(")")
+            what = "A source" if option == "--source" else "A labelled folder"
+            exc.message += f". {what} is given with {option}: edgecnn {command.name} MODEL {option} {extra}"
 
 
 class _EdgeFrame:

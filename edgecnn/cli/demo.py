@@ -14,18 +14,12 @@ def demo(
     bench_seconds: Annotated[float, typer.Option(min=0.05, help="Minimum timed seconds per artifact in the benchmark.")] = 1.0,
 ) -> None:
     """Run the whole path on the built-in handwritten digits and print the comparison table."""
-    from rich.table import Table
-
     from edgecnn.console import console
-    from edgecnn.demo import run_demo
+    from edgecnn.demo import DEMO_TERMINAL, run_demo
+    from edgecnn.tables import print_fitted
 
     result = run_demo(project=project, epochs=epochs, bench_seconds=bench_seconds)
-    table = Table(title="edgecnn demo: built-in digits, every artifact")
-    for c in result.columns:
-        table.add_column(c, justify="left" if c in ("Artifact", "Status") else "right")
-    for row in result.rows:
-        table.add_row(*(row[c] for c in result.columns))
-    console.print(table)
+    print_fitted(DEMO_TERMINAL, result.rows, title="edgecnn demo: built-in digits, every artifact")
     console.print(f"Run folder: {result.run_dir}")
     console.print(f"Test accuracy (Keras, after training): {result.test_accuracy:.4f}")
     console.print(

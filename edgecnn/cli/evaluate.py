@@ -41,8 +41,10 @@ def evaluate_command(
     from edgecnn.api import evaluate
     from edgecnn.cli import verbose
     from edgecnn.console import console, printable
+    from edgecnn.evaluate import PER_CLASS_TERMINAL, per_class_rows
     from edgecnn.scale.cluster import check_address
     from edgecnn.scale.infer import ScaleOptions
+    from edgecnn.tables import print_fitted
 
     check_address(engine.value, address, workers)
     if parent is not None:
@@ -68,11 +70,7 @@ def evaluate_command(
     console.print(f"{printable(r.model)} on {printable(r.data)}: {r.count} images", markup=False)
     console.print(f"accuracy {r.accuracy:.4f}  top-{r.topk} {r.topk_accuracy:.4f}  macro-F1 {r.macro_f1:.4f}",
                   markup=False)
-    width = max(len(printable(lbl)) for lbl in r.labels) + 2
-    console.print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}", markup=False)
-    for lbl, m in r.per_class.items():
-        console.print(f"{printable(lbl):<{width}}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>9d}",
-                      markup=False)
+    print_fitted(PER_CLASS_TERMINAL, per_class_rows(r.per_class))
     for src, err in r.skipped[:10]:
         console.print(f"skipped {printable(src)}: {printable(err)}", markup=False)
     console.print("Saved " + ", ".join(r.outputs), markup=False)

@@ -153,9 +153,9 @@ def export(
     rewritten = {p.name for p in planned.values()} | {GOLDEN_FILENAME, REPORT_JSON, REPORT_MD}
     with _Staging(out_dir, rewritten) as stage:
         results: list[ParityResult] = []
-        for (fmt, precision), final in planned.items():
+        for step, ((fmt, precision), final) in enumerate(planned.items(), 1):
             path = stage.dir / final.name
-            info(f"Exporting {final.name} ...")
+            info(f"[{step}/{len(planned)}] Exporting {final.name} ...")
             # --io-dtype is the int8 TFLite model's I/O type; every other artifact keeps float32 I/O
             options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == IO_DTYPE_TARGET else None,
                                                 opset=opset, dynamic_batch=dynamic_batch,
@@ -172,7 +172,13 @@ def export(
 
             done = write()
             fault_point("export:converted")
+            if check and ref is not None:
+                info(f"      converted in {done.seconds:.1f}s ({done.size_bytes / 1e6:.2f} MB); checking parity on "
+                     f"{len(ref.inputs)} held-out images ...")
             result = _check(done.path, fmt, precision, ref, gates, check)
+            if result.checked:
+                info(f"      {'PASS' if result.passed else 'FAIL'}: top-1 agreement {100 * (result.agreement or 0):.1f}%, "
+                     f"max |Δp| {result.max_abs:.2e}")
             result.conversion_seconds = round(done.seconds, 3)
             result.size_bytes = done.size_bytes
             result.quantization = (done.metadata.get("artifact") or {}).get("int8")

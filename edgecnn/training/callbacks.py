@@ -180,8 +180,15 @@ def load_checkpoint(path: Path, run_dir: Path) -> Any:
         raise ModelError(f"Checkpoint {path} cannot be loaded ({first}); {way_out}.") from exc
 
 
+#: Without a terminal (CI, a log file, systemd) the in-epoch progress is a plain line at most this often.
+PLAIN_PROGRESS_EVERY_S = 15.0
+
+
 class Progress(keras.callbacks.Callback):
-    """One line per epoch with the metrics, the epoch time and the ETA (stderr; silenced by ``--quiet``)."""
+    """Training progress on stderr, silenced by ``--quiet``: a bar through each epoch's batches on a terminal (Rich,
+    transient) or a plain line every :data:`PLAIN_PROGRESS_EVERY_S` seconds without one (never carriage returns
+    in a log), then one aligned row per epoch under a header printed once: metrics, learning rate, time, ETA.
+    The row fits 80 columns."""
 
     def __init__(self, epochs: int, tracker: RunTracker) -> None:
         super().__init__()
@@ -189,34 +196,83 @@ class Progress(keras.callbacks.Callback):
         self.tracker = tracker
         self.times: list[float] = []
         self._t0 = 0.0
+        self._last_plain = 0.0
+        self._bar: Any = None
+        self._task: Any = None
+        self._header_done = False
+
+    def _steps(self) -> int | None:
+        steps = (self.params or {}).get("steps")
+        return int(steps) if steps else None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._t0 = time.perf_counter()
+        from edgecnn.console import interactive, is_quiet
+
+        self._t0 = self._last_plain = time.perf_counter()
+        self._epoch = epoch
+        if is_quiet() or not interactive():
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from edgecnn.console import err_console
+
+        self._bar = Progress(TextColumn(f"epoch {epoch + 1}/{self.epochs}"), BarColumn(), MofNCompleteColumn(),
+                             TimeRemainingColumn(), console=getattr(err_console, "rich", err_console), transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task("batches", total=self._steps())
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=batch + 1)
+            return
+        from edgecnn.console import is_quiet
+
+        now = time.perf_counter()
+        if is_quiet() or now - self._last_plain < PLAIN_PROGRESS_EVERY_S:
+            return
+        self._last_plain = now
+        steps = self._steps()
+        done = batch + 1
+        left = f", about {_fmt_time((now - self._t0) / done * (steps - done))} left in it" if steps else ""
+        info(f"epoch {self._epoch + 1}/{self.epochs}: batch {done}{f'/{steps}' if steps else ''}{left}")
+
+    def _stop_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._stop_bar()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._stop_bar()
         logs = logs or {}
         dt = time.perf_counter() - self._t0
         self.times.append(dt)
         recent = self.times[-5:]
         eta = sum(recent) / len(recent) * (self.epochs - epoch - 1)
-        parts = [f"epoch {epoch + 1:>{len(str(self.epochs))}}/{self.epochs}"]
-        for key, short in (("loss", "loss"), ("accuracy", "acc"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
-            if key in logs:
-                parts.append(f"{short} {float(logs[key]):.4f}")
-        for key in logs:
-            if key.startswith("val_top"):
-                parts.append(f"{key[4:].replace('_accuracy', '')} {float(logs[key]):.4f}")
+        topk = next((k for k in logs if k.startswith("val_top")), None)
+        columns = [("loss", "loss"), ("accuracy", "acc"), ("val_loss", "v_loss"), ("val_accuracy", "v_acc")]
+        if topk:
+            columns.append((topk, "v_" + topk[4:].replace("_accuracy", "")))
+        width = len(str(self.epochs)) * 2 + 1
+        if not self._header_done:
+            self._header_done = True
+            info(f"{'epoch':>{max(5, width)}} " + " ".join(f"{short:>7}" for key, short in columns if key in logs)
+                 + f" {'lr':>8} {'time':>6} {'ETA':>6}")
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        parts.append(f"lr {lr:.2e}")
-        parts.append(f"{dt:.1f}s")
-        parts.append(f"ETA {_fmt_time(eta)}")
+        row = f"{f'{epoch + 1}/{self.epochs}':>{max(5, width)}} "
+        row += " ".join(f"{float(logs[key]):7.4f}" for key, _ in columns if key in logs)
+        row += f" {lr:8.1e} {_fmt_time(dt, tenths=True):>6} {_fmt_time(eta):>6}"
         if self.tracker.best_epoch == epoch + 1:
-            parts.append("*best")
-        elif self.tracker.stopped_early:
-            parts.append(f"early stop (best epoch {self.tracker.best_epoch})")
-        info("  ".join(parts))
+            row += " *best"
+        info(row)
+        if self.tracker.stopped_early and self.tracker.best_epoch != epoch + 1:
+            info(f"Early stop: no better val_loss since epoch {self.tracker.best_epoch} (its weights are kept).")
 
 
-def _fmt_time(seconds: float) -> str:
+def _fmt_time(seconds: float, tenths: bool = False) -> str:
+    if tenths and seconds < 60:
+        return f"{seconds:.1f}s"
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

@@ -300,6 +300,9 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             fp32.set_weights(model.get_weights())
             model = fp32
 
+        t_eval = time.perf_counter()
+        held = len(data.val) + (len(data.test) if data.test is not None else 0)
+        info(f"Evaluating the best weights on {held} held-out images ...")
         metrics = evaluate_splits(model, data, cfg, head, tracker, fit_s, time.perf_counter() - t_start)
         metrics["training"] = {
             "backend": acc.backend,
@@ -324,6 +327,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         if cfg.plots:
             from edgecnn.training import plots
 
+            info(f"Evaluated in {time.perf_counter() - t_eval:.1f}s; drawing the plots ...")
             if history:
                 plots.plot_history(history, run_dir / PLOT_FILES["curves"])
             cm_split = "test" if data.test is not None else "val"

@@ -70,7 +70,7 @@ def test_loader_rejects_invalid_json_and_missing_files(tmp_path):
 
 def test_markdown_report(report, tmp_path):
     text = write_report(report, tmp_path / "r.md").read_text(encoding="utf-8")
-    assert "| Format | Precision | Backend | Threads | Batch | Size MB | Accuracy | p50 ms |" in text
+    assert "| Format | Precision | Backend | Threads | Batch | Size MB | Accuracy | p50 ms/img |" in text
     assert text.count("| tflite |") >= 4 and "broken.tflite" not in text.split("## All statistics")[1].split("##")[0]
     assert "error:" in text and "## System" in text and report.system["cpu"].replace("|", "\\|") in text
 

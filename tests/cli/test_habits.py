@@ -25,6 +25,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     (("run", "model.tflite", "--imgsz", "64"), "No such option: --imgsz"),  # run has no --img-size: nothing suggested
     (("train", "--imgsz", "64"), "Did you mean --img-size?"),
     (("run", "model.tflite", "data/"), "edgecnn run MODEL --source data/"),
+    (("evaluate", "model.tflite", "data/"), "edgecnn evaluate MODEL --data data/"),
 ])
 def test_habits_from_other_tools_get_a_suggestion_and_exit_2(args, expected):
     res = _cli(*args)
