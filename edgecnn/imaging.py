@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,11 @@ RESIZE_MODES = ("stretch", "shortest-side+center-crop")
 
 # A truncated JPEG must be an error (skipped with a warning), never a silently half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow's warnings about a file (a decompression bomb, corrupt EXIF) would print a second, raw line per image from
+# decoder threads; the file's row (or the one error line) says what is wrong. Filters set once: catch_warnings is
+# not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 #: The default pixel limit (width x height) of every image decoded (``--max-pixels``, ``EDGECNN_MAX_PIXELS``):
 #: 64 Mpx is a 9000 x 7000 photo, about 190 MB of RGB once decoded. A larger image is refused from its header,
@@ -535,24 +541,28 @@ def _decode_pillow(source: bytes | Path, name: str) -> np.ndarray:
     """Decode with Pillow: a file's bytes, or a path (then Pillow imports just the plugin of its extension, not
     the five common ones: a one-image run's cold start)."""
     import io
-    import warnings
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own check refuses, in one line
-            with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
-                check_pixels(int(im.size[0]), int(im.size[1]), name)  # from the header, before any pixel is decoded
-                im.seek(0)
-                im.load()
-                return pil_to_rgb(im, name)
+        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
+            check_pixels(int(im.size[0]), int(im.size[1]), name)  # from the header, before any pixel is decoded
+            im.seek(0)
+            im.load()
+            return pil_to_rgb(im, name)
     except UnreadableImageError:
         raise
     except OSError as exc:
         if exc.errno is not None:  # opening or reading the file, not decoding it
             raise _read_error(exc, name) from exc
         raise _decode_error(exc, name) from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own check, in Image.open, before ours could run
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(found.group(1)):,} pixels" if found else "more pixels"
+        raise UnreadableImageError(
+            f"Image {name} has {pixels}, over the limit of {_limit['pixels']:,} pixels; skipped before decoding "
+            f"(raise it with --max-pixels if the image is genuine).") from exc
     except (SyntaxError, ValueError, TypeError, IndexError, KeyError, struct_error, EOFError, ZeroDivisionError,
-            OverflowError, RecursionError, Image.DecompressionBombError) as exc:
+            OverflowError, RecursionError) as exc:
         raise _decode_error(exc, name) from exc
     except MemoryError as exc:
         raise UnreadableImageError(f"Cannot decode image {name}: it needs more memory than this machine has.") from exc

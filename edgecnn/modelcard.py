@@ -508,10 +508,14 @@ def onnx_labels(props: dict[str, str]) -> list[str] | None:
             except json.JSONDecodeError:
                 try:
                     value = ast.literal_eval(text)
-                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                except (ValueError, SyntaxError, TypeError, MemoryError):
                     value = None
-            except RecursionError:
-                value = None
+                except RecursionError as exc:
+                    raise ModelError(f"ONNX metadata {key!r} is nested too deeply; expected a flat list of class "
+                                     "names.") from exc
+            except RecursionError as exc:
+                raise ModelError(f"ONNX metadata {key!r} is nested too deeply; expected a flat list of class names.") \
+                    from exc
             if isinstance(value, list | dict) and any(isinstance(v, list | dict) for v in
                                                        (value.values() if isinstance(value, dict) else value)):
                 raise ModelError(f"ONNX metadata {key!r}: expected a flat list of class names (or index → name); "

@@ -372,7 +372,12 @@ def _packed_files(data: bytes, name: str = "model") -> dict[str, bytes]:
     except _NeedsZipfile:
         return _zipfile_files(data, name)
     except (struct.error, ValueError, IndexError, EOFError, UnicodeDecodeError, zlib.error):
-        return {}  # a damaged zip (a corrupt deflate stream too): no packed files, as zipfile's BadZipFile
+        return {}  # no readable zip structure after the model (the bytes may be anything): no packed files
+
+
+def _damaged(name: str, member: str, why: str) -> ModelError:
+    return ModelError(f"{name} is damaged: {member!r}, zipped after the model, cannot be read ({why}). Expected an "
+                      "intact file: copy or re-export the model again.")
 
 
 def _inflate(body: bytes, limit: int, name: str, member: str) -> bytes:
@@ -405,7 +410,8 @@ def _read_zip(data: bytes, end: int, name: str = "model") -> dict[str, bytes]:
     pos, out = cd_offset + shift, {}
     total = 0
     bodies: set[int] = set()
-    for _ in range(n_total):
+    entries = []
+    for _ in range(n_total):  # every declared size and offset is checked before anything is inflated
         (sig, _, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _, _,
          local) = _CDIR.unpack_from(data, pos)
         if sig != b"PK\x01\x02":
@@ -416,7 +422,7 @@ def _read_zip(data: bytes, end: int, name: str = "model") -> dict[str, bytes]:
                 not flags & 0x800 and not raw_name.isascii()):
             raise _NeedsZipfile  # encrypted, another compression, zip64, a cp437 name
         member = raw_name.decode("utf-8")
-        if usize > MAX_PACKED_MEMBER_BYTES:  # the declared size, before anything is inflated
+        if usize > MAX_PACKED_MEMBER_BYTES:
             raise _too_large(name, f"hold {member!r}, declared as {usize:,} bytes")
         total += usize
         if total > MAX_PACKED_TOTAL_BYTES:
@@ -424,14 +430,19 @@ def _read_zip(data: bytes, end: int, name: str = "model") -> dict[str, bytes]:
         if local in bodies:  # two entries, one body: the fan-out of a zip bomb
             raise _too_large(name, f"have entries sharing the bytes of {member!r}")
         bodies.add(local)
+        entries.append((member, method, crc, csize, usize, local))
+    for member, method, crc, csize, usize, local in entries:
         lsig, *_, lnlen, lxlen = _LOCAL.unpack_from(data, local + shift)
         if lsig != b"PK\x03\x04":
             raise ValueError("bad local header")
         start = local + shift + _LOCAL.size + lnlen + lxlen
         body = data[start: start + csize]
-        content = body if method == 0 else _inflate(body, min(usize, MAX_PACKED_MEMBER_BYTES), name, repr(member))
+        try:  # streamed: stops at the declared size (itself within the bounds), whatever the body holds
+            content = body if method == 0 else _inflate(body, usize, name, repr(member))
+        except zlib.error as exc:
+            raise _damaged(name, member, f"its deflate stream is corrupt: {exc}") from exc
         if len(body) != csize or len(content) != usize or zlib.crc32(content) != crc:
-            raise ValueError("damaged member")
+            raise _damaged(name, member, "its bytes do not match its size and CRC-32")
         if not member.endswith("/"):
             out[member] = content
     return out
@@ -444,39 +455,57 @@ def _zipfile_files(data: bytes, name: str = "model") -> dict[str, bytes]:
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-            if len(infos) > MAX_PACKED_MEMBERS:
-                raise _too_large(name, f"are {len(infos)} entries")
-            total, out, offsets = 0, {}, set()
-            for zi in infos:
-                if zi.file_size > MAX_PACKED_MEMBER_BYTES:
-                    raise _too_large(name, f"hold {zi.filename!r}, declared as {zi.file_size:,} bytes")
-                total += zi.file_size
-                if total > MAX_PACKED_TOTAL_BYTES:
-                    raise _too_large(name, f"declare {total:,} bytes in all")
-                if zi.header_offset in offsets:
-                    raise _too_large(name, f"have entries sharing the bytes of {zi.filename!r}")
-                offsets.add(zi.header_offset)
-                if zi.filename.endswith("/"):
-                    continue
-                chunks, got = [], 0
-                with zf.open(zi) as fh:
-                    while block := fh.read(1 << 16):
-                        got += len(block)
-                        if got > min(zi.file_size, MAX_PACKED_MEMBER_BYTES):
-                            raise _too_large(name, f"hold {zi.filename!r}, which inflates past its declared size")
-                        chunks.append(block)
-                out[zi.filename] = b"".join(chunks)
-            return out
+            return _zipfile_members(zf, name)
     except ModelError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError, KeyError,
             IndexError, struct.error, MemoryError):
         return {}
-    except Exception as exc:  # noqa: BLE001  (zlib.error, _bz2/_lzma errors: a damaged member)
-        if type(exc).__name__ in ("error", "LZMAError"):
-            return {}
-        raise
+
+
+def _zipfile_members(zf: Any, name: str) -> dict[str, bytes]:
+    import zipfile
+
+    infos = zf.infolist()
+    if len(infos) > MAX_PACKED_MEMBERS:
+        raise _too_large(name, f"are {len(infos)} entries")
+    total, out, offsets = 0, {}, set()
+    for zi in infos:  # every declared size and offset first, before anything is inflated
+        if zi.file_size > MAX_PACKED_MEMBER_BYTES:
+            raise _too_large(name, f"hold {zi.filename!r}, declared as {zi.file_size:,} bytes")
+        total += zi.file_size
+        if total > MAX_PACKED_TOTAL_BYTES:
+            raise _too_large(name, f"declare {total:,} bytes in all")
+        if zi.header_offset in offsets:
+            raise _too_large(name, f"have entries sharing the bytes of {zi.filename!r}")
+        offsets.add(zi.header_offset)
+    for zi in infos:
+        if zi.filename.endswith("/"):
+            continue
+        chunks, got = [], 0
+        try:
+            with zf.open(zi) as fh:
+                while block := fh.read(1 << 16):
+                    got += len(block)
+                    if got > min(zi.file_size, MAX_PACKED_MEMBER_BYTES):
+                        raise _too_large(name, f"hold {zi.filename!r}, which inflates past its declared size")
+                    chunks.append(block)
+        except ModelError:
+            raise
+        except RuntimeError as exc:  # encrypted
+            raise _damaged(name, zi.filename, str(exc)) from exc
+        except NotImplementedError as exc:
+            raise _damaged(name, zi.filename, f"its compression is not supported: {exc}") from exc
+        except zipfile.BadZipFile as exc:
+            if "CRC" not in str(exc):
+                raise  # the structure itself (headers): no readable zip, as the fast reader says
+            raise _damaged(name, zi.filename, str(exc)) from exc
+        except (OSError, ValueError, EOFError) as exc:  # corrupt bzip2/lzma/deflate streams
+            raise _damaged(name, zi.filename, str(exc) or type(exc).__name__) from exc
+        except Exception as exc:  # noqa: BLE001  (zlib.error, _lzma.LZMAError: a corrupt stream)
+            raise _damaged(name, zi.filename, str(exc) or type(exc).__name__) from exc
+        out[zi.filename] = b"".join(chunks)
+    return out
 
 
 # ---------------------------------------------------------------------- ONNX
