@@ -91,6 +91,7 @@ class SourceReader:
         self._thread = threading.Thread(target=self._run, name=f"edgecnn-source-{self.name}", daemon=True)
         self._size: tuple[int, int] | None = None
         self._block = False
+        self.reopens = 0  # failed first opens retried
         self._boxes: tuple[Region, ...] = ()
 
     # ------------------------------------------------------------------ the thread
@@ -104,9 +105,34 @@ class SourceReader:
         return open_source(c.source, c.camera, c.width or o.width, c.height or o.height, c.fps or o.fps, workers=1,
                            keep_image=True, reconnect_tries=o.reconnect_tries)
 
+    def _open_with_retries(self) -> Any:
+        """Open the source; a live one that cannot be opened yet (a camera still booting, a stream not up) is
+        tried again ``reconnect_tries`` times with back-off, as a running one is reconnected."""
+        from edgecnn.errors import SourceError
+
+        failures = 0
+        while True:
+            try:
+                return self._open()
+            except SourceError as exc:
+                kind = None
+                if self.config.source is not None:
+                    from edgecnn.runtime.sources import source_kind
+
+                    kind = source_kind(str(self.config.source))
+                failures += 1
+                live = self.config.camera is not None or (kind is not None and kind.live)
+                if not live or failures > self._options.reconnect_tries:
+                    raise
+                self.error = str(exc)
+                self.reopens += 1
+                if self._stop.wait(min(0.5 * 2 ** (failures - 1), 8.0)):
+                    raise
+
     def _run(self) -> None:
         try:
-            self._source = source = self._open()
+            self._source = source = self._open_with_retries()
+            self.error = ""
             self.connected = True
             pace = None if source.live else (self.config.fps or source.fps)
             self._block = not source.live and not pace  # image files: every one is classified, none dropped
@@ -188,7 +214,7 @@ class SourceReader:
 
     @property
     def reconnects(self) -> int:
-        return int(getattr(self._source, "reconnects", 0) or 0)
+        return self.reopens + int(getattr(self._source, "reconnects", 0) or 0)
 
     @property
     def total_dropped(self) -> int:

@@ -33,7 +33,7 @@ class MJPEGServer:
     lets them go on.
     """
 
-    def __init__(self, fps: float = 10.0, width: int = 96, height: int = 64, seed: int = 0) -> None:
+    def __init__(self, fps: float = 10.0, width: int = 96, height: int = 64, seed: int = 0, port: int = 0) -> None:
         self.fps = fps
         self._jpegs = [cv2.imencode(".jpg", f)[1].tobytes() for f in frames(width, height, seed=seed)]
         self._running = threading.Event()
@@ -72,7 +72,7 @@ class MJPEGServer:
             daemon_threads = True
             allow_reuse_address = True
 
-        self._httpd = Server(("127.0.0.1", 0), Handler)
+        self._httpd = Server(("127.0.0.1", port), Handler)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()

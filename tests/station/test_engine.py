@@ -253,3 +253,31 @@ def test_run_with_capture_flags_runs_as_a_one_source_station(tmp_path, int8_mode
     assert [p for p in (tmp_path / "edgecnn.state" / "capture").rglob("*") if p.is_file()]
     res = CliRunner().invoke(app, ["run", str(int8_model), "--source", str(video), "--capture-below", "2"])
     assert res.exit_code == 2 and "--capture-below" in res.output
+
+
+def test_a_stream_not_up_at_start_is_retried_and_joins(tmp_path, int8_model):
+    """A camera that is not up when the station starts is opened again with back-off, as a running one is
+    reconnected; the station runs its other sources meanwhile."""
+    from brokers import free_port
+
+    port = free_port()
+    video = write_video(tmp_path / "v.avi", count=200, fps=20.0)
+    sources = (f'[[sources]]\nname = "late"\nsource = "http://127.0.0.1:{port}/late.mjpg"\n'
+               f'[[sources]]\nname = "video"\nsource = "{video}"\n')
+    station = Station(resolve(station=station_file(tmp_path, int8_model, sources, "reconnect_tries = 8")))
+    station.start()
+    server: list[MJPEGServer] = []
+
+    def come_up() -> None:
+        server.append(MJPEGServer(fps=10.0, port=port))
+
+    threading.Timer(1.0, come_up).start()
+    threading.Timer(6.0, station.stop).start()
+    try:
+        summary = station.run()
+    finally:
+        station.close()
+        for s in server:
+            s.close()
+    assert summary.sources["late"]["frames"] > 0 and summary.sources["late"]["reconnects"] >= 1
+    assert summary.sources["video"]["frames"] > 0
