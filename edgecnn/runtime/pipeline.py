@@ -56,6 +56,8 @@ class Result:
     probs: np.ndarray | None = field(default=None, repr=False)  # all class probabilities (not written to rows)
     #: ``softmax of logits`` / ``sigmoid of logits`` when edgecnn applied the model's activation (JSONL rows say so)
     scores: str | None = None
+    #: Images in the inference call that classified it: ``infer_ms`` is that call's time divided by this.
+    batch: int = 1
 
     @property
     def ok(self) -> bool:
@@ -74,6 +76,7 @@ class Result:
             "inference_ms": round(self.infer_ms, 3),
             "postprocess_ms": round(self.post_ms, 3),
             "latency_ms": round(self.latency_ms, 3),
+            "batch": self.batch,
             **({"scores": self.scores} if self.scores else {}),
         }
 
@@ -334,9 +337,11 @@ class Pipeline:
             j += 1
         post_ms = (time.perf_counter() - t0) * 1000.0 / max(1, j)
         done = time.perf_counter()
+        in_call = int(raw.shape[0]) if raw is not None and getattr(raw, "ndim", 0) else j
         for frame, r in out:
             if r.ok:
                 r.post_ms = post_ms
+                r.batch = max(1, in_call)
             r.latency_ms = (done - frame.t_capture) * 1000.0
             self.stats.add(r)
         return iter(out)

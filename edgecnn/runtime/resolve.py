@@ -15,6 +15,11 @@ from edgecnn.runtime.backends import preferred_backend
 from edgecnn.runtime.options import RunOptions
 
 
+def _figure(value: object) -> str:
+    """A measured figure as a reader wants it: 4 decimals, not ``0.967741935483871``."""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def apply_deploy_profile(opts: RunOptions) -> RunOptions:
     """Take the artifact, backend, threads and batch from ``opts.profile`` (``bench --pick``); flags given win.
 
@@ -44,7 +49,7 @@ def apply_deploy_profile(opts: RunOptions) -> RunOptions:
     m = prof.measured
     info(f"Deploy profile {Path(opts.profile).name}: {prof.artifact.name} backend={prof.backend} "
          f"threads={prof.threads or 'default'} batch={prof.batch} (measured p50 {m.get('p50_ms', float('nan')):.3f} ms, "
-         f"accuracy {m.get('accuracy')})")
+         f"accuracy {_figure(m.get('accuracy'))})")
     return opts
 
 

@@ -56,6 +56,7 @@ class RunSummary:
     post_ms: float = 0.0
     latency_p50_ms: float = 0.0
     latency_p90_ms: float = 0.0
+    latency_p99_ms: float = 0.0
     input_shape: tuple[int, ...] = ()
     stopped_by: str = "end"
     class_counts: dict[str, int] = field(default_factory=dict)
@@ -87,9 +88,17 @@ class RunSummary:
         return 1 if self.nothing_readable else 0
 
     def speed_line(self) -> str:
+        """Per image: the compute split (an inference call of a batch is divided by its images, and named)."""
         shape = f" at shape {self.input_shape}" if self.input_shape else ""
+        batch = self.input_shape[0] if self.input_shape else 1
+        call = f"; one inference call of {batch} images takes {fmt_ms(self.infer_ms * batch)}" if batch > 1 else ""
         return (f"Speed: {fmt_ms(self.pre_ms)} preprocess, {fmt_ms(self.infer_ms)} inference, "
-                f"{fmt_ms(self.post_ms)} postprocess per image{shape}")
+                f"{fmt_ms(self.post_ms)} postprocess per image{shape}{call}")
+
+    def latency_line(self) -> str:
+        """Per image, capture to result: what a frame waits in the pipeline's queues is included."""
+        return (f"Latency per image, capture to result (queueing included): p50 {fmt_ms(self.latency_p50_ms)}, "
+                f"p99 {fmt_ms(self.latency_p99_ms)}")
 
     def lines(self) -> list[str]:
         b = self.backend_info
@@ -100,9 +109,10 @@ class RunSummary:
         out = [
             f"Model {printable(self.model)} on {runtime} ({where}, threads={b.get('threads') or 'default'}); source "
             f"{printable(self.source)}",
-            f"Processed {self.count} inputs ({self.ok} classified, {len(self.skipped)} skipped) in {self.elapsed_s:.2f}s: "
-            f"{self.throughput:.1f}/s; latency p50 {fmt_ms(self.latency_p50_ms)} p90 {fmt_ms(self.latency_p90_ms)}",
+            f"Processed {self.count} input{'' if self.count == 1 else 's'} ({self.ok} classified, {len(self.skipped)} skipped) in {self.elapsed_s:.2f}s: "
+            f"{self.throughput:.1f} images/s",
             self.speed_line(),
+            self.latency_line(),
         ]
         if self.dropped or self.reconnects:
             out.append(f"Live source: {self.dropped} frames dropped (kept the newest), {self.reconnects} reconnects")
@@ -255,6 +265,7 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
         post_ms=stats.mean("post"),
         latency_p50_ms=_percentile(lat, 50),
         latency_p90_ms=_percentile(lat, 90),
+        latency_p99_ms=_percentile(lat, 99),
         input_shape=(pipeline.batch, spec.height, spec.width, spec.channels),
         stopped_by=pipeline.stop_reason or "end",
         class_counts=dict(counts),

@@ -33,7 +33,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff
 TEXT_FIELDS = frozenset({"source", "label", "topk", "error"})
 
 CSV_FIELDS = ("source", "index", "label", "score", "topk", "status", "error", "preprocess_ms", "inference_ms",
-              "postprocess_ms", "latency_ms")
+              "postprocess_ms", "latency_ms", "batch")
 #: The CSV header: a UTC timestamp, then the result fields.
 CSV_COLUMNS = ("time_utc", *CSV_FIELDS)
 
@@ -287,6 +287,7 @@ class ParquetWriter:
             ("topk", pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64())]))),
             ("status", pa.string()), ("error", pa.string()), ("preprocess_ms", pa.float64()),
             ("inference_ms", pa.float64()), ("postprocess_ms", pa.float64()), ("latency_ms", pa.float64()),
+            ("batch", pa.int64()),
         ])
 
     def write(self, result: Result) -> None:

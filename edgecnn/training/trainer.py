@@ -267,7 +267,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             cb.Progress(cfg.epochs, tracker),
         ]
         params = model.count_params()
-        info(f"Model {cfg.arch} ({head} head, {params:,} parameters), {cfg.epochs} epochs, batch {cfg.batch}, "
+        info(f"Model {cfg.arch} ({head} head, {params:,} parameters), {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'}, batch {cfg.batch}, "
              f"lr {cfg.lr} {cfg.lr_schedule}{', augmentation on' if spec.active else ''}")
         t_fit = time.perf_counter()
         if initial_epoch < cfg.epochs and not state.get("stopped_early"):

@@ -68,7 +68,7 @@ def one_png(tmp_path) -> Path:
 def test_one_image_run_imports_only_what_it_needs(int8_model, one_png):
     res, modules = _run_cli("run", str(int8_model), "--source", str(one_png), "--quiet")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "Processed 1 inputs (1 classified" in res.stdout
+    assert "Processed 1 input (1 classified" in res.stdout
     loaded = [name for name in NOT_NEEDED if _loaded(modules, name)]
     loaded += sorted(m for m in modules if m.split(".")[0] == "converters" and m not in REGISTRY_LEAF)
     assert loaded == [], f"a one-image run imported {loaded}"
@@ -92,7 +92,7 @@ def test_one_image_run_of_a_grayscale_model_needs_no_opencv(gray_tflite, one_png
     pays no OpenCV import."""
     res, modules = _run_cli("run", str(gray_tflite), "--source", str(one_png), "--quiet")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "Processed 1 inputs (1 classified" in res.stdout
+    assert "Processed 1 input (1 classified" in res.stdout
     assert not _loaded(modules, "cv2"), "a grayscale one-image run imported OpenCV"
 
 
