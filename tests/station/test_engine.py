@@ -281,3 +281,15 @@ def test_a_stream_not_up_at_start_is_retried_and_joins(tmp_path, int8_model):
             s.close()
     assert summary.sources["late"]["frames"] > 0 and summary.sources["late"]["reconnects"] >= 1
     assert summary.sources["video"]["frames"] > 0
+
+
+def test_parquet_rows(tmp_path, int8_model):
+    pq = pytest.importorskip("pyarrow.parquet")
+    video = write_video(tmp_path / "v.avi", count=6, fps=30.0)
+    path = station_file(tmp_path, int8_model, f'[[sources]]\nname = "v"\nsource = "{video}"\n',
+                        'save_parquet = "rows.parquet"')
+    summary = run_station(resolve(station=path))
+    table = pq.read_table(tmp_path / "rows.parquet").to_pylist()
+    assert len(table) == len(rows(tmp_path / "rows.jsonl")) and summary.frames == 6
+    assert {r["kind"] for r in table} == {"prediction", "decision"} and {r["source"] for r in table} == {"v", "station"}
+    assert [r["seq"] for r in table if r["kind"] == "decision"] == list(range(1, summary.last_seq + 1))
