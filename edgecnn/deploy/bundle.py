@@ -229,10 +229,15 @@ def resolve_target(name: str, artifact_format: str, python: str | None = None) -
     if not fits:
         notes.append(f"{prof.name}'s profile installs edgecnn[{prof.install_extra}]; a bundle ships the one runtime "
                      f"this {artifact_format} artifact needs: edgecnn[{extra}] (CPU).")
-    if any(p.startswith(("Tensorrt", "CUDA")) for p in prof.providers):
-        notes.append(f"{prof.name}: NVIDIA's GPU onnxruntime is not on the public package registry (Jetson: NVIDIA's "
-                     "JetPack index), so the bundle runs on the CPU provider; install onnxruntime-gpu on the box for "
-                     "TensorRT/CUDA.")
+    gpu_providers = [p for p in prof.providers if p.startswith(("Tensorrt", "CUDA"))]
+    if gpu_providers and machine_of(expand_platforms(prof.install_platforms)) == "aarch64":
+        notes.append(f"{prof.name}: NVIDIA's GPU onnxruntime for Jetson is not on the public package registry (it comes "
+                     "from NVIDIA's JetPack index), so this bundle runs ONNX on the CPU provider; install NVIDIA's "
+                     "onnxruntime-gpu wheel into the release's venv on the box for TensorRT/CUDA.")
+    elif gpu_providers:
+        notes.append(f"{prof.name}: the GPU runtime (onnxruntime-gpu with CUDA and cuDNN, GBs of wheels that must match "
+                     "the box's driver) is not bundled: this bundle runs ONNX on the CPU provider; pip install "
+                     "onnxruntime-gpu into the release's venv for TensorRT/CUDA.")
     runtime: dict[str, Any] = {}
     if prof.backend == artifact_format:
         runtime = {"backend": prof.backend, "threads": prof.threads, "batch": prof.batch,
@@ -299,8 +304,8 @@ def build_bundle(source: str | os.PathLike[str], target: str, output: str | os.P
         root = wheels.project_root()
         constraints = root / "constraints.txt" if root else None
         requirement = f"edgecnn[{tgt.extra}]=={__version__}"
-        unpinned = wheels.download(f"{edgecnn_wheel}[{tgt.extra}]", payload / "wheels", tgt.platforms, tgt.python,
-                                   constraints, Path(wheelhouse) if wheelhouse else None)
+        unpinned = wheels.download_target(edgecnn_wheel, tgt.extra, payload / "wheels", tgt.platforms, tgt.python,
+                                          tgt.machine, constraints, Path(wheelhouse) if wheelhouse else None)
         shutil.copy2(src.artifact, payload / "model" / src.artifact.name)
         shutil.copy2(src.golden, payload / "model" / "golden.npz")
         deploy_rel = None

@@ -97,16 +97,83 @@ def read_constraints(path: Path) -> dict[str, str]:
     return out
 
 
+def off_pin(folder: Path, pins: dict[str, str]) -> list[str]:
+    """``name==version`` of each wheel in ``folder`` whose version differs from its pin."""
+    out = []
+    for whl in sorted(folder.glob("*.whl")):
+        name, version = whl.name.split("-")[:2]
+        pin = pins.get(normalize(name))
+        if pin is not None and pin.split("==", 1)[1] != version:
+            out.append(f"{normalize(name)}=={version} (pin {pin.split('==', 1)[1]})")
+    return out
+
+
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def download(requirement: str, dest: Path, platforms: list[str], python: str,
-             constraints: Path | None = None, wheelhouse: Path | None = None) -> list[str]:
-    """Download every wheel ``requirement`` needs for the target into ``dest``.
+def marker_environment(python: str, machine: str) -> dict[str, str]:
+    """The target's PEP 508 marker environment (pip's ``--python-version`` does not change how markers evaluate)."""
+    return {"python_version": python, "python_full_version": f"{python}.0", "implementation_name": "cpython",
+            "platform_python_implementation": "CPython", "platform_machine": machine, "sys_platform": "linux",
+            "platform_system": "Linux", "os_name": "posix", "implementation_version": f"{python}.0"}
+
+
+def wheel_requirements(wheel: Path, env: dict[str, str], extras: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(normalized name, requirement without marker) of what ``wheel`` needs on the target, ``extras`` included."""
+    import zipfile
+
+    from packaging.requirements import Requirement
+
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        lines = zf.read(meta).decode("utf-8", "replace").splitlines()
+    out = []
+    for line in lines:
+        if not line.startswith("Requires-Dist:"):
+            continue
+        req = Requirement(line.split(":", 1)[1].strip())
+        if req.marker is not None and not any(req.marker.evaluate({**env, "extra": e}) for e in ("", *extras)):
+            continue
+        req.marker = None
+        out.append((normalize(req.name), str(req)))
+    return out
+
+
+def download_target(edgecnn_wheel: Path, extra: str, dest: Path, platforms: list[str], python: str, machine: str,
+                    constraints: Path | None = None, wheelhouse: Path | None = None) -> list[str]:
+    """edgecnn's wheel and every wheel ``edgecnn[extra]`` needs on the target, into ``dest``.
+
+    Markers are evaluated for the target (its Python and machine), not for this interpreter: the top-level
+    requirements are passed to pip already evaluated, and any dependency a downloaded wheel needs on the target but
+    pip skipped (its marker held here but not there) is fetched in further rounds.
 
     Returns:
-        The packages whose constraints.txt pin the target has no wheel for (resolved within the extra's range).
+        The wheels not at constraints.txt's pins (see :func:`download`).
+    """
+    import shutil
+
+    env = marker_environment(python, machine)
+    shutil.copy2(edgecnn_wheel, dest / edgecnn_wheel.name)
+    reqs = [r for _, r in wheel_requirements(edgecnn_wheel, env, (extra,))]
+    download(reqs, dest, platforms, python, constraints, wheelhouse)
+    for _ in range(8):  # dependencies whose markers differ between here and the target
+        have = {normalize(w.name.split("-")[0]) for w in dest.glob("*.whl")}
+        missing = sorted({r for w in dest.glob("*.whl") for name, r in wheel_requirements(w, env) if name not in have})
+        if not missing:
+            break
+        download(missing, dest, platforms, python, constraints, wheelhouse)
+    return off_pin(dest, read_constraints(constraints) if constraints and constraints.is_file() else {})
+
+
+def download(requirements: list[str], dest: Path, platforms: list[str], python: str,
+             constraints: Path | None = None, wheelhouse: Path | None = None) -> list[str]:
+    """Download every wheel ``requirements`` need for the target into ``dest`` (pip download, with pins dropped one
+    by one where the target has no wheel at the pinned version).
+
+    Returns:
+        ``name==version`` of the downloaded wheels that are not at constraints.txt's pin (the target has no wheel of
+        the pinned version, or the pins conflict with what the target needs: the extras' ranges decided).
 
     Raises:
         WheelError: a package has no wheel for the target at all.
@@ -124,11 +191,11 @@ def download(requirement: str, dest: Path, platforms: list[str], python: str,
             cmd += ["--platform", tag]
         if wheelhouse:
             cmd += ["--no-index", "--find-links", str(wheelhouse)]
-        cmd.append(requirement)
+        cmd += list(requirements)
         res = subprocess.run(cmd, capture_output=True, text=True)
         cfile.unlink()
         if res.returncode == 0:
-            return unpinned
+            return off_pin(dest, pins)
         text = res.stderr + res.stdout
         m = _NO_MATCH.search(text)
         name = normalize(re.split(r"[<>=!~;\[ ]", m.group(1))[0]) if m else None

@@ -114,7 +114,7 @@ def _stamp() -> str:
 def wheelhouse() -> Path:
     """The x86-cpu target's wheels, downloaded once into a cache outside the repository."""
     from edgecnn.deploy.bundle import resolve_target
-    from edgecnn.deploy.wheels import build_edgecnn_wheel, download
+    from edgecnn.deploy.wheels import build_edgecnn_wheel, download_target
 
     tgt = resolve_target(TARGET, "onnx")
     base = os.environ.get("EDGECNN_TEST_WHEELHOUSE")
@@ -127,7 +127,7 @@ def wheelhouse() -> Path:
         tmp.mkdir()
         wheel = build_edgecnn_wheel(tmp)
         try:
-            download(f"{wheel}[{tgt.extra}]", cache, tgt.platforms, tgt.python, ROOT / "constraints.txt")
+            download_target(wheel, tgt.extra, cache, tgt.platforms, tgt.python, tgt.machine, ROOT / "constraints.txt")
         except Exception as exc:  # noqa: BLE001
             pytest.skip(f"the x86 wheels could not be downloaded into {cache} (no package registry?): {exc}")
         for old in cache.glob("edgecnn-*.whl"):

@@ -188,3 +188,16 @@ def test_station_file_is_bundled_with_its_model(tmp_path, exported_artifacts, wh
     text = shipped.read_text()
     assert f'model = "{art.name}"' in text and "{CAM1_PASSWORD}" in text
     assert load_station(shipped, environ=_Placeholders()).model == shipped.parent / art.name
+
+
+def test_markers_are_evaluated_for_the_target_python(tmp_path):
+    """pip download --python-version does not change how markers evaluate: the bundle evaluates edgecnn's own
+    requirements for the target (Jetson's 3.10 needs tomli and LiteRT 1.x; Bookworm's 3.11 neither)."""
+    from edgecnn.deploy.wheels import build_edgecnn_wheel, marker_environment, wheel_requirements
+
+    wheel = build_edgecnn_wheel(tmp_path)
+    on310 = dict(wheel_requirements(wheel, marker_environment("3.10", "aarch64"), ("tflite",)))
+    on311 = dict(wheel_requirements(wheel, marker_environment("3.11", "aarch64"), ("tflite",)))
+    assert "tomli" in on310 and "tomli" not in on311
+    assert "<2" in on310["ai-edge-litert"] and ">=2.3" in on311["ai-edge-litert"]
+    assert "onnxruntime" not in on311  # only the extra asked for
