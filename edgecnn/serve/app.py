@@ -78,7 +78,12 @@ def build_app(classifier: Any, config: ServeConfig, identity: ModelIdentity, sta
                 "edgecnn_predict_queue_depth": float(state.batcher.queue_depth if state.batcher else 0),
                 "edgecnn_live_viewers": float(viewers)}
 
-    state.metrics = Metrics(identity, station, extra, mask)
+    def counters() -> dict[str, float]:
+        live = state.live
+        return {"edgecnn_live_jpegs_sent": float(live.sent if live else 0),
+                "edgecnn_live_jpegs_skipped": float(live.skipped if live else 0)}
+
+    state.metrics = Metrics(identity, station, extra, mask, counters)
     state.live = LiveView(config.jpeg_quality, config.stream_fps, config.decisions, on_event=state.metrics.on_event,
                           mask=mask)
     if classifier is not None:

@@ -29,10 +29,11 @@ ENCODER_NICE = 19
 
 @dataclass
 class Encoded:
-    seq: int
+    seq: int  # over all sources (what a client waits on)
     jpeg: bytes
     frame: int
     at: float
+    n: int = 0  # this source's JPEG count (a client that skips n's dropped those frames)
 
 
 @dataclass
@@ -120,6 +121,8 @@ class LiveView:
         self.encoded: dict[str, Encoded] = {}
         self.dropped_events = 0  # on_frame failures (counted, never raised)
         self.encode_errors = 0
+        self.sent = 0  # JPEGs sent to viewers, all clients
+        self.skipped = 0  # JPEGs a viewer did not get because it was still busy with an older one
         self._on_event = on_event
         self._mask = mask
         self._lock = threading.Lock()
@@ -199,7 +202,8 @@ class LiveView:
             return
         with self._lock:
             self._seq += 1
-            self.encoded[name] = Encoded(self._seq, buf.tobytes(), event.frame, time.time())
+            prev = self.encoded.get(name)
+            self.encoded[name] = Encoded(self._seq, buf.tobytes(), event.frame, time.time(), prev.n + 1 if prev else 1)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
@@ -248,6 +252,7 @@ class LiveView:
         """
         self.watch(name, +1)
         last = -1
+        last_n = 0
         try:
             while not self._closed.is_set():
                 enc = self.encoded.get(name)
@@ -260,7 +265,10 @@ class LiveView:
                     except asyncio.TimeoutError:
                         pass
                     continue
-                last = enc.seq
+                if last_n:
+                    self.skipped += max(0, enc.n - last_n - 1)
+                last, last_n = enc.seq, enc.n
+                self.sent += 1
                 yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(enc.jpeg)}\r\n\r\n"
                        .encode() + enc.jpeg + b"\r\n")
         finally:

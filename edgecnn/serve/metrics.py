@@ -29,6 +29,7 @@ class StationCollector:
         self.station = station
         self.extra = extra
         self.mask = mask
+        self.counters: Callable[[], dict[str, float]] = lambda: {}
 
     def describe(self) -> list:
         return []
@@ -42,6 +43,10 @@ class StationCollector:
             g = GaugeMetricFamily(name, _HELP.get(name, name))
             g.add_metric([], value)
             yield g
+        for name, value in self.counters().items():
+            c = CounterMetricFamily(name, _HELP.get(name, name))
+            c.add_metric([], value)
+            yield c
         if self.station is None:
             return
         try:
@@ -98,6 +103,9 @@ _HELP = {
     "edgecnn_predict_queue_depth": "Images waiting for inference in the /predict batcher.",
     "edgecnn_predict_in_progress": "/predict requests being read, decoded or inferred now.",
     "edgecnn_live_viewers": "Live-view MJPEG clients connected.",
+    "edgecnn_live_jpegs_sent": "Annotated JPEGs sent to live-view clients.",
+    "edgecnn_live_jpegs_skipped": "JPEGs a live-view client missed because it was still reading an older one (each "
+                                  "client gets the newest: a slow one drops frames, inference never waits).",
     "edgecnn_up": "1: the process serves (always 1 when scraped).",
 }
 
@@ -113,7 +121,7 @@ class Metrics:
     """
 
     def __init__(self, identity: Any, station: Any = None, extra: Callable[[], dict[str, float]] | None = None,
-                 mask: Callable[[str], str] = str) -> None:
+                 mask: Callable[[str], str] = str, counters: Callable[[], dict[str, float]] | None = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
         self.mask = mask
@@ -135,7 +143,10 @@ class Metrics:
         self.model = Info("edgecnn_model", "The model that answers: name, SHA-256, version, backend.", registry=r)
         self.model.info({"name": identity.name, "sha256": identity.sha256, "version": identity.version or "",
                          "backend": identity.backend or ""})
-        r.register(StationCollector(station, extra or (lambda: {}), mask))
+        collector = StationCollector(station, extra or (lambda: {}), mask)
+        if counters is not None:
+            collector.counters = counters
+        r.register(collector)
 
     def on_event(self, event: FrameEvent) -> None:
         """Count one frame (engine's thread, via the live view)."""

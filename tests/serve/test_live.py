@@ -161,6 +161,7 @@ def test_metrics_parse_and_count_what_happened(live_server):
     assert value("edgecnn_predict_latency_seconds_count") >= 1
     assert value("edgecnn_predict_batch_size_count") >= 1
     assert "edgecnn_decision_latency_seconds" in fams and "edgecnn_predict_queue_depth" in fams
+    assert fams["edgecnn_live_jpegs_skipped"].type == "counter" and "edgecnn_live_jpegs_sent" in fams
     info = next(s for s in fams["edgecnn_model_info"].samples)
     assert info.labels["sha256"] == live_server.state.identity.sha256 and info.labels["name"] == "color"
     for family in ("edgecnn_output_errors", "edgecnn_output_spool_depth", "edgecnn_output_queue_depth"):

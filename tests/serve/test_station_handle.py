@@ -132,3 +132,67 @@ def test_regions_and_rejects_are_drawn(color_onnx, colour_video):
     finally:
         live.close()
         clf.close()
+
+
+def test_each_viewer_gets_the_newest_frame_and_a_slow_one_skips(colour_video):
+    """Two MJPEG clients of one LiveView fed at ~40 FPS from a real video: the fast one gets (nearly) every JPEG,
+    the slow one (half a second per part) only the newest each time, the rest counted as skipped; the feeding
+    thread goes on meanwhile (on_frame only stores a reference)."""
+    import asyncio
+    import threading
+
+    import cv2
+
+    from edgecnn.serve.live import LiveView
+    from edgecnn.station.events import FrameEvent, Region, RegionPrediction
+
+    cap = cv2.VideoCapture(str(colour_video))
+    frames = []
+    while len(frames) < 30:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    h, w = frames[0].shape[:2]
+    live = LiveView(stream_fps=100)
+    stop = threading.Event()
+    fed = [0]
+
+    def feed():
+        i = 0
+        while not stop.is_set():
+            img = frames[i % len(frames)]
+            pred = RegionPrediction("cam", "frame", i, time.time(), "red", 0.9)
+            live.on_frame(FrameEvent("cam", i, time.time(), img, (Region("frame", 0, 0, w, h),), (pred,)))
+            fed[0] += 1
+            i += 1
+            time.sleep(0.025)
+
+    async def client(delay, n):
+        got = []
+        stream = live.mjpeg("cam")
+        async for part in stream:
+            got.append(part)
+            if len(got) >= n:
+                break
+            await asyncio.sleep(delay)
+        await stream.aclose()
+        return got
+
+    async def main():
+        live.bind_loop(asyncio.get_running_loop())
+        return await asyncio.gather(client(0.0, 40), client(0.5, 4))
+
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        fast, slow = asyncio.run(main())
+    finally:
+        stop.set()
+        t.join()
+        live.close()
+    assert len(fast) == 40 and len(slow) == 4
+    assert live.skipped >= 10  # the slow client missed the frames encoded while it slept
+    assert fed[0] >= 40 and live.dropped_events == 0  # the feeder went on while the slow client slept
+    assert live.sources["cam"].viewers == 0  # both left
