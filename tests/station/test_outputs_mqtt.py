@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from brokers import MOSQUITTO, Mosquitto, Proxy, Subscriber, decision, free_port
+from brokers import MOSQUITTO, Mosquitto, Proxy, Subscriber, decision, free_port, self_signed
 
 from edgecnn.errors import ConfigError, EdgeCNNError, SourceError
 from edgecnn.station import events
@@ -110,37 +110,10 @@ def test_credentials_wrong_password_is_one_line_without_the_password(tmp_path, c
     assert "s3cr3t-pw" not in captured.out + captured.err and "wrong-pw-123" not in captured.out + captured.err
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    import ipaddress
-
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "broker.crt", tmp_path / "broker.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @needs_broker
 def test_tls_with_the_brokers_ca_and_insecure(tmp_path):
     pytest.importorskip("cryptography")
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     b = Mosquitto(tmp_path / "tls", tls=(cert, key)).start()
     try:
         sub = Subscriber(b.port, "edgecnn/#", tls_ca=cert)
@@ -334,3 +307,17 @@ def test_spool_acks_reach_the_disk_with_the_next_write_or_sync(tmp_path):
     small = Spool(tmp_path / "small.spool", 120)
     got = small.put_many([("t", "x" * 40, False), ("t", "y" * 40, False), ("t", "z", False)])
     assert got[0] is not None and got[1] is None and got[2] is not None  # what fits goes in, in order
+
+
+@needs_broker
+def test_retained_decisions_reach_a_late_subscriber(tmp_path, broker):
+    out = make(tmp_path, broker.port, retain=True)
+    out.submit(decision(1, source="cam", region="left", verdict="ng"))
+    out.submit(decision(2, source="cam", region="left", verdict="ok"))
+    out.close(5)
+    assert out.stats().sent == 2
+    late = Subscriber(broker.port, "edgecnn/line1/cam/left/decision", client_id="late-retained")
+    assert late.wait_for(lambda: late.messages)
+    topic, payload, retained = late.messages[0]
+    assert retained and json.loads(payload)["seq"] == 2  # the topic's latest
+    late.close()

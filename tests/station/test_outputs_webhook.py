@@ -135,3 +135,26 @@ def test_credentials_in_the_url_are_masked(tmp_path):
     with pytest.raises(ConfigError, match="outputs.webhook.url: expected an http"):
         webhook.create(webhook.Config(url="ftp://user:pw@x/"), station="s", labels=[], model_sha256="",
                        state_dir=tmp_path)
+
+
+def test_https_with_the_receivers_ca(tmp_path):
+    pytest.importorskip("cryptography")
+    import ssl
+
+    from brokers import self_signed
+
+    cert, key = self_signed(tmp_path)
+    rx = Receiver(lambda key_, n: (200, {}))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    rx.server.socket = ctx.wrap_socket(rx.server.socket, server_side=True)
+    url = rx.url.replace("http://", "https://")
+    out = make(tmp_path, url, ca=str(cert), retries=0)
+    out.submit(decision(1))
+    out.close(5)
+    unverified = make(tmp_path, url, retries=0)  # the system's CAs do not know the receiver: refused, counted
+    unverified.submit(decision(2))
+    unverified.close(5)
+    rx.close()
+    assert out.stats().sent == 1 and [b["seq"] for b, _ in rx.received] == [1]
+    assert unverified.stats().errors == 1 and "CERTIFICATE_VERIFY_FAILED" in unverified.stats().last_error

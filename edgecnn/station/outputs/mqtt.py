@@ -54,6 +54,8 @@ class Config:
                         "0: at most once, dropped while the broker is away.", choices=(0, 1))
     alarms: bool = field(True, "Publish alarms (drift, frozen, source down ...) on alarm_topic.")
     changes_only: bool = field(False, "Publish only decisions whose verdict changed.")
+    retain: bool = field(False, "Publish decisions retained: a subscriber that connects later gets each topic's "
+                                "latest decision at once.")
     client_id: str = field("", "MQTT client id; empty: edgecnn-<station>.")
     username: str = field("", "User name for the broker; empty: anonymous.")
     password: str = field("", "Password for the broker; write \"{MQTT_PASSWORD}\" to fill it from the environment.", secret=True)
@@ -310,8 +312,8 @@ class MQTTOutput(QueuedOutput):
                 self.count_error(exc)
 
     # ------------------------------------------------------------------ the worker
-    def _message(self, item: events.Decision | events.Alarm) -> tuple[str, str] | None:
-        """(topic, payload) of an event, or None when the config leaves it out."""
+    def _message(self, item: events.Decision | events.Alarm) -> tuple[str, str, bool] | None:
+        """(topic, payload, retain) of an event, or None when the config leaves it out."""
         if isinstance(item, events.Decision):
             if self.config.changes_only and not item.changed:
                 return None
@@ -322,8 +324,8 @@ class MQTTOutput(QueuedOutput):
                 return None
             topic = self.config.alarm_topic.format(station=_level(self.station), source=_level(item.source),
                                                    region=_level(item.region), alarm=_level(item.name))
-        return topic, json.dumps({"station": self.station, **item.to_json()}, ensure_ascii=False,
-                                 separators=(",", ":"))
+        payload = json.dumps({"station": self.station, **item.to_json()}, ensure_ascii=False, separators=(",", ":"))
+        return topic, payload, self.config.retain and isinstance(item, events.Decision)
 
     def handle(self, item: events.Decision | events.Alarm) -> None:
         self.handle_batch([item])
@@ -331,13 +333,13 @@ class MQTTOutput(QueuedOutput):
     def handle_batch(self, items: list[events.Decision | events.Alarm]) -> None:
         messages = [m for m in map(self._message, items) if m is not None]
         if self.spool is None:
-            for topic, payload in messages:
-                self._publish_qos0(topic, payload)
+            for topic, payload, retain in messages:
+                self._publish_qos0(topic, payload, retain)
             return
         if not messages:
             return
         try:
-            ids = self.spool.put_many([(topic, payload, False) for topic, payload in messages])
+            ids = self.spool.put_many(messages)
         except OSError as exc:
             ids = [None] * len(messages)
             self.warn_once("disk", f"MQTT spool {self.spool.path}: cannot write ({exc.strerror or exc}); "
@@ -352,14 +354,14 @@ class MQTTOutput(QueuedOutput):
         self._backlog.extend(sid for sid in ids if sid is not None)
         self._pump()
 
-    def _publish_qos0(self, topic: str, payload: str) -> None:
+    def _publish_qos0(self, topic: str, payload: str, retain: bool = False) -> None:
         if not self._connected.is_set():
             with self._lock:
                 self._stats.dropped += 1
             self.warn_once("qos0", f"MQTT broker {self.url} is away: QoS 0 messages published meanwhile are "
                                    "dropped and counted (use qos = 1 to spool them)")
             return
-        info = self._client.publish(topic, payload, qos=0)
+        info = self._client.publish(topic, payload, qos=0, retain=retain)
         if info.rc == 0:
             self.count_sent()
         else:

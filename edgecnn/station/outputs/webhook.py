@@ -41,6 +41,8 @@ class Config:
     backoff_max_s: float = field(30.0, "Longest wait between retries.", min=0.0, max=3600.0)
     queue_size: int = field(1000, "Events waiting for delivery; what overflows is dropped and counted.",
                             min=1, max=1_000_000)
+    ca: str = field("", "CA certificates (PEM file) that signed the receiver's HTTPS certificate (a plant's own CA); "
+                        "empty: the system's.")
     insecure: bool = field(False, "HTTPS without verifying the receiver's certificate (test receivers only).")
 
 
@@ -56,6 +58,8 @@ def _validate(config: Config) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"outputs.webhook.url: expected an http:// or https:// URL; received {mask(config.url, whole=True)!r}")
     check_follow(config.follow)
+    if config.ca and not Path(config.ca).expanduser().is_file():
+        raise ConfigError(f"outputs.webhook.ca: expected a PEM file; received {config.ca!r}, which does not exist")
 
 
 class WebhookOutput(QueuedOutput):
@@ -73,10 +77,13 @@ class WebhookOutput(QueuedOutput):
         self._ssl: Any = None
 
     def open(self) -> None:
-        if self.config.url.startswith("https:") and self.config.insecure:
+        if self.config.url.startswith("https:") and (self.config.insecure or self.config.ca):
             import ssl
 
-            self._ssl = ssl._create_unverified_context()  # noqa: S323 - asked for by insecure = true
+            if self.config.insecure:
+                self._ssl = ssl._create_unverified_context()  # noqa: S323 - asked for by insecure = true
+            else:
+                self._ssl = ssl.create_default_context(cafile=str(Path(self.config.ca).expanduser()))
         self.set_connected(True)
 
     def handle(self, item: events.Decision | events.Alarm) -> None:
