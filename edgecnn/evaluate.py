@@ -137,6 +137,7 @@ def evaluate(
 
             opts = scale or ScaleOptions()
             opts.batch = batch
+            opts.conventions = opts.conventions or conventions
             opts.threads = opts.threads or threads
             results: Any = ray_results([str(f) for f in ds.files], model, opts, backend=backend, providers=providers,
                                        topk=1, want_probs=True)

@@ -79,6 +79,9 @@ class ScaleOptions:
     rows_per_task: int | None = None
     progress: bool | None = None
     verbose: bool = False
+    #: Input conventions of a model made elsewhere (:class:`edgecnn.conventions.Conventions`, labels read into a
+    #: list on the driver: a worker on another node cannot read the driver's --labels file).
+    conventions: Any = None
 
 
 @dataclass
@@ -159,7 +162,7 @@ class BatchPredictor:
 
     def __init__(self, model_name: str, model_bytes: bytes | list[Any], side_files: dict[str, bytes], backend: str,
                  threads: int, batch: int, topk: int, threshold: float, providers: list[str] | None,
-                 want_probs: bool) -> None:
+                 want_probs: bool, conventions: Any = None) -> None:
         from edgecnn.runtime.backends import load_backend
 
         self._dir = tempfile.mkdtemp(prefix="edgecnn-ray-")
@@ -172,7 +175,8 @@ class BatchPredictor:
         for name, data in side_files.items():
             (Path(self._dir) / name).write_bytes(data)
         # batches are decoded in this worker between inferences: onnxruntime's threads sleep, not spin (runner)
-        self.backend = load_backend(path, backend=backend, threads=threads, providers=providers, spin=False)
+        self.backend = load_backend(path, backend=backend, threads=threads, providers=providers, spin=False,
+                                    conventions=conventions)
         self.threads = threads
         self.batch = batch
         self.topk = min(topk, len(self.backend.labels))
@@ -307,8 +311,20 @@ def check_model(model: str | os.PathLike[str]) -> Path:
 
 def _model_payload(model: str | os.PathLike[str]) -> tuple[str, bytes, dict[str, bytes]]:
     path = check_model(model)
-    side = {n: (path.parent / n).read_bytes() for n in SIDE_FILES if (path.parent / n).is_file()}
+    names = (*SIDE_FILES, path.with_suffix(".json").name, "modelcard.json")  # a partial card beside a foreign model
+    side = {n: (path.parent / n).read_bytes() for n in names if (path.parent / n).is_file()}
     return path.name, path.read_bytes(), side
+
+
+def shippable(conventions: Any) -> Any:
+    """Conventions a worker on any node can use: a ``--labels`` file read into its labels here."""
+    if conventions is None or conventions.labels is None or isinstance(conventions.labels, list):
+        return conventions
+    import dataclasses
+
+    from edgecnn.conventions import read_labels
+
+    return dataclasses.replace(conventions, labels=read_labels(conventions.labels))
 
 
 def plan_workers(cluster: Any, opts: ScaleOptions) -> tuple[int, int]:
@@ -415,7 +431,8 @@ def predict_files(
             BatchPredictor,
             fn_constructor_kwargs={"model_name": name, "model_bytes": model_ref, "side_files": side, "backend": backend,
                                    "threads": threads, "batch": batch, "topk": topk, "threshold": threshold,
-                                   "providers": providers, "want_probs": want_probs},
+                                   "providers": providers, "want_probs": want_probs,
+                                   "conventions": shippable(opts.conventions)},
             batch_size=rows,
             batch_format="numpy",
             compute=ActorPoolStrategy(min_size=1, max_size=workers, initial_size=workers),

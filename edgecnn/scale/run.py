@@ -100,7 +100,11 @@ def run_ray(opts: RunOptions, scale: ScaleOptions) -> RaySummary:
     from edgecnn.scale.infer import check_model
 
     check_model(opts.model)
-    probe = load_backend(opts.model, backend=opts.backend or "auto", threads=1, providers=opts.providers)
+    from edgecnn.runtime.options import conventions_of
+
+    scale.conventions = scale.conventions or conventions_of(opts)
+    probe = load_backend(opts.model, backend=opts.backend or "auto", threads=1, providers=opts.providers,
+                         conventions=scale.conventions)
     try:  # fail here, not on every worker, when the model is unusable; and learn its input shape and runtime
         bi, spec, nlabels = probe.info(), probe.card.input, len(probe.labels)
         batch = min(opts.batch or 1, probe.max_batch) if probe.max_batch else (opts.batch or 1)

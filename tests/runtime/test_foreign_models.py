@@ -244,3 +244,33 @@ def test_a_station_runs_a_model_made_elsewhere_with_conventions_from_its_file(fo
     assert preds and {r["label"] for r in preds} <= set(fm.LABELS)
     with pytest.raises(ModelError, match="--strict refuses"):
         run_station(resolve(station=station(foreign.models["minus-one-tflite"][0], "strict = true")))
+
+
+@pytest.mark.ray
+def test_the_ray_engine_ships_the_conventions_to_its_workers(foreign, tmp_path):
+    """``--engine ray``: the flags (a labels file read on the driver, the input range) reach every worker; the rows
+    equal a local run's."""
+    import csv
+
+    from raytools import edgecnn_cli, needs_ray
+
+    if needs_ray.args[0]:
+        pytest.skip(needs_ray.kwargs["reason"])
+    path = foreign.models["minus-one-tflite"][0]
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"{n}\n" for n in fm.LABELS))
+    flags = ("--input-range", "-1,1", "--labels", str(names), "-q")
+    local, remote = tmp_path / "local.csv", tmp_path / "ray.csv"
+    env = {"PYTHONPATH": str(REPO)}
+    assert edgecnn_cli("run", str(path), "--source", str(foreign.data), "--save-csv", str(local), *flags,
+                       env=env).returncode == 0
+    proc = edgecnn_cli("run", str(path), "--source", str(foreign.data), "--save-csv", str(remote), "--engine", "ray",
+                       "--workers", "1", *flags, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    keys = ("source", "label", "topk", "status")
+    a = [{k: r[k] for k in keys} for r in csv.DictReader(open(local, encoding="utf-8"))]
+    b = [{k: r[k] for k in keys} for r in csv.DictReader(open(remote, encoding="utf-8"))]
+    assert a == b and len(a) == len(foreign.files)
+    expected = [fm.LABELS[i] for i in foreign.expected["minus-one-tflite"]]
+    by_source = {r["source"]: r["label"] for r in a}
+    assert _agreement([by_source[f] for f in foreign.files], expected) >= 0.99
