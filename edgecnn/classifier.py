@@ -448,7 +448,7 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
          input_range: str | tuple[float, float] | None = None, mean: str | Sequence[float] | None = None,
          std: str | Sequence[float] | None = None, color: str | None = None, resize: str | None = None,
          interpolation: str | None = None, labels: str | os.PathLike[str] | Sequence[str] | None = None,
-         strict: bool = False) -> Classifier:
+         strict: bool = False, conventions: Any = None) -> Classifier:
     """Load a model for inference, as ``edgecnn run`` does.
 
     Args:
@@ -469,6 +469,7 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
             model made elsewhere, as ``run``'s flags (``layout="NCHW"``, ``input_range="0,1"``,
             ``mean=[0.485, 0.456, 0.406]``, ``labels="labels.txt"`` or a list; see :mod:`edgecnn.conventions`).
             What they state wins over the file; ``strict`` refuses a model whose conventions would be assumed.
+        conventions: The same, as one :class:`edgecnn.conventions.Conventions` (the CLI's; wins over the above).
 
     Returns:
         A :class:`Classifier`.
@@ -492,7 +493,7 @@ def load(model: str | os.PathLike[str], *, backend: str = "auto", threads: int |
                                    providers=list(providers) if providers else None, unsafe=unsafe))
     from edgecnn.conventions import Conventions
 
-    conventions = Conventions(layout=layout, input_range=input_range, mean=None if mean is None else list(mean) if
+    conventions = conventions or Conventions(layout=layout, input_range=input_range, mean=None if mean is None else list(mean) if
                               not isinstance(mean, str) else mean, std=None if std is None else list(std) if
                               not isinstance(std, str) else std, color=color, resize=resize,
                               interpolation=interpolation, labels=list(labels) if isinstance(labels, (list, tuple))

@@ -66,6 +66,7 @@ def serve_command(
     from edgecnn.serve.config import ServeConfig
     from edgecnn.serve.server import is_station_file, open_server
 
+    conventions = server.pop("conventions", None)  # --layout, --input-range, ... (edgecnn.cli.conventions)
     server["allow_dirs"] = tuple(server.get("allow_dirs") or ())
     if is_station_file(model):
         _serve_station(model, server, source, camera)
@@ -73,7 +74,8 @@ def serve_command(
     config = ServeConfig(**server)
     served = open_server(model, config, source=source, camera=camera, loop=loop, max_fps=max_fps,
                          backend=getattr(backend, "value", backend), threads=threads, device=device,
-                         providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None)
+                         providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
+                         conventions=conventions)
 
     def announce(url: str) -> None:
         auth = "bearer token required" if config.token else "no token"
@@ -116,4 +118,6 @@ serve_command.__doc__ = SERVE_HELP
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve", cls=EdgeCommand)(serve_command)
+    from edgecnn.cli.conventions import with_conventions
+
+    app.command("serve", cls=EdgeCommand)(with_conventions(serve_command))

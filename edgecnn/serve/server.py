@@ -77,7 +77,7 @@ class Served:
 def open_server(model: str | os.PathLike[str], config: ServeConfig | None = None, *, source: str | None = None,
                 camera: int | None = None, loop: bool = False, max_fps: float | None = None, backend: str = "auto", threads: int | None = None,
                 device: str | None = None, providers: list[str] | None = None,
-                station: Any = None) -> Served:
+                station: Any = None, conventions: Any = None) -> Served:
     """Load ``model`` and prepare its server (not started).
 
     Args:
@@ -88,6 +88,7 @@ def open_server(model: str | os.PathLike[str], config: ServeConfig | None = None
         max_fps: Classify the source at most this often (a video file at about its real rate).
         backend, threads, device, providers: As ``edgecnn.load``.
         station: A running station's handle (instead of ``source``).
+        conventions: Input conventions of a model made elsewhere (:class:`edgecnn.conventions.Conventions`).
 
     Raises:
         ConfigError: a station file (serve it from its ``serve`` section), a bad option or bind.
@@ -111,7 +112,8 @@ def open_server(model: str | os.PathLike[str], config: ServeConfig | None = None
     from edgecnn.serve.handle import identity_of
     from edgecnn.serve.http import Server
 
-    opts = {"backend": backend, "threads": threads, "device": device, "providers": providers}
+    opts = {"backend": backend, "threads": threads, "device": device, "providers": providers,
+            "conventions": conventions}
     clf = edgecnn.load(model, **opts)
     classifiers = [clf]
     try:

@@ -274,3 +274,26 @@ def test_the_ray_engine_ships_the_conventions_to_its_workers(foreign, tmp_path):
     expected = [fm.LABELS[i] for i in foreign.expected["minus-one-tflite"]]
     by_source = {r["source"]: r["label"] for r in a}
     assert _agreement([by_source[f] for f in foreign.files], expected) >= 0.99
+
+
+def test_serve_predict_runs_a_model_made_elsewhere(foreign, tmp_path):
+    """POST /predict of ``edgecnn serve`` (the HTTP API) gives the producer's top-1, with the stated conventions."""
+    import urllib.request
+
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    from edgecnn.serve.config import ServeConfig
+    from edgecnn.serve.server import open_server
+
+    path = foreign.models["minus-one-tflite"][0]
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"{n}\n" for n in fm.LABELS))
+    expected = foreign.expected["minus-one-tflite"]
+    got = []
+    with open_server(path, ServeConfig(port=0), conventions=Conventions(input_range="-1,1", labels=names)) as served:
+        for f in foreign.files[:12]:
+            req = urllib.request.Request(served.url + "/predict", data=Path(f).read_bytes(), method="POST",
+                                         headers={"Content-Type": "image/png"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                got.append(json.loads(r.read())["label"])
+    assert _agreement(got, [fm.LABELS[i] for i in expected[:12]]) >= 0.99
