@@ -1,9 +1,10 @@
 """The station engine: many named sources and their regions in one process, one batch, decisions, outputs.
 
 Each source runs on its own reader thread (:class:`SourceReader`) over the runtime's sources (live ones keep the
-newest frame and reconnect as ``edgecnn run`` does; a video file is paced at its frame rate, as a camera would
-deliver it). The reader crops the source's regions and resizes each to the model's input on its own thread, then
-leaves the newest frame in its slot; a frame the engine had not taken yet is counted as dropped. The engine's loop
+newest frame and reconnect as ``edgecnn run`` does; a file is read as fast as the engine takes it, every frame
+classified, unless the source sets ``fps``: then a video is paced like a camera). The reader crops the source's
+regions and resizes each to the model's input on its own thread, then leaves the newest frame in its slot; a frame
+the engine had not taken yet is counted as dropped (a file's reader waits instead). The engine's loop
 takes every ready slot, classifies all their regions in one batch (split to the model's fixed batch where it has
 one), applies the rules (:mod:`edgecnn.station.rules`), and hands out what came of it: rows to the sinks, a
 :class:`~edgecnn.station.events.FrameEvent` to every observer, each emitted decision and each alarm to every
@@ -134,8 +135,10 @@ class SourceReader:
             self._source = source = self._open_with_retries()
             self.error = ""
             self.connected = True
-            pace = None if source.live else (self.config.fps or source.fps)
-            self._block = not source.live and not pace  # image files: every one is classified, none dropped
+            # a file (images, a video) is read as fast as the engine takes it, every frame classified; with the
+            # source's fps set, a video is paced like a camera (and frames the engine had no time for are dropped)
+            pace = None if source.live else self.config.fps
+            self._block = not source.live and not pace
             limit = self.config.fps if source.live else None  # a live source faster than its fps: frames skipped
             period = 1.0 / pace if pace else 0.0
             next_t = time.perf_counter()
