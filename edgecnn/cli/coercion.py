@@ -125,10 +125,42 @@ def install_param(param: Any) -> Any:
     return param
 
 
+def _text(help_text: str | None) -> str | None:
+    """Help as text, never markup: ``pip install 'edgecnn[ray]'`` keeps its ``[ray]``."""
+    if not help_text or "[" not in help_text:
+        return help_text
+    from rich.markup import escape
+
+    return escape(help_text)
+
+
+def tidy_help(param: Any) -> None:
+    """One help style for every command (issue 25): positionals as ``MODEL`` (``[MODEL]`` when optional,
+    ``MODELS...`` when repeated), as Click writes them, no ``<bool>`` type beside a flag, and help that is text
+    (brackets kept, never read as markup)."""
+    if getattr(param, "help", None):
+        param.help = _text(param.help)
+    if getattr(param, "param_type_name", "") == "argument" and param.name:
+        name = param.name.upper() + ("..." if param.nargs != 1 else "")
+        param.metavar = name
+        usage = name if param.required else f"[{name}]"
+        param._usage_display_name = lambda: usage  # Typer 0.2x writes {model}: Click's MODEL / [MODEL] instead
+    elif getattr(param, "is_flag", False) and hasattr(param, "display_type_rich"):
+        param.display_type_rich = lambda ctx=None: None  # the flag itself says it takes no value
+
+
 def install(command: Any) -> None:
-    """Give every parameter of ``command`` (and of its sub-commands) the fast coercer, where Typer allows it."""
+    """Give every parameter of ``command`` (and of its sub-commands) the fast coercer, where Typer allows it, and
+    the one help style (:func:`tidy_help`)."""
+    if getattr(command, "help", None) and not getattr(command, "_edgecnn_tidy", False):
+        command.help = _text(command.help)
+        command._edgecnn_tidy = True
     for param in getattr(command, "params", ()):
+        if getattr(param, "_edgecnn_tidy", False):
+            continue
+        param._edgecnn_tidy = True
         install_param(param)
+        tidy_help(param)
     for sub in getattr(command, "commands", {}).values():
         install(sub)
 

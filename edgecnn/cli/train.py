@@ -41,15 +41,16 @@ def _default_text(value: object) -> str:
 
 
 def _opt(*names: str, help: str, panel: str, **kw: object) -> typer.models.OptionInfo:
-    """An option whose help ends with its default, read from :class:`TrainConfig` (never restated by hand).
+    """An option whose help shows its default, read from :class:`TrainConfig` (never restated by hand), the way
+    every other command shows defaults (``[default: 64]``).
 
     Options default to None ("not given") so presets and ``--config`` can fill them; the default shown is the
-    one a run gets when neither does. Parentheses, not brackets: Rich would take ``[area]`` for markup.
+    one a run gets when neither does.
     """
     field = names[0].split("/")[0].lstrip("-").replace("-", "_")
     value = getattr(_DEFAULTS, field, None)
     if value is not None and field != "quiet":
-        help = f"{help} (default: {_default_text(value)})"
+        help = f"{help} [default: {_default_text(value)}]"  # as Typer writes every other default (help is not markup)
     return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **kw)
 
 

@@ -71,9 +71,21 @@ def test_train_help_shows_the_config_defaults_rich_does_not_eat():
 
     text = _help("train")
     d = TrainConfig()
-    assert f"Parent folder of runs. (default: {d.project})" in text
-    assert f"(default: {d.arch})" in text and f"(default: {d.interpolation})" in text
-    assert f"Maximum epochs. (default: {d.epochs})" in text
+    assert f"Parent folder of runs. [default: {d.project}]" in text
+    assert f"[default: {d.arch}]" in text and f"[default: {d.interpolation}]" in text
+    assert f"Maximum epochs. [default: {d.epochs}]" in text
+    assert f"(default: {d.epochs})" not in text  # one way to show defaults, as every command does
+
+
+def test_help_has_one_positional_style_no_bool_and_no_eaten_brackets():
+    """Issue 25: MODEL / [MODEL] / MODELS... everywhere, no <bool> beside flags, [ray] kept in help text."""
+    for command, usage in (("export", "SOURCE"), ("evaluate", "MODEL"), ("run", "[MODEL]"), ("bench", "MODELS..."),
+                           ("parity", "CANDIDATES...")):
+        text = _help(command)
+        assert f"Usage: edgecnn {command} [OPTIONS] {usage}" in text, text[:200]
+        assert "{" not in text.split("Usage:", 1)[1].split("[OPTIONS]", 1)[1][:40]
+        assert "<bool>" not in text
+    assert "pip install 'edgecnn[ray]'" in _help("run")
 
 
 def test_bench_help_says_how_bench_is_typed():
