@@ -88,9 +88,12 @@ class _EdgeFrame:
             _handle(exc)
 
     def get_help_option(self, ctx: typer.Context) -> Any:
-        from edgecnn.cli.coercion import install_param
+        from edgecnn.cli.coercion import install_param, tidy_help
 
-        return install_param(super().get_help_option(ctx))  # type: ignore[misc]  (built per call)
+        option = install_param(super().get_help_option(ctx))  # type: ignore[misc]  (built per call)
+        if option is not None:
+            tidy_help(option)
+        return option
 
 
 class EdgeCommand(_EdgeFrame, TyperCommand):
