@@ -272,6 +272,8 @@ class StationSummary:
             out.append(f"  output {o.name} ({o.kind}): {'connected' if o.connected else 'not connected'}, {o.sent} "
                        f"sent, {o.errors} errors, {o.dropped} dropped" + (f", {o.spool_depth} spooled"
                                                                           if o.spool_depth else "")
+                       + (f", {o.spool_dropped} refused by a full spool" if getattr(o, "spool_dropped", 0) else "")
+                       + (f", {o.retries} retries" if getattr(o, "retries", 0) else "")
                        + (f"; {o.last_error}" if o.last_error else ""))
         if self.stopped_by != "end":
             out.append(f"Stopped by {self.stopped_by}.")
