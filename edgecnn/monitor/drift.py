@@ -80,6 +80,9 @@ class MonitorConfig:
                                      min=0.0, max=1.0)
     blur_ratio: float = _opt(0.5, "Focus relative to training (Laplacian variance / luma variance) below which "
                                    "the lens is blurred.", min=0.0, max=1.0)
+    max_fps: float = _opt(10.0, "Frames per second of each source the monitor looks at (0: every frame); windows "
+                                "count looked-at frames. Drift is slow: 10 a second keeps the cost near nothing.",
+                          min=0.0, max=1000.0)
     queue: int = _opt(64, "Frames waiting for the monitor's thread; more are skipped and counted.", min=1,
                       max=10_000)
     rows: str = _opt("monitor.jsonl", "File in the state folder that each evaluation is appended to (empty: none).")
@@ -196,6 +199,7 @@ class MonitorCounters:
 
     frames: int = 0
     skipped: int = 0  # the queue was full: the frame was not looked at (counted, never blocking)
+    not_sampled: int = 0  # over max_fps: not looked at, by design
     no_pixels: int = 0
     errors: int = 0
     evaluations: int = 0
@@ -234,6 +238,7 @@ class DriftMonitor:
         self._lock = threading.Lock()
         self._rows_fh: Any = None
         self._closed = False
+        self._last: dict[str, float] = {}  # source -> monotonic time of its last looked-at frame
         self._thread: threading.Thread | None = None
         if start:
             self._thread = threading.Thread(target=self._loop, name="edgecnn-monitor", daemon=True)
@@ -248,6 +253,12 @@ class DriftMonitor:
             if event.image is None:
                 self.counters.no_pixels += 1
                 return
+            if self.config.max_fps > 0:
+                now = time.monotonic()
+                if now - self._last.get(event.source, -1e9) < 1.0 / self.config.max_fps:
+                    self.counters.not_sampled += 1
+                    return
+                self._last[event.source] = now
             self._q.put_nowait(event)
         except queue.Full:
             self.counters.skipped += 1
@@ -272,6 +283,9 @@ class DriftMonitor:
                 self._rows_fh = None
 
     def _loop(self) -> None:
+        from edgecnn.monitor import lower_priority
+
+        lower_priority()
         while True:
             event = self._q.get()
             if event is None:

@@ -55,7 +55,7 @@ def test_capture_suppresses_near_duplicates_writes_lines_and_files(parent_run, m
     """Each held-out image stands 10 frames under the camera: ~9 in 10 captures are near-duplicates."""
     video = write_video(tmp_path / "parts.avi", heldout_images(monitor_data / "held"), 600, seed=1, repeat=10)
     out = tmp_path / "captures"
-    cap = capture.create(CaptureConfig(enabled=True, below=1.01, queue=1000, out="captures"), state_dir=tmp_path,
+    cap = capture.create(CaptureConfig(enabled=True, below=1.01, queue=1000, out="captures", max_fps=0), state_dir=tmp_path,
                          model_sha256="abc")
     for ev in pipeline_events(parent_run, video):
         cap.on_frame(ev)
@@ -121,7 +121,7 @@ def test_disk_stays_under_max_gb_oldest_first(parent_run, monitor_data, tmp_path
 
 def test_a_stuck_capture_thread_never_blocks_the_engine(parent_run, monitor_data, tmp_path):
     video = write_video(tmp_path / "v.avi", heldout_images(monitor_data / "held"), 100, seed=5)
-    cap = Capture(CaptureConfig(enabled=True, below=1.01, queue=2), tmp_path / "c")
+    cap = Capture(CaptureConfig(enabled=True, below=1.01, queue=2, max_fps=0), tmp_path / "c")
     gate = threading.Event()
     original = cap.process
     cap.process = lambda *a: (gate.wait(10), original(*a))

@@ -109,7 +109,7 @@ def test_the_observer_hands_off_writes_rows_and_calls_raise_alarm(parent_run, mo
         got.append(alarm)
         raise RuntimeError("an output that fails must not stop the monitor")
 
-    mon = drift.create(MonitorConfig(enabled=True, queue=4096), station="line1", labels=["c0", "c1", "c2"],
+    mon = drift.create(MonitorConfig(enabled=True, queue=4096, max_fps=0), station="line1", labels=["c0", "c1", "c2"],
                        model_sha256="x", state_dir=tmp_path / "state", raise_alarm=raise_alarm,
                        card=_card(parent_run))
     events = list(pipeline_events(parent_run, video))
@@ -133,7 +133,7 @@ def test_a_full_queue_skips_and_counts_instead_of_blocking(parent_run, monitor_d
     video = write_video(tmp_path / "v.avi", heldout_images(monitor_data / "held"), 300, seed=6)
     events = list(pipeline_events(parent_run, video))
     gate = threading.Event()
-    mon = drift.create(MonitorConfig(enabled=True, queue=2), card=_card(parent_run))
+    mon = drift.create(MonitorConfig(enabled=True, queue=2, max_fps=0), card=_card(parent_run))
     original = mon.process
     mon.process = lambda ev: (gate.wait(10), original(ev))  # a monitor thread stuck on its first frame
     for ev in events:
@@ -153,3 +153,22 @@ def test_without_a_reference_drift_is_off_and_said(monitor_data, parent_run, tmp
     row = next(iter(mon.latest.values()))
     assert row["drift"] is None and "no reference" in row["note"]
     assert "blur" in {a.name for a in mon.alarms}  # blur compares with the stream's own first window
+
+
+def test_max_fps_bounds_what_the_monitor_and_capture_look_at(parent_run, monitor_data, tmp_path):
+    from edgecnn.monitor.capture import Capture, CaptureConfig
+
+    video = write_video(tmp_path / "v.avi", heldout_images(monitor_data / "held"), 200, seed=10)
+    events = list(pipeline_events(parent_run, video))
+    mon = drift.create(MonitorConfig(enabled=True, max_fps=5, queue=1000), card=_card(parent_run))
+    cap = Capture(CaptureConfig(enabled=True, below=1.01, max_fps=5, queue=1000), tmp_path / "c")
+    t0 = time.monotonic()
+    for ev in events:  # 200 frames handed over in well under a second
+        mon.on_frame(ev)
+        cap.on_frame(ev)
+    seconds = time.monotonic() - t0
+    mon.close(timeout=30)
+    cap.close(timeout=30)
+    allowed = 5 * seconds + 1
+    assert 1 <= mon.counters.frames <= allowed and mon.counters.not_sampled == 200 - mon.counters.frames
+    assert 1 <= cap.stats.saved + cap.stats.suppressed <= allowed and cap.stats.rate_limited >= 200 - allowed

@@ -59,7 +59,8 @@ def test_capture_label_retrain_and_the_child_beats_the_parent(parent_run, monito
 
     # 1. capture on the station: doubtful frames plus a random sample, near-duplicates suppressed
     caps = tmp_path / "captures"
-    cap = Capture(CaptureConfig(enabled=True, below=0.9, margin=0.3, sample=0.3, hash_distance=3, seed=1), caps,
+    cap = Capture(CaptureConfig(enabled=True, below=0.9, margin=0.3, sample=0.3, hash_distance=3, seed=1, max_fps=0),
+                  caps,
                   model_sha256="parent", start=False)
     for ev in pipeline_events(parent_run, video):
         cap.on_frame(ev)

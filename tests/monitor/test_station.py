@@ -12,8 +12,8 @@ from edgecnn.station.plan import resolve
 
 
 def test_a_station_raises_drift_and_captures(parent_run, monitor_data, tmp_path):
-    video = write_video(tmp_path / "line.avi", heldout_images(monitor_data / "held"), 400, seed=9, fps=400.0,
-                        transform=darker(200, 0.4))
+    video = write_video(tmp_path / "line.avi", heldout_images(monitor_data / "held"), 300, seed=9, fps=50.0,
+                        transform=darker(100, 0.4))  # paced by the engine at 50 FPS: 6 s
     path = tmp_path / "station.toml"
     path.write_text(f'''name = "line"
 model = "{parent_run / 'model.keras'}"
@@ -24,15 +24,17 @@ name = "cam"
 source = "{video}"
 [monitor]
 enabled = true
-window = 60
-every = 20
+window = 40
+every = 10
 raise_after = 2
 queue = 1000
+max_fps = 0
 [capture]
 enabled = true
 below = 0.9
 margin = 0.3
 queue = 1000
+max_fps = 0
 ''')
     summary = run_station(resolve(station=path))
     assert summary.stopped_by == "end"
