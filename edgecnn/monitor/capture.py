@@ -13,6 +13,7 @@ the capture thread through a bounded queue (a full queue skips it and counts it)
 * writes the images atomically (temp file + rename), then appends one JSONL line per capture to
   ``captures.jsonl`` (prediction, top-k, source, region, box, time, why, model SHA-256, perceptual hash), so a
   line never names a file that was not written;
+* captures at most ``max_fps`` frames a second per source (the rest are counted as ``rate_limited``);
 * keeps the folder under ``max_gb``: the oldest captures' files go first (their lines stay; ``review`` skips
   captures whose crop is gone and says so).
 
@@ -76,7 +77,7 @@ class CaptureConfig:
     max_gb: float = _opt(2.0, "Disk the captures may use; the oldest go first.", min=0.001, max=100_000.0)
     format: str = _opt("jpg", "Image format of the captures (jpg: quality 95, ~10x cheaper to encode than png).",
                        choices=FORMATS)
-    max_fps: float = _opt(2.0, "Most frames a source may capture per second (0: no limit); the rest are counted as "
+    max_fps: float = _opt(1.0, "Most frames a source may capture per second (0: no limit); the rest are counted as "
                                "rate_limited. Bounds the CPU and disk capture takes when a whole shift is doubtful.",
                           min=0.0, max=1000.0)
     queue: int = _opt(16, "Frames waiting for the capture thread; more are skipped and counted.", min=1,

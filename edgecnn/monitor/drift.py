@@ -3,8 +3,8 @@ card's reference, and alarms with hysteresis (drift, frozen camera, dark, satura
 
 It is an :class:`edgecnn.station.events.Observer`. ``on_frame`` runs on the engine's thread and only hands the
 event to the monitor's own thread through a bounded queue (a full queue skips the frame and counts it); that
-thread computes the frame's figures (:mod:`edgecnn.monitor.stats`, a few tens of microseconds on the strided
-analysis view), keeps them in a rolling window of ``window`` frames per (source, region), and every ``every``
+thread computes the frame's figures (:mod:`edgecnn.monitor.stats`, a few hundred microseconds on the strided
+analysis view; at most ``max_fps`` frames a second per source), keeps them in a rolling window of ``window`` frames per (source, region), and every ``every``
 frames evaluates the window:
 
 * ``drift``: PSI of the window's per-channel intensity histograms against the reference's (mean over channels):
@@ -80,8 +80,9 @@ class MonitorConfig:
                                      min=0.0, max=1.0)
     blur_ratio: float = _opt(0.5, "Focus relative to training (Laplacian variance / luma variance) below which "
                                    "the lens is blurred.", min=0.0, max=1.0)
-    max_fps: float = _opt(10.0, "Frames per second of each source the monitor looks at (0: every frame); windows "
-                                "count looked-at frames. Drift is slow: 10 a second keeps the cost near nothing.",
+    max_fps: float = _opt(5.0, "Frames per second of each source the monitor looks at (0: every frame); windows "
+                               "count looked-at frames. Drift is slow: 5 a second (a 40 s window) keeps the cost "
+                               "near nothing.",
                           min=0.0, max=1000.0)
     queue: int = _opt(64, "Frames waiting for the monitor's thread; more are skipped and counted.", min=1,
                       max=10_000)

@@ -103,13 +103,14 @@ def image_stats(img: np.ndarray) -> ImageStats:
     offsets = np.arange(c, dtype=np.int64) * PIXEL_BINS
     hist = np.bincount((bins + offsets).ravel(), minlength=c * PIXEL_BINS).reshape(c, PIXEL_BINS)
     g = gray(view)
-    flat = view.reshape(-1, c)
+    top = view.max(axis=2).ravel() if c > 1 else view.ravel()
     th = max(1, g.shape[0] // 16), max(1, g.shape[1] // 16)
+    n = float(top.size)
     return ImageStats(
         hist=hist,
         brightness=float(g.mean()),
-        dark=float((flat.max(axis=1) <= DARK_VALUE).mean()),
-        saturated=float((flat.max(axis=1) >= SATURATED_VALUE).mean()),
+        dark=float(np.count_nonzero(top <= DARK_VALUE)) / n,
+        saturated=float(np.count_nonzero(top >= SATURATED_VALUE)) / n,
         sharpness=laplacian_var(g),
         contrast=float(g.var()),
         thumb=g[:: th[0], :: th[1]][:16, :16].copy(),
