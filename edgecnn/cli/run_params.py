@@ -39,12 +39,12 @@ def execute(params: dict[str, Any]) -> int:
         from edgecnn.station.engine import run_station
 
         summary: Any = run_station(plan)
-    elif engine == "ray":
+    elif plan.engine == "ray":
         from edgecnn.cli.frame import verbose
         from edgecnn.scale.infer import ScaleOptions
         from edgecnn.scale.run import run_ray
 
-        summary = run_ray(plan.run_options(), ScaleOptions(address=address, workers=params.get("workers"),
+        summary = run_ray(plan.run_options(), ScaleOptions(address=plan.address, workers=params.get("workers"),
                                                            verbose=verbose()))
     else:
         from edgecnn.runtime.runner import run

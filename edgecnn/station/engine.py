@@ -639,8 +639,6 @@ def run_station(plan: Plan) -> StationSummary:
     """
     if not plan.is_station:
         raise ConfigError("Expected a station plan (a station file with [[sources]]); received a plain run.")
-    if getattr(plan.options, "engine", "local") == "ray":
-        raise ConfigError("A station runs on this machine; drop --engine ray.")
     station = Station(plan)
     station.start()
     served = None

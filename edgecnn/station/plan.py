@@ -47,6 +47,8 @@ class Plan:
             ``station file`` or ``flag``.
         start_offline: Outputs that cannot be reached at start do not stop the station.
         secret_names: Environment variables the station file's placeholders read.
+        engine: ``local`` or ``ray`` (a plain run only: a station runs on its machine).
+        address: The Ray head of ``engine = "ray"`` (None: a local Ray).
     """
 
     name: str
@@ -60,6 +62,8 @@ class Plan:
     origins: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
     start_offline: bool = False
     secret_names: tuple[str, ...] = ()
+    engine: str = "local"
+    address: str | None = None
 
     def run_options(self) -> RunOptions:
         """A copy of the resolved run options (an engine may not change the plan's)."""
@@ -137,6 +141,12 @@ def resolve(flags: Mapping[str, Any] | None = None, station: StationConfig | str
 
         raise ConfigError("Expected the sources in the station file's [[sources]]; received --source/--camera too. "
                           "Drop the flag, or run without --station.")
+    engine, address = getattr(values["engine"], "value", values["engine"]) or "local", values.get("address")
+    if engine != "local" and (station is not None or sections):
+        from edgecnn.errors import ConfigError
+
+        raise ConfigError(f"Expected engine = \"local\" for a station (it reads cameras on this machine); received "
+                          f"{engine!r} ({origins['engine']}). Drop it.")
     opts = run_options(values)
     named = {p.name for p in RUN_PARAMS}
     option_origins = {k: v for k, v in origins.items() if k in vars(opts) or k in named}
@@ -146,7 +156,7 @@ def resolve(flags: Mapping[str, Any] | None = None, station: StationConfig | str
         start_offline = bool(flags.get("start_offline"))
     if station is None and not sections:
         return Plan(name="run", options=opts, origins=types.MappingProxyType(option_origins),
-                    start_offline=start_offline)
+                    start_offline=start_offline, engine=engine, address=address)
     from edgecnn.station.fields import parse_flag_values
     from edgecnn.station.schema import section_class
 

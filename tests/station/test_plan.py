@@ -58,3 +58,11 @@ def test_a_folder_as_model_resolves_through_the_plan(tmp_path):
     plan = resolve({"model": folder, "source": "x.png"})
     assert plan.run_options().model == folder / "model-int8.tflite"
     assert plan.origins["model"] == "the best artifact of export"
+
+
+def test_a_station_runs_locally(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(STATION.replace("top_k = 2", 'top_k = 2\nengine = "ray"'))
+    with pytest.raises(ConfigError, match=r"engine = \"local\" for a station.*'ray' \(station file\)"):
+        resolve({"station": path})
+    assert resolve({"model": "m.tflite", "source": "d/", "engine": "ray"}).engine == "ray"
