@@ -621,6 +621,43 @@ def preprocess(rgb: np.ndarray, height: int, width: int, color: str = "rgb", int
     return np.ascontiguousarray(img, dtype=np.uint8)
 
 
+#: Resamplers the common consumers of a model use, by name: ``edgecnn`` (the card's interpolation, what training
+#: and every edgecnn runtime use), ``mediapipe`` (MediaPipe Tasks' ImageToTensor on CPU: a bilinear
+#: ``warpPerspective`` mapping the image's corners onto the input's, no antialiasing), ``opencv-linear``
+#: (``cv2.resize`` INTER_LINEAR: OpenCV DNN, most C++ apps) and ``pillow-bilinear`` (Pillow's antialiased
+#: ``Image.resize(BILINEAR)``: Python apps, Keras' ``load_img``). Export measures top-1 agreement under each.
+CONSUMER_RESIZES = ("edgecnn", "mediapipe", "opencv-linear", "pillow-bilinear")
+#: What training draws a resize method from, per image and epoch (``--resize-augment``, on by default): area,
+#: bilinear without and with antialiasing, nearest.
+TRAIN_RESIZES = ("area", "bilinear", "pillow-bilinear", "nearest")
+
+
+def preprocess_as(rgb: np.ndarray, height: int, width: int, color: str, method: str, interpolation: str = "area") -> np.ndarray:
+    """:func:`preprocess` with another resampler: one of :data:`INTERPOLATIONS` or :data:`CONSUMER_RESIZES`
+    (``edgecnn`` means ``interpolation``, the card's). uint8 HxWxC, the colour converted first as in
+    :func:`preprocess`."""
+    if method == "edgecnn":
+        method = interpolation
+    if method in INTERPOLATIONS:
+        return preprocess(rgb, height, width, color, method)
+    if method == "opencv-linear":
+        return preprocess(rgb, height, width, color, "bilinear")
+    if method not in CONSUMER_RESIZES:
+        raise DataError(f"Expected a resize method in {sorted({*INTERPOLATIONS, *CONSUMER_RESIZES})}; received {method!r}.")
+    img = rgb if color == "rgb" else rgb_to_gray(rgb)
+    if img.shape[0] != height or img.shape[1] != width:
+        if method == "pillow-bilinear":
+            img = np.asarray(Image.fromarray(img).resize((width, height), Image.Resampling.BILINEAR))
+        else:  # mediapipe
+            import cv2
+
+            m = np.array([[width / img.shape[1], 0, 0], [0, height / img.shape[0], 0]], np.float64)
+            img = cv2.warpAffine(img, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    return np.ascontiguousarray(img, dtype=np.uint8)
+
+
 def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     """RGB uint8 HxWx3 as gray uint8 HxW, pixel for pixel what ``cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)`` gives.
 

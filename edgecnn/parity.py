@@ -56,6 +56,8 @@ class Gates:
         fp16_agreement: float16 artifacts: minimum top-1 agreement.
         quant_agreement: dynamic/int8 artifacts: minimum top-1 agreement.
         quant_acc_drop: dynamic/int8 artifacts: largest allowed accuracy drop (fraction; 0.01 = 1 point).
+        consumer_agreement: every artifact: minimum top-1 agreement under each common consumer's resize on
+            held-out images of another size than the model's (:mod:`edgecnn.export.consumers`).
     """
 
     fp32_max_abs: float = 1e-4
@@ -64,6 +66,7 @@ class Gates:
     fp16_agreement: float = 0.995
     quant_agreement: float = 0.98
     quant_acc_drop: float = 0.01
+    consumer_agreement: float = 0.99
 
     def __post_init__(self) -> None:
         """Refuse thresholds no artifact could meet or that let anything pass (agreement 1.01, drop -1, max |Δp| 2)."""
@@ -97,13 +100,15 @@ class Gates:
 
 #: Valid range of each gate: probabilities differ by 0..1, agreement and accuracy drop are fractions.
 _GATE_RANGES = {"fp32_max_abs": (0.0, 1.0), "fp32_agreement": (0.0, 1.0), "fp16_max_abs": (0.0, 1.0),
-                "fp16_agreement": (0.0, 1.0), "quant_agreement": (0.0, 1.0), "quant_acc_drop": (0.0, 1.0)}
+                "fp16_agreement": (0.0, 1.0), "quant_agreement": (0.0, 1.0), "quant_acc_drop": (0.0, 1.0),
+                "consumer_agreement": (0.0, 1.0)}
 _GATE_OPTIONS = {"fp32_max_abs": "--gate-fp32-max-abs", "fp16_max_abs": "--gate-fp16-max-abs",
                  "fp16_agreement": "--gate-fp16-agreement", "quant_agreement": "--gate-int8-agreement",
-                 "quant_acc_drop": "--gate-int8-acc-drop"}
+                 "quant_acc_drop": "--gate-int8-acc-drop", "consumer_agreement": "--gate-consumer"}
 _GATE_MEANING = {"fp32_max_abs": "a probability difference", "fp16_max_abs": "a probability difference",
                  "fp32_agreement": "a fraction: 0.98 = 98 %", "fp16_agreement": "a fraction: 0.98 = 98 %",
-                 "quant_agreement": "a fraction: 0.98 = 98 %", "quant_acc_drop": "a fraction: 0.01 = 1 point"}
+                 "quant_agreement": "a fraction: 0.98 = 98 %", "quant_acc_drop": "a fraction: 0.01 = 1 point",
+                 "consumer_agreement": "a fraction: 0.99 = 99 %"}
 _METRIC_NAMES = {"max_abs": "max |Δp|", "agreement": "top-1 agreement", "accuracy_drop": "accuracy drop"}
 
 

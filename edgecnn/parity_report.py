@@ -36,6 +36,7 @@ class ParityResult:
     layer_errors: list[dict[str, Any]] = field(default_factory=list)
     repair: dict[str, Any] | None = None  # int8 self-repair: layers kept in float and their cost (export)
     quantization: dict[str, Any] | None = None  # int8 settings chosen and why (export, from the converter)
+    consumers: dict[str, Any] | None = None  # agreement under consumers' resizes (export, edgecnn.export.consumers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

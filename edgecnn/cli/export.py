@@ -16,6 +16,7 @@ from edgecnn.cli import EdgeCommand
 from edgecnn.cli.choices import choice_enum
 from edgecnn.cli.parity import (
     _DEFAULT_GATES,
+    ConsumerAgreement,
     Fp16Agreement,
     Fp16MaxAbs,
     Fp32MaxAbs,
@@ -57,6 +58,7 @@ def export_cmd(
     gate_fp16_agreement: Fp16Agreement = _DEFAULT_GATES.fp16_agreement,
     gate_int8_agreement: QuantAgreement = _DEFAULT_GATES.quant_agreement,
     gate_int8_acc_drop: QuantAccDrop = _DEFAULT_GATES.quant_acc_drop,
+    gate_consumer: ConsumerAgreement = _DEFAULT_GATES.consumer_agreement,
 ) -> None:
     """Export a trained model, embed its model card, write golden.npz and check parity (exit 1 on a failed gate)."""
     from edgecnn.api import export
@@ -68,7 +70,8 @@ def export_cmd(
         check_data=check_data, calib_data=calib_data, calib_samples=calib_samples,
         io_dtype=io_dtype.value if io_dtype else None, opset=opset, dynamic_batch=dynamic_batch, unsafe=unsafe,
         repair=repair, repair_layers=repair_layers, target=target.value if target else None,
-        gates=gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop),
+        gates=gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop,
+                         gate_consumer),
     )
     samples = report.check_data["samples"] if report.check_data else 0
     title = f"Export → {report.out_dir}" + (f" (parity on {samples} held-out images)" if report.checked else " (parity NOT checked)")

@@ -20,12 +20,18 @@ QuantAgreement = Annotated[float, typer.Option("--gate-int8-agreement", help="dy
 QuantAccDrop = Annotated[float, typer.Option("--gate-int8-acc-drop", help="dynamic/int8: max accuracy drop (0.01 = 1 point).")]
 
 
+ConsumerAgreement = Annotated[float, typer.Option("--gate-consumer", help="Every artifact: min top-1 agreement under "
+                                                  "each common consumer's resize (MediaPipe, OpenCV, Pillow) on "
+                                                  "held-out images of other sizes.")]
+
+
 def gates_from(fp32_max_abs: float, fp16_max_abs: float, fp16_agreement: float, quant_agreement: float,
-               quant_acc_drop: float):
+               quant_acc_drop: float, consumer_agreement: float | None = None):
     from edgecnn.parity import Gates
 
+    extra = {} if consumer_agreement is None else {"consumer_agreement": consumer_agreement}
     return Gates(fp32_max_abs=fp32_max_abs, fp16_max_abs=fp16_max_abs, fp16_agreement=fp16_agreement,
-                 quant_agreement=quant_agreement, quant_acc_drop=quant_acc_drop)
+                 quant_agreement=quant_agreement, quant_acc_drop=quant_acc_drop, **extra)
 
 
 def parity_cmd(

@@ -73,6 +73,11 @@ def train_command(
     interpolation: Annotated[
         Interp | None, _opt("--interpolation", help="Resize interpolation, shared with every runtime.", panel=DATA)
     ] = None,
+    resize_augment: Annotated[
+        bool | None, _opt("--resize-augment/--no-resize-augment", help="Train on a resize method drawn per image "
+                          "and epoch (area, bilinear with and without antialias, nearest; default on) so any "
+                          "consumer's resize gives the same answer.", panel=DATA)
+    ] = None,
     val_split: Annotated[float | None, _opt("--val-split", help="Stratified validation fraction.", panel=DATA)] = None,
     test_split: Annotated[
         float | None, _opt("--test-split", help="Stratified test fraction without --test-data.", panel=DATA)

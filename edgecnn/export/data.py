@@ -86,3 +86,11 @@ def heldout_set(src: Source, check_data: str | os.PathLike[str] | None) -> tuple
         return None
     x, y = load_images(files, src.card)
     return x, y, f"{src.run_dir}/splits.json:{'test' if load_split(src.run_dir, 'test') else 'val'}"
+
+
+def heldout_files(src: Source, check_data: str | os.PathLike[str] | None) -> LabelledFiles | None:
+    """The files behind :func:`heldout_set` (the consumers' check decodes them at their own size)."""
+    if check_data is not None:
+        folder = Path(check_data)
+        return scan_labelled_folder(folder) if src.card_synthesized else scan_labelled_folder(folder, src.card.labels)
+    return heldout_split(src.run_dir)

@@ -22,7 +22,7 @@ from converters.registry import IO_DTYPE_TARGET, PRECISIONS
 from edgecnn import __version__
 from edgecnn.console import info, warn
 from edgecnn.errors import ArtifactExistsError, ConfigError, DataError, ModelError
-from edgecnn.export.data import DEFAULT_CALIB_SAMPLES, calibration_set, heldout_set
+from edgecnn.export.data import DEFAULT_CALIB_SAMPLES, calibration_set, heldout_files, heldout_set
 from edgecnn.export.plan import plan_targets
 from edgecnn.export.repair import DEFAULT_MAX_LAYERS
 from edgecnn.export.report import REPORT_JSON, REPORT_MD, ExportReport, next_commands, write_reports
@@ -144,10 +144,17 @@ def export(
         warn("--no-check: parity of the exported artifacts is NOT verified.")
 
     ref: Reference | None = None
+    consumer_imgs, keras_top1 = None, None
     if held is not None:
         x, y, origin = held
         ref = Reference(inputs=x, probs=keras_probs(src.model, x), targets=y, labels=src.card.labels,
                         source=str(src.model_path), source_sha256=src.sha256, spec=golden_spec(src.card))
+        if check:
+            from edgecnn.export.consumers import consumer_images
+
+            consumer_imgs = consumer_images(heldout_files(src, check_data), src.card)
+            if not consumer_imgs.empty:
+                keras_top1 = np.argmax(class_probs(keras_probs(src.model, consumer_imgs.batches["edgecnn"])), axis=1)
     base = portable_card(src.card.to_dict(), src.model_path, src.sha256)
 
     rewritten = {p.name for p in planned.values()} | {GOLDEN_FILENAME, REPORT_JSON, REPORT_MD}
@@ -192,6 +199,13 @@ def export(
                     worst = result.layer_errors[0]
                     result.failures.append(f"largest quantization error in layer {worst.get('layer') or worst['tensor']!r} "
                                            f"({worst['op']}, RMSE {worst['rmse_per_scale']:.1f}× its quantization step)")
+            if consumer_imgs is not None and result.checked and fmt in BACKENDS:
+                from edgecnn.export.consumers import measure
+
+                result.consumers = measure(path, consumer_imgs, keras_top1, gates.consumer_agreement)
+                if result.consumers["failures"]:
+                    result.failures += result.consumers["failures"]
+                    result.passed = False
             # only what passed its gate is published beside the report; a failed artifact goes to rejected/
             if result.checked and not result.passed:
                 stage.reject(path)

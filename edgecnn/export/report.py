@@ -130,6 +130,11 @@ def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -
                 lines.append(f"\nCost against full int8: size {cost['size_bytes_repaired']:,} vs "
                              f"{cost['size_bytes_full_int8']:,} bytes (×{cost['size_ratio']:.3f}); {lat}.")
             lines.append("")
-    lines += ["## Gates", ""] + [f"- {p}: {gates.describe(p)}" for p in gate_precisions()] + [""]
+    from edgecnn.export.consumers import markdown as consumers_markdown
+
+    lines += consumers_markdown({r.artifact: r.consumers for r in report.results if r.consumers})
+    lines += ["## Gates", ""] + [f"- {p}: {gates.describe(p)}" for p in gate_precisions()]
+    lines += [f"- every artifact: top-1 agreement ≥ {gates.consumer_agreement:.1%} under each consumer's resize "
+              "(held-out images of another size than the model's)", ""]
     lines += ["## Next", "", "```sh", *report.commands, "```", ""]
     write_text(report.report_md, "\n".join(lines))

@@ -44,6 +44,10 @@ class TrainConfig:
         img_size: ``"N"`` or ``"HxW"``.
         channels: 1 (grayscale) or 3 (RGB).
         interpolation: Resize interpolation, shared with every runtime (see ``edgecnn.imaging``).
+        resize_augment: Train on each image resized by a method drawn per image and epoch from
+            :data:`edgecnn.imaging.TRAIN_RESIZES` (area, bilinear with and without antialiasing, nearest), so the
+            model does not hang on one resampler (a consumer such as MediaPipe resizes its own way). Validation,
+            test and every runtime keep ``interpolation``.
         arch: Architecture name from :data:`edgecnn.training.architectures.ARCHITECTURES`.
         head: ``auto`` (sigmoid for two classes, softmax otherwise), ``softmax`` or ``sigmoid``.
         filters, kernel_size, strides, pool_size, dropout, l2, dense_units, depth: Architecture knobs.
@@ -76,6 +80,7 @@ class TrainConfig:
     img_size: str = "64"
     channels: int = 3
     interpolation: str = "area"
+    resize_augment: bool = True
     arch: str = "simple"
     head: str = "auto"
     filters: int = ArchKnobs.filters  # the knob defaults live in ArchKnobs and AugmentSpec
@@ -129,6 +134,13 @@ class TrainConfig:
     def color(self) -> str:
         """``rgb`` or ``grayscale``."""
         return color_for_channels(self.channels)
+
+    @property
+    def resize_variants(self) -> tuple[str, ...]:
+        """Resize methods the training images are also cached with (``--resize-augment``), besides ``interpolation``."""
+        from edgecnn.imaging import TRAIN_RESIZES
+
+        return tuple(m for m in TRAIN_RESIZES if m != self.interpolation) if self.resize_augment else ()
 
     @property
     def augmenting(self) -> bool:

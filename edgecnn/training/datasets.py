@@ -1,6 +1,6 @@
 """Training data: scan a class-folder tree, decode every image once (threads), split (framework-free).
 
-Decoding and resizing go through :func:`edgecnn.imaging.load_image` — the one preprocessing definition
+Decoding and resizing go through :mod:`edgecnn.imaging` (``decode_image``, ``preprocess_as``) — the one preprocessing definition
 shared with every runtime — so the pixels the model is trained on are the pixels ``edgecnn run`` feeds it.
 Images are decoded once into a uint8 array (the cache); each epoch only shuffles, batches, augments
 (training split only) and prefetches (:mod:`edgecnn.training.loader`, on any Keras backend).
@@ -20,7 +20,7 @@ import numpy as np
 from edgecnn.console import warn
 from edgecnn.errors import DataError
 from edgecnn.fileio import write_json
-from edgecnn.imaging import UnreadableImageError, load_image, scan_labelled_folder
+from edgecnn.imaging import UnreadableImageError, decode_image, preprocess_as, scan_labelled_folder
 from edgecnn.runs import SPLITS_FILENAME
 
 
@@ -32,12 +32,15 @@ class ImageSet:
     y: np.ndarray
     files: list[Path]
     root: Path
+    #: The same images resized with each other method of ``--resize-augment`` (K x N x H x W x C), or None.
+    variants: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
 
     def subset(self, idx: np.ndarray) -> ImageSet:
-        return ImageSet(self.x[idx], self.y[idx], [self.files[i] for i in idx], self.root)
+        variants = self.variants[:, idx] if self.variants is not None else None
+        return ImageSet(self.x[idx], self.y[idx], [self.files[i] for i in idx], self.root, variants)
 
     def entries(self) -> list[list[Any]]:
         """``[[relative path, label index], ...]`` as stored in ``splits.json``."""
@@ -87,21 +90,30 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def decode_files(
-    files: list[Path], height: int, width: int, color: str, interpolation: str, workers: int = 0
+    files: list[Path], height: int, width: int, color: str, interpolation: str, workers: int = 0,
+    variants: tuple[str, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[Path, str]]]:
     """Decode and preprocess ``files`` in a thread pool.
 
+    Args:
+        variants: Other resize methods (:func:`edgecnn.imaging.preprocess_as`): each file, decoded once, is also
+            resized with each; they come back stacked after the main images (``--resize-augment``).
+
     Returns:
-        (images uint8 NxHxWxC of the readable files, boolean mask of readable files, [(file, reason)] of the others).
+        (images uint8 NxHxWxC of the readable files — (1+K)xNxHxWxC with K ``variants`` —, boolean mask of
+        readable files, [(file, reason)] of the others).
     """
     channels = 1 if color == "grayscale" else 3
-    out = np.zeros((len(files), height, width, channels), dtype=np.uint8)
+    methods = (interpolation, *variants)
+    out = np.zeros((len(methods), len(files), height, width, channels), dtype=np.uint8)
     ok = np.zeros(len(files), dtype=bool)
     failed: list[tuple[Path, str]] = []
 
     def one(i: int) -> tuple[int, str | None]:
         try:
-            out[i] = load_image(files[i], height, width, color, interpolation)
+            rgb = decode_image(files[i])
+            for k, method in enumerate(methods):
+                out[k, i] = preprocess_as(rgb, height, width, color, method)
             return i, None
         except UnreadableImageError as exc:
             return i, str(exc)
@@ -113,12 +125,12 @@ def decode_files(
                 ok[i] = True
             else:
                 failed.append((files[i], reason))
-    return out[ok], ok, failed
+    return (out[:, ok] if variants else out[0, ok]), ok, failed
 
 
 def _load_folder(
     root: Path, labels: list[str] | None, size: tuple[int, int], color: str, interpolation: str, workers: int,
-    strict: bool, what: str,
+    strict: bool, what: str, variants: tuple[str, ...] = (),
 ) -> tuple[list[str], ImageSet, list[str]]:
     scan = scan_labelled_folder(root, labels)
     if labels is None and len(scan.labels) < 2:
@@ -128,7 +140,8 @@ def _load_folder(
         )
     if not scan.files:
         raise DataError(f"Expected images in the class sub-folders of {root}; found none.")
-    x, ok, failed = decode_files(scan.files, size[0], size[1], color, interpolation, workers)
+    x, ok, failed = decode_files(scan.files, size[0], size[1], color, interpolation, workers, variants)
+    x, alt = (x[0], x[1:]) if variants else (x, None)
     skipped = [_rel(f, root) for f, _ in failed]
     if failed and strict:
         raise DataError(
@@ -143,7 +156,7 @@ def _load_folder(
             raise DataError(
                 f"Class folder(s) {empty} in {root} contain no readable image; add images or remove the folder."
             )
-    return scan.labels, ImageSet(x, y, files, root), skipped
+    return scan.labels, ImageSet(x, y, files, root, alt), skipped
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -177,15 +190,20 @@ def load_training_data(
     seed: int = 0,
     strict: bool = False,
     workers: int = 0,
+    variants: tuple[str, ...] = (),
 ) -> TrainingData:
     """Scan, decode once and split a class-folder dataset.
+
+    ``variants``: other resize methods each image is also resized with (``--resize-augment``; see
+    :func:`decode_files`); the test folder of ``test_root`` gets none (it is only evaluated).
 
     Raises:
         DataError: missing folder, no class sub-folders, a single class, a class without readable images,
             or (with ``strict``) any unreadable image.
     """
     root = Path(root).resolve()
-    labels, full, skipped = _load_folder(root, None, size, color, interpolation, workers, strict, "data folder")
+    labels, full, skipped = _load_folder(root, None, size, color, interpolation, workers, strict, "data folder",
+                                         variants)
     test: ImageSet | None = None
     troot: Path | None = None
     if test_root is not None:
@@ -210,7 +228,8 @@ def load_training_data(
 
 
 def load_from_splits(
-    splits_path: Path, size: tuple[int, int], color: str, interpolation: str, workers: int = 0
+    splits_path: Path, size: tuple[int, int], color: str, interpolation: str, workers: int = 0,
+    variants: tuple[str, ...] = (),
 ) -> TrainingData:
     """Re-load the exact splits a run was started with (``--resume``)."""
     data = json.loads(splits_path.read_text(encoding="utf-8"))
@@ -224,10 +243,12 @@ def load_from_splits(
             sets[split] = None
             continue
         files = [base / rel for rel, _ in entries]
-        x, ok, failed = decode_files(files, size[0], size[1], color, interpolation, workers)
+        alts = variants if split == "train" else ()
+        x, ok, failed = decode_files(files, size[0], size[1], color, interpolation, workers, alts)
         if failed:
             raise DataError(f"{len(failed)} files of the run's {split} split are gone or unreadable: {failed[0][0]}.")
-        sets[split] = ImageSet(x, np.asarray([t for _, t in entries], dtype=np.int32), files, base)
+        x, alt = (x[0], x[1:]) if alts else (x, None)
+        sets[split] = ImageSet(x, np.asarray([t for _, t in entries], dtype=np.int32), files, base, alt)
     if sets["train"] is None or sets["val"] is None:
         raise DataError(f"{splits_path} has no train/val split; start a new run instead of --resume.")
     return TrainingData(

@@ -47,6 +47,8 @@ class ArrayBatches(keras.utils.PyDataset):
         workers: Threads preparing batches (1 = in the training loop's thread).
         shard: (index, count): yield only this process's equal slice of every (padded) global batch, for
             multi-process data parallelism; its augmentation draws are its own.
+        variants: The same images resized by other methods (K x N x H x W x C, ``--resize-augment``): in
+            training, each sample of each epoch takes one of the K + 1 versions at random.
     """
 
     def __init__(
@@ -65,9 +67,11 @@ class ArrayBatches(keras.utils.PyDataset):
         multiple_of: int = 1,
         workers: int = 1,
         shard: tuple[int, int] = (0, 1),
+        variants: np.ndarray | None = None,
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
         self.images = images
+        self.variants = variants if (training and variants is not None and len(variants)) else None
         self.targets = np.asarray(targets, np.int32)
         self.batch = batch
         self.training = training
@@ -100,7 +104,7 @@ class ArrayBatches(keras.utils.PyDataset):
         idx = self.order[index * self.batch : (index + 1) * self.batch]
         if self.shard[1] > 1:
             return self._shard_item(index, idx)
-        x = self.images[idx]
+        x = self._pick(idx, index)
         if self.spec is not None:
             x = augment(x, self.spec, np.random.default_rng((self.seed, self.epoch, index, 1)))
         x = x.astype(np.float32)
@@ -123,10 +127,21 @@ class ArrayBatches(keras.utils.PyDataset):
         part = len(idx) // self.shard[1]
         lo = self.shard[0] * part
         idx, w = idx[lo : lo + part], w_global[lo : lo + part]
-        x = self.images[idx]
+        x = self._pick(idx, index)
         if self.spec is not None:
             x = augment(x, self.spec, np.random.default_rng((self.seed, self.epoch, index, 1, self.shard[0])))
         return self._labels(x.astype(np.float32), self.targets[idx], w)
+
+    def _pick(self, idx: np.ndarray, index: int) -> np.ndarray:
+        """The batch's images; with resize variants, each sample's version drawn from (seed, epoch, batch index)."""
+        x = self.images[idx]
+        if self.variants is None:
+            return x
+        which = np.random.default_rng((self.seed, self.epoch, index, 2)).integers(0, len(self.variants) + 1, len(idx))
+        for k in range(len(self.variants)):
+            sel = which == k + 1
+            x[sel] = self.variants[k][idx[sel]]  # x is a copy (fancy indexing): the cache is untouched
+        return x
 
     def _labels(self, x: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> tuple[Any, ...]:
         if self.binary:

@@ -138,13 +138,16 @@ def _train(cfg: TrainConfig) -> TrainResult:
         info(f"Fine-tuning from {cfg.from_run}")
     if cfg.resume:
         info(f"Resuming {run_dir}")
-        data = ds.load_from_splits(run_dir / SPLITS_FILENAME, (h, w), cfg.color, cfg.interpolation, cfg.workers)
+        data = ds.load_from_splits(run_dir / SPLITS_FILENAME, (h, w), cfg.color, cfg.interpolation, cfg.workers,
+                                   cfg.resize_variants)
     else:
         root = cfg.data if cfg.data else materialize_builtin(cfg.dataset)  # type: ignore[arg-type]
-        info(f"Loading {root} at {h}x{w}x{cfg.channels} ({cfg.interpolation} resize)")
+        resize = (f"resize drawn from {cfg.interpolation}, {', '.join(cfg.resize_variants)} in training"
+                  if cfg.resize_variants else f"{cfg.interpolation} resize")
+        info(f"Loading {root} at {h}x{w}x{cfg.channels} ({resize})")
         data = ds.load_training_data(
             root, (h, w), cfg.color, cfg.interpolation, cfg.val_split, cfg.test_split, cfg.test_data, cfg.seed,
-            cfg.strict, cfg.workers,
+            cfg.strict, cfg.workers, cfg.resize_variants,
         )
     labels = data.labels
     head = resolve_head(cfg.head, len(labels))
@@ -249,7 +252,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         kw = dict(num_classes=len(labels), one_hot=one_hot, binary=head == "sigmoid", multiple_of=plan.devices,
                   workers=default_workers(), shard=(plan.process_index, plan.processes))
         train_ds = ArrayBatches(data.train.x, data.train.y, cfg.batch, training=True, seed=cfg.seed, spec=spec,
-                                class_weight=class_weight, **kw)
+                                class_weight=class_weight, variants=data.train.variants, **kw)
         val_ds = ArrayBatches(data.val.x, data.val.y, cfg.batch, training=False, **kw)
 
         if cfg.plots:
