@@ -28,21 +28,27 @@ def build_tiny_model(num_classes: int, channels: int = 3, size: int = TINY_SIZE,
 
 
 def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0, channels: int = 3,
-                  interpolation: str = "area", head: str = "gap") -> Path:
+                  interpolation: str = "area", head: str = "gap", resize_augment: bool = True) -> Path:
     """Train a tiny real Keras model on ``data_dir`` and write a run folder like ``edgecnn train`` does:
     model.keras, modelcard.json, labels.txt, splits.json (train/val/test). ``channels=1``: a grayscale model;
-    ``interpolation``: the resampling of training (and so of every runtime)."""
+    ``interpolation``: the resampling of training (and so of every runtime); ``resize_augment``: like
+    ``edgecnn train``'s default, the training images are also given resized by the other methods
+    (``edgecnn.imaging.TRAIN_RESIZES``), so the model answers the same under any consumer's resize."""
     import keras
     import numpy as np
 
-    from edgecnn.imaging import load_image, scan_labelled_folder
+    from edgecnn.imaging import TRAIN_RESIZES, decode_image, preprocess_as, scan_labelled_folder
     from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec, Preprocessing, write_labels_txt
 
     color = "rgb" if channels == 3 else "grayscale"
 
     keras.utils.set_random_seed(seed)
     ds = scan_labelled_folder(data_dir)
-    x = np.stack([load_image(f, TINY_SIZE, TINY_SIZE, color, interpolation) for f in ds.files]).astype(np.float32)
+    methods = [interpolation] + ([m for m in TRAIN_RESIZES if m != interpolation] if resize_augment else [])
+    rgbs = [decode_image(f) for f in ds.files]
+    xs = [np.stack([preprocess_as(rgb, TINY_SIZE, TINY_SIZE, color, m) for rgb in rgbs]).astype(np.float32)
+          for m in methods]
+    x = xs[0]
     y = np.asarray(ds.targets)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(y))
@@ -50,7 +56,8 @@ def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0,
     test, val, train = idx[:n_test], idx[n_test : n_test + n_val], idx[n_test + n_val :]
     model = build_tiny_model(len(ds.labels), channels, head=head)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[train], y[train], validation_data=(x[val], y[val]), epochs=epochs, batch_size=16, verbose=0)
+    model.fit(np.concatenate([v[train] for v in xs]), np.concatenate([y[train]] * len(xs)),
+              validation_data=(x[val], y[val]), epochs=epochs, batch_size=16, verbose=0)
     acc = float(model.evaluate(x[test], y[test], verbose=0)[1])
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(run_dir / "model.keras")

@@ -41,9 +41,12 @@ def test_a_model_trained_by_edgecnn_passes_the_consumer_gate(shapes_dir, vary_si
     assert "| artifact | edgecnn | mediapipe | opencv-linear | pillow-bilinear | gate |" in md
 
 
-def test_a_model_that_hangs_on_its_resampler_fails_the_gate(tiny_run, vary_sized, tmp_path):
-    """``tiny_run`` is trained on area-resized pixels only (no randomised resize): on images of other sizes its
+def test_a_model_that_hangs_on_its_resampler_fails_the_gate(shapes_dir, vary_sized, tmp_path):
+    """A tiny model trained on area-resized pixels only (no randomised resize): on images of other sizes its
     answers change under bilinear resizes, and the gate says so, names the consumer and rejects the artifact."""
+    from tinymodels import make_tiny_run
+
+    tiny_run = make_tiny_run(shapes_dir, tmp_path / "run", resize_augment=False)
     report = export(tiny_run, formats=["tflite"], out=tmp_path / "out", check_data=vary_sized)
     row = report.results[0].consumers
     assert not row["passed"], row
