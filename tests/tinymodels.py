@@ -28,12 +28,13 @@ def build_tiny_model(num_classes: int, channels: int = 3, size: int = TINY_SIZE,
 
 
 def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0, channels: int = 3,
-                  interpolation: str = "area", head: str = "gap", resize_augment: bool = True) -> Path:
+                  interpolation: str = "area", head: str = "gap", resize_augment: bool = False) -> Path:
     """Train a tiny real Keras model on ``data_dir`` and write a run folder like ``edgecnn train`` does:
     model.keras, modelcard.json, labels.txt, splits.json (train/val/test). ``channels=1``: a grayscale model;
-    ``interpolation``: the resampling of training (and so of every runtime); ``resize_augment``: like
-    ``edgecnn train``'s default, the training images are also given resized by the other methods
-    (``edgecnn.imaging.TRAIN_RESIZES``), so the model answers the same under any consumer's resize."""
+    ``interpolation``: the resampling of training (and so of every runtime); ``resize_augment``: as
+    ``edgecnn train`` does by default, the training images are also given resized by the other methods
+    (``edgecnn.imaging.TRAIN_RESIZES``), so the model answers the same under any consumer's resize. Off here by
+    default: the shared fixtures keep the model the int8 tests were tuned on (blank calibration breaks it)."""
     import keras
     import numpy as np
 

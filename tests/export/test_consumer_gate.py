@@ -46,7 +46,7 @@ def test_a_model_that_hangs_on_its_resampler_fails_the_gate(shapes_dir, vary_siz
     answers change under bilinear resizes, and the gate says so, names the consumer and rejects the artifact."""
     from tinymodels import make_tiny_run
 
-    tiny_run = make_tiny_run(shapes_dir, tmp_path / "run", resize_augment=False)
+    tiny_run = make_tiny_run(shapes_dir, tmp_path / "run")  # resize_augment=False: area-resized pixels only
     report = export(tiny_run, formats=["tflite"], out=tmp_path / "out", check_data=vary_sized)
     row = report.results[0].consumers
     assert not row["passed"], row
