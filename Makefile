@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # train-jax and train-torch: CI trains on every Keras backend (torch==2.13.0 resolves to the CPU wheel here)
-EXTRAS ?= train,train-jax,train-torch,tflite,onnx,ray,mqtt,opcua,modbus,serve,sign,dev
+EXTRAS ?= train,train-jax,train-torch,tflite,onnx,ray,mqtt,opcua,modbus,gpio,serve,sign,dev
 PYTEST_ARGS ?=
 # MediaPipe Tasks, the standard consumer of our .tflite files, in a venv of its own (its pins are its own)
 MP_VENV := .venv-mediapipe
