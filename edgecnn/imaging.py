@@ -746,10 +746,11 @@ def resize_area(img: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def load_image(
-    path: str | os.PathLike[str], height: int, width: int, color: str = "rgb", interpolation: str = "area"
+    path: str | os.PathLike[str], height: int, width: int, color: str = "rgb", interpolation: str = "area",
+    resize_mode: str = "stretch",
 ) -> np.ndarray:
     """Decode and preprocess one image file: uint8 HxWxC."""
-    return preprocess(decode_image(path), height, width, color, interpolation)
+    return preprocess(decode_image(path), height, width, color, interpolation, resize_mode)
 
 
 #: Largest side accepted for a model input: beyond it one image alone takes hundreds of MiB (refused up front,

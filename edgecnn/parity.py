@@ -148,7 +148,7 @@ def load_images(files: LabelledFiles, card: ModelCard) -> tuple[np.ndarray, np.n
     xs, ys = [], []
     for f, t in zip(files.files, files.targets):
         try:
-            xs.append(load_image(f, spec.height, spec.width, pre.color, pre.resize))
+            xs.append(load_image(f, spec.height, spec.width, pre.color, pre.resize, pre.resize_mode))
         except UnreadableImageError:
             continue
         ys.append(t)
@@ -253,11 +253,11 @@ def check_golden_matches(path: Path, card: ModelCard, ref: Reference) -> None:
 
 
 def reference_from_model(model: str | os.PathLike[str], inputs: np.ndarray, targets: np.ndarray | None,
-                         unsafe: bool = False) -> Reference:
+                         unsafe: bool = False, conventions: Any = None) -> Reference:
     """Run a reference model (usually the ``.keras``) on ``inputs`` through its backend."""
     from edgecnn.runtime.backends import load_backend
 
-    with load_backend(model, unsafe=unsafe) as backend:
+    with load_backend(model, unsafe=unsafe, conventions=conventions) as backend:
         probs = backend.predict(inputs)
         labels = backend.labels
     return Reference(inputs=inputs, probs=probs, targets=targets, labels=list(labels), source=str(model))
@@ -349,6 +349,7 @@ def parity(
     golden: str | os.PathLike[str] | None = None,
     gates: Gates | None = None,
     unsafe: bool = False,
+    conventions: Any = None,
 ) -> list[ParityResult]:
     """Compare artifacts with a reference model on a labelled folder, or with a golden file (TF-free).
 
@@ -359,6 +360,8 @@ def parity(
         golden: A ``golden.npz`` from ``edgecnn export`` (no TensorFlow needed).
         gates: Thresholds; defaults to :class:`Gates`.
         unsafe: Allow a reference ``.keras`` with Lambda layers.
+        conventions: Input conventions (:class:`edgecnn.conventions.Conventions`) of a reference and candidates
+            made elsewhere; with ``data``, a reference that carries no card is read from its graph and metadata.
 
     Raises:
         ConfigError: neither or both of ``data`` and ``golden``; ``data`` without ``reference``.
@@ -378,17 +381,20 @@ def parity(
     if golden is not None:
         ref = load_golden(golden)
         if reference is not None:  # re-run the reference on the golden inputs instead of trusting stored outputs
-            ref = reference_from_model(reference, ref.inputs, ref.targets, unsafe=unsafe)
+            ref = reference_from_model(reference, ref.inputs, ref.targets, unsafe=unsafe, conventions=conventions)
     else:
         if reference is None:
             raise ConfigError("--data needs --reference MODEL (the .keras to compare with); or use --golden FILE.")
         from edgecnn.modelcard import load_card
 
-        card = load_card(reference) or load_card(candidates[0])
-        if card is None:
-            raise ModelError(f"Neither {reference} nor {candidates[0]} carries a model card; cannot preprocess the data.")
+        card = None if conventions is not None else load_card(reference) or load_card(candidates[0])
+        if card is None:  # a model made elsewhere: the card its backend builds (graph, metadata, conventions)
+            from edgecnn.runtime.backends import load_backend
+
+            with load_backend(reference, unsafe=unsafe, conventions=conventions) as backend:
+                card = backend.card
         x, y = load_folder(data, card)
-        ref = reference_from_model(reference, x, y, unsafe=unsafe)
-    results = [check_artifact(c, ref, gates) for c in candidates]
+        ref = reference_from_model(reference, x, y, unsafe=unsafe, conventions=conventions)
+    results = [check_artifact(c, ref, gates, conventions=conventions) for c in candidates]
     fill_size_ratios(results)
     return results

@@ -46,6 +46,7 @@ def parity_cmd(
     gate_fp16_agreement: Fp16Agreement = _DEFAULT_GATES.fp16_agreement,
     gate_int8_agreement: QuantAgreement = _DEFAULT_GATES.quant_agreement,
     gate_int8_acc_drop: QuantAccDrop = _DEFAULT_GATES.quant_acc_drop,
+    conventions: object = None,
 ) -> None:
     """Compare artifacts with the reference model: max/mean |Δp|, top-1 agreement, accuracy; exit 1 on a failed gate."""
     from edgecnn.fileio import write_json
@@ -55,7 +56,8 @@ def parity_cmd(
     gates = gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop)
     check_outputs({"--json": json_out}, {"CANDIDATE": list(candidates), "--reference": reference, "--golden": golden,
                                          "--data": data})
-    results = parity(candidates, reference=reference, data=data, golden=golden, gates=gates, unsafe=unsafe)
+    results = parity(candidates, reference=reference, data=data, golden=golden, gates=gates, unsafe=unsafe,
+                     conventions=conventions)
     print_table(results, title=f"Parity ({results[0].samples} samples)")
     if json_out is not None:
         write_json(json_out, [r.to_dict() for r in results])
@@ -63,4 +65,6 @@ def parity_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("parity", cls=EdgeCommand)(parity_cmd)
+    from edgecnn.cli.conventions import with_conventions
+
+    app.command("parity", cls=EdgeCommand)(with_conventions(parity_cmd))

@@ -297,3 +297,13 @@ def test_serve_predict_runs_a_model_made_elsewhere(foreign, tmp_path):
             with urllib.request.urlopen(req, timeout=30) as r:
                 got.append(json.loads(r.read())["label"])
     assert _agreement(got, [fm.LABELS[i] for i in expected[:12]]) >= 0.99
+
+
+def test_parity_compares_models_made_elsewhere(foreign):
+    """``edgecnn parity --reference`` on a channels-first model that carries no card: its own card, built from the
+    graph and the partial card, preprocesses the data; the ONNX model against itself agrees exactly."""
+    from edgecnn.parity import parity
+
+    path = foreign.models["torch-onnx"][0]
+    (result,) = parity([path], reference=path, data=foreign.data)
+    assert result.agreement == 1.0 and result.max_abs == 0.0 and result.samples == len(foreign.files)
