@@ -7,6 +7,7 @@ the package's name when it is absent and cannot be installed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -72,6 +73,7 @@ class Mosquitto:
     def start(self) -> Mosquitto:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
+        atexit.register(self.stop)  # a test that dies half-way leaves no broker behind
         wait_port(self.port)
         return self
 
