@@ -321,3 +321,36 @@ def test_retained_decisions_reach_a_late_subscriber(tmp_path, broker):
     topic, payload, retained = late.messages[0]
     assert retained and json.loads(payload)["seq"] == 2  # the topic's latest
     late.close()
+
+
+def test_a_disk_that_refuses_the_spool_is_one_line_and_counted(tmp_path):
+    """The spool file hits a file-size limit (as a full disk would refuse it): whole lines only, counted, one line."""
+    import subprocess
+    import sys
+
+    code = f"""
+import resource, signal, sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+from pathlib import Path
+from brokers import decision, free_port
+from edgecnn.station.outputs import mqtt
+from edgecnn.station.outputs.spool import Spool
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+cfg = mqtt.Config(host="127.0.0.1", port=free_port(), reconnect_max_s=1.0)
+out = mqtt.create(cfg, station="s", labels=[], model_sha256="", state_dir=Path({str(tmp_path)!r}), start_offline=True)
+out.start()
+for i in range(1, 41):
+    out.submit(decision(i))
+    time.sleep(0.002)
+out.close(1)
+st = out.stats()
+print("STATS", st.spool_depth, st.spool_dropped)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    depth, refused = map(int, run.stdout.split("STATS")[1].split())
+    assert depth > 0 and refused > 0 and depth + refused == 40
+    assert run.stderr.count("cannot write") == 1 and "is full" not in run.stderr and "Traceback" not in run.stderr
+    for line in (tmp_path / "mqtt-mqtt.spool").read_bytes().splitlines(keepends=True):
+        assert line.endswith(b"\n") and json.loads(line)  # whole lines only

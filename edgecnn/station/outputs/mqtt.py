@@ -338,16 +338,19 @@ class MQTTOutput(QueuedOutput):
             return
         if not messages:
             return
+        disk_error = False
         try:
             ids = self.spool.put_many(messages)
         except OSError as exc:
-            ids = [None] * len(messages)
+            ids, disk_error = [None] * len(messages), True
+            self.count_error(exc)
             self.warn_once("disk", f"MQTT spool {self.spool.path}: cannot write ({exc.strerror or exc}); "
                                    "messages that cannot be spooled are dropped and counted")
         refused = sum(1 for sid in ids if sid is None)
         if refused:
             with self._lock:
                 self._spool_dropped += refused
+        if refused and not disk_error:
             self.warn_once("full", f"MQTT spool {self.spool.path} is full ({self.config.spool_mb:g} MB of "
                                    f"unacknowledged messages; broker {self.url} away?): new messages are dropped "
                                    "and counted until it drains")
