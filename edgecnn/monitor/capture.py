@@ -243,6 +243,16 @@ class Capture:
             self.stats.errors += 1
             self.stats.last_error = str(exc)
 
+    def metrics(self) -> list[tuple[str, dict[str, str], float, str]]:
+        """Figures for ``/metrics``: (name, labels, value, help)."""
+        s = self.stats
+        out = [(f"edgecnn_capture_{k}_total", {}, float(getattr(s, k)), f"Capture: {k.replace('_', ' ')}")
+               for k in ("triggered", "saved", "suppressed", "skipped", "rate_limited", "evicted", "errors")]
+        out.append(("edgecnn_capture_suppression_rate", {}, s.suppression_rate,
+                    "Share of triggered captures not saved as near-duplicates"))
+        out.append(("edgecnn_capture_bytes", {}, float(s.bytes), "Disk the captures use"))
+        return out
+
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (within ``timeout``), then stop."""
         if self._closed:

@@ -97,6 +97,31 @@ class StationCollector:
             out["spool"].add_metric(lab, float(o.spool_depth))
         yield from fam.values()
         yield from out.values()
+        yield from self._observer_families()
+
+    def _observer_families(self) -> Iterator[Any]:
+        """The monitors' figures (drift, health, capture), from ``station.observer_metrics()`` when it has one."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        read = getattr(self.station, "observer_metrics", None)
+        if not callable(read):
+            return
+        try:
+            rows = list(read())
+        except Exception:  # noqa: BLE001
+            return
+        families: dict[str, Any] = {}
+        for name, labels, value, help_ in rows:
+            keys = sorted(labels)
+            fam = families.get(name)
+            if fam is None:
+                if name.endswith("_total"):
+                    fam = CounterMetricFamily(name[: -len("_total")], help_, labels=keys)
+                else:
+                    fam = GaugeMetricFamily(name, help_, labels=keys)
+                families[name] = fam
+            fam.add_metric([self.mask(labels[k]) if k == "source" else labels[k] for k in keys], value)
+        yield from families.values()
 
 
 _HELP = {

@@ -354,6 +354,19 @@ class Station:
                              sha256=self.model_sha256, backend=str((b.info() if b else {}).get("runtime", "")),
                              labels=tuple(b.labels) if b else ())
 
+    def observer_metrics(self) -> list[tuple[str, dict[str, str], float, str]]:
+        """(name, labels, value, help) of every observer that reports figures (the drift monitor, capture) for
+        ``/metrics``; an observer whose ``metrics()`` fails is left out."""
+        out: list[tuple[str, dict[str, str], float, str]] = []
+        for obs in self._observers:
+            fn = getattr(obs, "metrics", None)
+            if callable(fn):
+                try:
+                    out.extend(fn())
+                except Exception:  # noqa: BLE001  (a scrape never fails because a monitor hiccups)
+                    pass
+        return out
+
     def add_observer(self, observer: Observer) -> None:
         self._observers = [*self._observers, observer]
 

@@ -7,7 +7,7 @@ import json
 
 from streams import darker, heldout_images, write_video
 
-from edgecnn.station.engine import run_station
+from edgecnn.station.engine import Station, run_station
 from edgecnn.station.plan import resolve
 
 
@@ -54,3 +54,39 @@ def summary_sha(run) -> str:
     from edgecnn.fileio import sha256_file
 
     return sha256_file(run / "model.keras")
+
+
+def test_the_monitors_figures_reach_metrics(parent_run, monitor_data, tmp_path):
+    """``/metrics`` of a station reads the drift monitor's and capture's figures (serve's collector)."""
+    from edgecnn.serve.metrics import Metrics
+
+    video = write_video(tmp_path / "line.avi", heldout_images(monitor_data / "held"), 150, seed=4, fps=50.0,
+                        transform=darker(50, 0.4))
+    path = tmp_path / "station.toml"
+    path.write_text(f'''name = "m"
+model = "{parent_run / 'model.keras'}"
+[[sources]]
+name = "cam"
+source = "{video}"
+[monitor]
+enabled = true
+window = 30
+every = 10
+max_fps = 0
+queue = 1000
+[capture]
+enabled = true
+below = 0.95
+max_fps = 0
+queue = 1000
+''')
+    station = Station(resolve(station=path))
+    station.start()
+    try:
+        station.run()
+    finally:
+        station.close()
+    text = Metrics(station.model(), station).render()[0].decode()
+    assert 'edgecnn_monitor_drift{region="frame",source="cam"}' in text
+    assert "edgecnn_monitor_frames_total" in text and "edgecnn_capture_saved_total" in text
+    assert "edgecnn_capture_suppression_rate" in text

@@ -228,7 +228,7 @@ def test_monitor_alarms_and_capture_run_as_observers(tmp_path, int8_model):
     for _ in range(60):
         vw.write(frame)
     vw.release()
-    extra = ('\n[monitor]\nenabled = true\nwindow = 20\nevery = 5\nfrozen_frames = 5\nraise_after = 1\n'
+    extra = ('\n[monitor]\nenabled = true\nwindow = 20\nevery = 5\nfrozen_frames = 5\nraise_after = 1\nmax_fps = 0\n'
              '\n[capture]\nenabled = true\nsample = 1.0\nhash_distance = 0\n')
     path = station_file(tmp_path, int8_model, f'[[sources]]\nname = "v"\nsource = "{video}"\nfps = 60\n' + extra)
     summary = run_station(resolve(station=path))
