@@ -156,7 +156,7 @@ def info(msg: str) -> None:
 def warn(msg: str) -> None:
     """One yellow warning line on stderr (never silenced)."""
     _styled("yellow", "WARNING", msg)
-    log.warning(msg, extra={PRINTED: True})
+    log.warning(printable(msg), extra={PRINTED: True})  # a journal or log file gets the same escaped, masked line
 
 
 #: Marks log records whose message :func:`warn` already printed (the CLI's log handler skips them).

@@ -293,6 +293,9 @@ class ParquetWriter:
     def write(self, result: Result) -> None:
         row = result.row()
         row["topk"] = [{"label": lbl, "score": s} for lbl, s in row["topk"]]
+        for key in ("source", "label", "error"):  # Parquet strings are UTF-8: a name's undecodable bytes as \xNN
+            if isinstance(row[key], str) and any("\udc80" <= c <= "\udcff" for c in row[key]):
+                row[key] = os.fsencode(row[key]).decode("utf-8", "backslashreplace")
         self._buffer.append(row)
         self.rows += 1
         if len(self._buffer) >= self.group_rows:

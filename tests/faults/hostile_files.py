@@ -437,19 +437,6 @@ def flatbuffers_builder():
     return flatbuffers.Builder(1 << 16)
 
 
-def strip_zip(model: bytes) -> bytes:
-    """The flatbuffer of a ``.tflite`` without what is zipped after it (the first local header on)."""
-    from edgecnn.standard_metadata import _packed_files  # noqa: F401  (the layout this mirrors)
-
-    end = model.rfind(b"PK\x05\x06")
-    if end < 0:
-        return model
-    _, _, _, _, n, cd_size, cd_offset, _ = struct.unpack_from("<4sHHHHIIH", model, end)
-    shift = end - cd_size - cd_offset
-    first = min(struct.unpack_from("<I", model, end - cd_size + 42 + i)[0] for i in (0,)) + shift
-    return model[:first]
-
-
 # ---------------------------------------------------------------------- ONNX
 def onnx_with_props(src: Path, dst: Path, props: dict[str, str] | None = None, raw_props: list[tuple[bytes, bytes]]
                     = (), doc_string: str | None = None, drop: tuple[str, ...] = ()) -> Path:

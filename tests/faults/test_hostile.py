@@ -226,11 +226,47 @@ def one_image(tmp_path_factory) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def zip_bomb_results(tmp_path_factory, tflite_bytes):
+    """Every ZIP_BOMBS model read by ``edgecnn.modelcard.read`` (what run, info, load and bench call) in one child
+    capped at AS_LIMIT_MB: one line per case, the child's peak RSS for all of them."""
+    root = tmp_path_factory.mktemp("zips")
+    paths = {}
+    for cid, build, _ in ZIP_BOMBS:
+        paths[cid] = root / f"{cid}.tflite"
+        paths[cid].write_bytes(tflite_bytes + build())  # type: ignore[operator]
+    before = _hashes(root)
+    code = "\n".join([
+        "import edgecnn.modelcard as mc",
+        "from edgecnn.errors import EdgeCNNError",
+        f"for cid, path in {({k: str(v) for k, v in paths.items()})!r}.items():",
+        "    try:",
+        "        mc.read(path)",
+        "        print(f'CASE {cid} NO-ERROR')",
+        "    except EdgeCNNError as exc:",
+        "        print(f'CASE {cid} {type(exc).__name__}: {exc}'.replace(chr(10), ' '))",
+    ])
+    res = python(code, timeout=120)
+    return res, before, _hashes(root)
+
+
 @pytest.mark.parametrize("case", ZIP_BOMBS, ids=[c[0] for c in ZIP_BOMBS])
-def test_zip_after_the_model_is_read_within_bounds(case, tmp_path, tflite_bytes, one_image):
+def test_zip_after_the_model_is_read_within_bounds(case, zip_bomb_results):
     """Zip bombs, fan-outs, lying sizes, bzip2/lzma/zip64 fallbacks and damaged members zipped after a real model:
-    one line, exit 1, peak RSS under BOMB_RSS_MB."""
-    cid, build, words = case
+    one ModelError line each; the child reading all of them peaks under BOMB_RSS_MB."""
+    cid, _, words = case
+    res, before, after = zip_bomb_results
+    assert_clean_success(res, rss_mb=BOMB_RSS_MB)
+    assert before == after
+    line = next(line for line in res.stdout.splitlines() if line.startswith(f"CASE {cid} "))
+    assert "ModelError" in line and f"{cid}.tflite" in line, line
+    for w in words:
+        assert w in line, f"{w!r} not in {line!r}"
+
+
+@pytest.mark.parametrize("cid", ["deflate-lies-1KB-inflates-256MB", "corrupt-deflate"])
+def test_zip_bomb_through_the_cli_is_one_line(cid, tmp_path, tflite_bytes, one_image):
+    build, words = next((b, w) for c, b, w in ZIP_BOMBS if c == cid)
     model = tmp_path / "model.tflite"
     model.write_bytes(tflite_bytes + build())  # type: ignore[operator]
     before = _hashes(model, one_image)
@@ -568,20 +604,18 @@ def test_evaluate_skips_a_bomb_in_its_data(tmp_path, exported_artifacts, shapes_
 
 
 def test_train_skips_a_bomb_in_its_data(tmp_path, shapes_dir):
-    """Training decodes through the same limit: the bomb is skipped with a warning, never decoded (in process:
-    TensorFlow is already loaded by the session; the bomb's refusal is from its header, so no memory is at risk)."""
-    import edgecnn
+    """Training's decode path (``training.datasets.decode_files``, what ``edgecnn train`` loads its folders with)
+    skips a bomb from its header, with the reason; the good files decode."""
+    from edgecnn.training.datasets import decode_files
 
-    data = tmp_path / "data"
-    for cls in ("alpha", "beta", "gamma"):
-        (data / cls).mkdir(parents=True)
-        for f in sorted((shapes_dir / cls).glob("*.png"))[:6]:
-            shutil.copy2(f, data / cls / f.name)
-    (data / "beta" / "bomb.png").write_bytes(png_bomb(12000, 12000))
-    before = _hashes(data)
-    result = edgecnn.train(data, epochs=1, img_size=16, project=tmp_path / "runs", name="t", batch=8)
-    assert result.model_path.exists()
-    assert _hashes(data) == before
+    files = sorted((shapes_dir / "alpha").glob("*.png"))[:3]
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(12000, 12000))
+    before = _hashes(bomb, *files)
+    images, ok, failed = decode_files([*files, bomb], 16, 16, "rgb", "area", workers=2)
+    assert len(images) == 3 and list(ok) == [True, True, True, False]
+    assert failed[0][0] == bomb and "over the limit" in failed[0][1]
+    assert _hashes(bomb, *files) == before
 
 
 # ---------------------------------------------------------------------- debris
@@ -660,6 +694,6 @@ def test_unit_refuses_a_secret_in_args(tmp_path, exported_artifacts):
 def test_the_tables_count():
     """Issue 19 asks for at least 100 bad inputs and 30 faults; these tables and tests are the count."""
     bad_inputs = 2 * len(BAD_IMAGES) + len(SPECIAL) + len(HOSTILE_NAMES) + len(ZIP_BOMBS) + 2 + len(CARD_CASES) + 2
-    faults = 1 + 2 + 1 + 2 + 3 + 1 + 1 + 2 + 1 + 3 + 1 + len(API_CASES) + 2 + 2 + 5 + 1
+    faults = 1 + 2 + 1 + 2 + 3 + 1 + 1 + 2 + 1 + 3 + 1 + len(API_CASES) + 2 + 2 + 5 + 1 + 2
     assert bad_inputs >= 100 and faults >= 30, (bad_inputs, faults)
     assert AS_LIMIT_MB <= 2048 and BOMB_RSS_MB <= 300
