@@ -329,6 +329,14 @@ def validate_card(card: ModelCard) -> ModelCard:
                          f"for input.channels={channels}; received {pre.color!r}.")
     if pre.resize not in INTERPOLATIONS:
         raise _bad("preprocessing.resize", f"one of {sorted(INTERPOLATIONS)}", pre.resize)
+    from edgecnn import imaging
+
+    modes = getattr(imaging, "RESIZE_MODES", None)
+    if modes is not None and getattr(pre, "resize_mode", modes[0]) not in modes:
+        raise _bad("preprocessing.resize_mode", f"one of {list(modes)}", pre.resize_mode)
+    convention = getattr(pre, "convention", None)
+    if convention is not None and (not isinstance(convention, str) or len(convention) > 100):
+        raise _bad("preprocessing.convention", "a short text or null", convention)
     if not isinstance(pre.rescale_in_graph, bool):
         raise _bad("preprocessing.rescale_in_graph", "true or false", pre.rescale_in_graph)
     _number(pre.scale, "preprocessing.scale")
@@ -349,7 +357,9 @@ def validate_card(card: ModelCard) -> ModelCard:
     for name in ("name", "task", "schema"):
         if not isinstance(getattr(card, name), str):
             raise _bad(name, "a text", getattr(card, name))
-    for name in ("artifact", "config", "dataset", "metrics", "provenance"):
+    for name in ("artifact", "config", "dataset", "metrics", "provenance", "reference"):
+        if not hasattr(card, name):
+            continue
         if not isinstance(getattr(card, name), dict):
             raise _bad(name, "an object", getattr(card, name))
     return card

@@ -337,6 +337,7 @@ CARD_CASES: list[tuple[str, object, tuple[str, ...]]] = [
     ("std-nan", lambda c: _set(c, "preprocessing.std", [float("nan")]), ("preprocessing.std[0]",)),
     ("color-unknown", lambda c: _set(c, "preprocessing.color", "cmyk"), ("preprocessing.color",)),
     ("resize-unknown", lambda c: _set(c, "preprocessing.resize", "magic"), ("preprocessing.resize",)),
+    ("resize-mode-unknown", lambda c: _set(c, "preprocessing.resize_mode", "zoom"), ("preprocessing.resize_mode",)),
     ("activation-unknown", lambda c: _set(c, "output.activation", "relu6"), ("output.activation",)),
     ("units-vs-labels", lambda c: _set(c, "output.units", 7), ("labels",)),
     ("quant-scale-zero", lambda c: _set(c, "output.quantization", {"scale": 0, "zero_point": 0}),

@@ -42,6 +42,7 @@ from edgecnn.modelcard import (
     load_card,
     read_labels_txt,
     read_partial_card,
+    validate_card,
 )
 
 
@@ -252,6 +253,10 @@ class Backend:
                              f"with {2 if units == 1 else units} lines.")
         if units == 1 and card.num_classes == 1:
             card.labels = [f"not {card.labels[0]}", card.labels[0]]
+        try:  # every value, whichever file, metadata, convention or flag it came from (issue 19)
+            validate_card(card)
+        except ModelError as exc:
+            raise ModelError(f"{self.path.name}: {exc}") from exc
         return card
 
     def _foreign_card(self) -> ModelCard:
