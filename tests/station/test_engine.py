@@ -229,8 +229,8 @@ def test_monitor_alarms_and_capture_run_as_observers(tmp_path, int8_model):
         vw.write(frame)
     vw.release()
     extra = ('\n[monitor]\nenabled = true\nwindow = 20\nevery = 5\nfrozen_frames = 5\nraise_after = 1\nmax_fps = 0\n'
-             '\n[capture]\nenabled = true\nsample = 1.0\nhash_distance = 0\n')
-    path = station_file(tmp_path, int8_model, f'[[sources]]\nname = "v"\nsource = "{video}"\nfps = 60\n' + extra)
+             '\n[capture]\nenabled = true\nsample = 1.0\nhash_distance = 0\nmax_fps = 0\n')
+    path = station_file(tmp_path, int8_model, f'[[sources]]\nname = "v"\nsource = "{video}"\n' + extra)
     summary = run_station(resolve(station=path))
     alarms = [r for r in rows(tmp_path / "rows.jsonl") if r["kind"] == "alarm"]
     assert summary.alarms >= 1 and any(a["label"] == "frozen" and a["verdict"] == "raised" for a in alarms), alarms
@@ -246,7 +246,8 @@ def test_run_with_capture_flags_runs_as_a_one_source_station(tmp_path, int8_mode
     video = write_video(tmp_path / "v.avi", count=8, fps=30.0)
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, ["run", str(int8_model), "--source", str(video), "--capture", "--capture-sample",
-                                   "1", "--capture-hash-distance", "0", "--save-jsonl", "rows.jsonl", "--quiet"])
+                                   "1", "--capture-hash-distance", "0", "--capture-max-fps", "0", "--save-jsonl",
+                                   "rows.jsonl", "--quiet"])
     assert res.exit_code == 0, res.output
     preds = [r for r in rows(tmp_path / "rows.jsonl") if r["kind"] == "prediction"]
     assert len(preds) == 8 and {r["source"] for r in preds} == {"source"}
