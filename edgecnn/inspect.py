@@ -130,10 +130,11 @@ def _onnx(p: Path, conventions: Any = None) -> ModelInfo:
     if onnx is not None:
         import importlib.util
 
-        if importlib.util.find_spec("onnxruntime") is not None:  # the card run uses (graph, metadata, flags)
+        if (card is None or conventions is not None) and importlib.util.find_spec("onnxruntime") is not None:
+            # a model made elsewhere: the card run builds (graph, metadata, flags)
             from edgecnn.runtime.backends import load_backend
 
-            with load_backend(p, conventions=conventions) as backend:
+            with load_backend(p, conventions=conventions, init_cache=False) as backend:
                 card = backend.card
         inits = {i.name for i in g.initializer}
 
