@@ -84,6 +84,10 @@ def test_api_run_evaluate_bench_agree_with_the_producing_framework(foreign, name
     (row,) = bench.results
     assert row.ok, row.error
     assert row.accuracy == pytest.approx(report.accuracy)
+    run_agree = _agreement([by_source[f] for f in foreign.files], [labels[i] for i in expected])
+    print(f"\n{name}: API {_agreement(api, expected):.1%}, run {run_agree:.1%} of {len(api)} images agree with the "
+          f"producer; evaluate accuracy {report.accuracy:.1%}, bench accuracy {row.accuracy:.1%}, producer's own "
+          f"{_agreement(expected, foreign.targets):.1%}")
 
 
 def test_conventions_are_read_from_the_files_and_marked(foreign):
