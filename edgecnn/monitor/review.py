@@ -407,7 +407,22 @@ def create_app(store: ReviewStore) -> Any:
             raise HTTPError(404, "not_found", "No such capture (already reviewed, or removed to stay under max_gb).")
         return FileResponse(path, headers={"Cache-Control": "no-store"})
 
+    def same_origin(request: Any) -> None:
+        """Only this page may act: a loopback Host (no DNS rebinding), a JSON body (a cross-site form or
+        ``text/plain`` fetch cannot send one without a preflight, which this app refuses) and, when the browser
+        names one, this Origin."""
+        host = request.headers.get("host", "")
+        if host.rsplit(":", 1)[0] not in ("127.0.0.1", "localhost", "[::1]"):
+            raise HTTPError(403, "forbidden", f"Expected the review page on 127.0.0.1; received Host {host!r}.")
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"http://{host}":
+            raise HTTPError(403, "forbidden", f"Expected requests from this page (http://{host}); received Origin "
+                                              f"{origin!r}.")
+        if request.method == "POST" and not request.headers.get("content-type", "").startswith("application/json"):
+            raise HTTPError(415, "unsupported_media_type", "Expected Content-Type: application/json.")
+
     async def body(request: Any) -> dict[str, Any]:
+        same_origin(request)
         raw = await read_body(request, 65536)
         try:
             data = json.loads(raw or b"{}")
@@ -439,6 +454,7 @@ def create_app(store: ReviewStore) -> Any:
     async def undo(request: Any) -> Any:
         from starlette.concurrency import run_in_threadpool
 
+        await body(request)
         return JSONResponse(await run_in_threadpool(store.undo) or {"op": None})
 
     def audit(request: Any) -> Any:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -151,7 +152,8 @@ def test_killing_the_server_mid_labelling_loses_nothing(parent_run, monitor_data
     # the page works again after the restart, and undo reads the recovered log
     proc = _serve(caps, data, port, dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/undo", data=b"{}", method="POST")
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/undo", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
         undone = json.loads(urllib.request.urlopen(req, timeout=10).read())
         assert undone["op"] == "undo"
     finally:
@@ -166,3 +168,27 @@ def test_review_refuses_a_folder_without_captures(tmp_path):
     r = subprocess.run([sys.executable, "-m", "edgecnn", "review", str(tmp_path), "--data", str(tmp_path / "d")],
                        env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "captures.jsonl" in r.stdout + r.stderr and "Traceback" not in r.stderr
+
+
+def test_only_the_page_itself_can_label(parent_run, monitor_data, tmp_path):
+    """A cross-site page cannot label or discard: text/plain bodies, foreign Origins and Hosts are refused."""
+    from edgecnn.serve.http import Server
+
+    caps = make_captures(parent_run, monitor_data / "held", tmp_path / "caps", frames=20)
+    store = ReviewStore(caps, tmp_path / "data", ["c0", "c1", "c2"])
+    first = store.items()[0].id
+    body = json.dumps({"id": first, "class": "c0"}).encode()
+    with Server(create_app(store)) as server:
+        def post(headers):
+            req = urllib.request.Request(server.url + "/api/label", data=body, method="POST", headers=headers)
+            try:
+                return urllib.request.urlopen(req, timeout=10).status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert post({"Content-Type": "text/plain"}) == 415
+        assert post({"Content-Type": "application/json", "Origin": "http://evil.example"}) == 403
+        assert post({"Content-Type": "application/json", "Host": "evil.example"}) == 403
+        assert store.audit()["labelled"] == 0
+        assert post({"Content-Type": "application/json", "Origin": server.url}) == 200
+    assert store.audit()["labelled"] == 1
