@@ -9,8 +9,9 @@ preprocessed, so top-1 agreement measures the runtimes, not two resize filters.
 
 What must work: the ``--target opencv`` artifacts (float32 and float16 TFLite, float32 ONNX, int8 ONNX with uint8
 weights) in every version, top-1 agreement ≥ 99 % with ``edgecnn run``. What cannot (OpenCV's own errors) is
-recorded in the printed matrix and in README's table: dynamic-range and int8 TFLite, and the default int8 ONNX
-(int8 weights) on OpenCV 5.x.
+recorded in the printed matrix and in README's table: dynamic-range and int8 TFLite, the default int8 ONNX
+(int8 weights) on OpenCV 5.x, and the SavedModel folder (OpenCV 4.x reads frozen GraphDefs only, 5.x removed its
+TensorFlow importer).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ pixels = np.load(spec["pixels"])  # uint8 N×H×W×C, as edgecnn preprocessed th
 out = {"version": cv2.__version__, "file": cv2.__file__, "results": {}}
 for name, path in spec["artifacts"].items():
     try:
-        net = cv2.dnn.readNet(path)
+        net = cv2.dnn.readNet(path + "/saved_model.pb" if path.endswith("_saved_model") else path)
         top1 = []
         for img in pixels.astype(np.float32):
             # the TFLite importer takes an NCHW blob (it keeps TFLite's layout inside); edgecnn's ONNX takes NHWC
@@ -90,7 +91,7 @@ def exports(tmp_path_factory, shapes_dir):
 
     root = tmp_path_factory.mktemp("opencv")
     run = make_tiny_run(shapes_dir, root / "run", head="flatten")
-    default = export(run, formats=["tflite", "onnx"], quantize=["all"], out=root / "default")
+    default = export(run, formats=["tflite", "onnx", "saved_model"], quantize=["all"], out=root / "default")
     default.raise_for_gates()
     opencv = export(run, target="opencv")
     opencv.raise_for_gates()
@@ -107,7 +108,7 @@ def test_the_opencv_target_writes_what_opencv_reads(exports):
     assert set(exports["opencv"]) == {"tflite-float32", "tflite-float16", "onnx-float32", "onnx-int8"}
     assert Path(exports["opencv"]["onnx-int8"]).parent.name == "export-opencv"
     for key, path in [*exports["default"].items(), *exports["opencv"].items()]:
-        if key.startswith("tflite"):
+        if key.startswith("tflite"):  # (saved_model: OpenCV reads frozen GraphDefs, 5.x no TensorFlow at all)
             with load_backend(path) as be:
                 ops = {op["op_name"] for op in be.interpreter._get_ops_details()}
             assert "SHAPE" not in ops and "RESHAPE" in ops, (key, ops)
@@ -127,10 +128,12 @@ def test_opencv_dnn_runs_every_artifact_and_agrees_with_edgecnn_run(exports, tmp
     files = [str(f) for f in split.files]
     artifacts = {f"{export}/{key}": str(path) for export in ("default", "opencv")
                  for key, path in exports[export].items() if key != "golden"}
+    expected_of = {name: path for name, path in artifacts.items() if not name.endswith("saved_model-float32")}
     clf = edgecnn.load(exports["opencv"]["tflite-float32"])
     pixels = np.stack([clf.backend.preprocess(clf_rgb) for clf_rgb in (_rgb(f) for f in files)])
     np.save(tmp_path / "pixels.npy", pixels)
-    expected = {name: [p.class_index for p in edgecnn.load(path).predict(files)] for name, path in artifacts.items()}
+    expected = {name: [p.class_index for p in edgecnn.load(path).predict(files)] for name, path in expected_of.items()}
+    expected.update({n: expected["default/tflite-float32"] for n in artifacts if n not in expected_of})
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"pixels": str(tmp_path / "pixels.npy"), "artifacts": artifacts}))
     script = tmp_path / "opencv_run.py"

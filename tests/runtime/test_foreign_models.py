@@ -33,6 +33,8 @@ PRODUCERS = {
 
 @pytest.fixture(scope="module")
 def foreign(tmp_path_factory):
+    pytest.importorskip("torch", reason="the PyTorch producer needs torch (pip install 'edgecnn[train-torch]')")
+    pytest.importorskip("tensorflow", reason="the TFLite producers need TensorFlow (pip install 'edgecnn[train]')")
     root = tmp_path_factory.mktemp("foreign")
     data = fm.write_images(root / "data", per_class=12)
     images, targets = fm.training_set(data)
