@@ -40,10 +40,14 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"Config file not found: {p}")
     tomllib = _tomllib()
+    from edgecnn.fileio import read_regular
+
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot parse {p}: {exc}") from exc
+        return tomllib.loads(read_regular(p, 16_000_000).decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"Cannot parse {p}: {str(exc)[:200]}") from exc
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {p}: {exc.strerror or exc}.") from exc
 
 
 def parse_toml(text: str) -> dict[str, Any]:

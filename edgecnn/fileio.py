@@ -195,6 +195,38 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
+#: The largest small file edgecnn reads whole (a card, a labels file, a list of paths, a TOML or JSON profile).
+MAX_SMALL_FILE = 256_000_000
+
+
+def read_regular(path: str | os.PathLike[str], limit: int = MAX_SMALL_FILE) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. A named pipe, a device or a socket is refused
+    without blocking (``O_NONBLOCK``, then ``fstat``), and so is a file that is, or grows, larger than ``limit``.
+
+    Raises:
+        OSError: as ``open`` (ENOENT...), or EINVAL/EFBIG naming what the path is; the CLI prints one line.
+    """
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a named pipe" if stat.S_ISFIFO(st.st_mode) else "a folder" if stat.S_ISDIR(st.st_mode)
+                    else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket")
+            raise OSError(errno.EINVAL, f"it is {kind}, not a regular file", os.fsdecode(path))
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"{st.st_size:,} bytes, over the {limit:,} bytes read here", os.fsdecode(path))
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"grew past the {limit:,} bytes read here", os.fsdecode(path))
+        return data
+    finally:
+        os.close(fd)
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes."""
     import hashlib

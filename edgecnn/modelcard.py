@@ -544,7 +544,9 @@ def onnx_labels(props: dict[str, str]) -> list[str] | None:
 
 def read_labels_txt(path: str | os.PathLike[str]) -> list[str]:
     """Labels from a ``labels.txt`` (one per line, UTF-8, blank lines ignored)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    from edgecnn.fileio import read_regular
+
+    lines = read_regular(path).decode("utf-8", errors="replace").splitlines()
     return [line.rstrip("\r") for line in lines if line.strip()]
 
 
@@ -577,6 +579,16 @@ def read(model_path: str | os.PathLike[str], *, onnx_session: Any = None) -> Mod
         raise ModelError(f"{path.name}: {exc}") from exc
 
 
+def _read_small(path: Path) -> bytes:
+    """A card or labels file beside a model: a regular file of at most MAX_CARD_BYTES (a FIFO would block)."""
+    from edgecnn.fileio import read_regular
+
+    try:
+        return read_regular(path, MAX_CARD_BYTES)
+    except OSError as exc:
+        raise ModelError(f"Cannot read the model card {path}: {exc.strerror or exc}.") from exc
+
+
 def check_model_file(path: str | os.PathLike[str]) -> None:
     """Refuse a model path that is not a regular file (or a run folder): a FIFO would block, a device never end.
 
@@ -603,7 +615,7 @@ def _read(path: Path, onnx_session: Any) -> ModelCard | None:
     check_model_file(path)
     if path.is_dir():
         candidate = path / CARD_FILENAME
-        return ModelCard.from_json(candidate.read_bytes()) if candidate.exists() else None
+        return ModelCard.from_json(_read_small(candidate)) if candidate.exists() else None
     suffix = path.suffix.lower()
     card: ModelCard | None = None
     if suffix == ".tflite":
@@ -632,13 +644,13 @@ def _read(path: Path, onnx_session: Any) -> ModelCard | None:
         text = meta.props.get(ONNX_KEY)
         card = ModelCard.from_json(text) if text else None
     elif suffix == ".json":
-        return ModelCard.from_json(path.read_bytes())
+        return ModelCard.from_json(_read_small(path))
     if card is None:
         for beside in (path.with_suffix(".json"), path.parent / CARD_FILENAME):
             if beside.exists() and beside != path:
                 if read_partial_card(beside) is not None:
                     return None  # a partial card states conventions of a model made elsewhere: the backend reads it
-                card = ModelCard.from_json(beside.read_bytes())
+                card = ModelCard.from_json(_read_small(beside))
                 break
     return card
 
@@ -650,7 +662,7 @@ def read_partial_card(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     Returns the JSON object, or None when the file is a full card (it has ``input.height``) or not a card.
     """
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(_read_small(Path(path)).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     if not isinstance(data, dict) or not str(data.get("schema", SCHEMA)).startswith("edgecnn.modelcard/"):

@@ -375,6 +375,34 @@ def _packed_files(data: bytes, name: str = "model") -> dict[str, bytes]:
         return {}  # no readable zip structure after the model (the bytes may be anything): no packed files
 
 
+def _decompress(body: bytes, method: int, limit: int, name: str, member: str) -> bytes:
+    """One member's bytes: stored, deflate, bzip2 or LZMA, each inflated with ``max_length`` so that no call returns
+    more than ``limit + 1`` bytes; more than ``limit`` is refused (a bomb), whatever the stream holds."""
+    if method == 0:
+        return body
+    if method == 8:
+        return _inflate(body, limit, name, repr(member))
+    if method == 12:
+        import bz2
+
+        d: Any = bz2.BZ2Decompressor()
+    elif method == 14:
+        import lzma
+
+        if len(body) < 4:
+            raise ValueError("truncated LZMA header")
+        psize = struct.unpack_from("<H", body, 2)[0]
+        props = body[4: 4 + psize]
+        d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)])
+        body = body[4 + psize:]
+    else:
+        raise _damaged(name, member, f"its compression (method {method}) is not supported")
+    out = d.decompress(body, limit + 1)
+    if len(out) > limit or (not d.eof and d.needs_input is False):
+        raise _too_large(name, f"hold {member!r}, which inflates past {limit:,} bytes")
+    return out
+
+
 def _damaged(name: str, member: str, why: str) -> ModelError:
     return ModelError(f"{name} is damaged: {member!r}, zipped after the model, cannot be read ({why}). Expected an "
                       "intact file: copy or re-export the model again.")
@@ -455,7 +483,7 @@ def _zipfile_files(data: bytes, name: str = "model") -> dict[str, bytes]:
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return _zipfile_members(zf, name)
+            return _zipfile_members(zf, name, data)
     except ModelError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError, KeyError,
@@ -463,7 +491,7 @@ def _zipfile_files(data: bytes, name: str = "model") -> dict[str, bytes]:
         return {}
 
 
-def _zipfile_members(zf: Any, name: str) -> dict[str, bytes]:
+def _zipfile_members(zf: Any, name: str, data: bytes) -> dict[str, bytes]:
     import zipfile
 
     infos = zf.infolist()
@@ -482,28 +510,29 @@ def _zipfile_members(zf: Any, name: str) -> dict[str, bytes]:
     for zi in infos:
         if zi.filename.endswith("/"):
             continue
-        chunks, got = [], 0
+        if zi.flag_bits & 0x1:
+            raise _damaged(name, zi.filename, "it is encrypted")
+        # zipfile parsed the directory (zip64 included); the bytes are inflated here, streamed with a bound: its own
+        # bzip2/lzma readers inflate a whole block per call (a 4 KB read of bzip2 zeros is tens of MB)
+        limit = min(zi.file_size, MAX_PACKED_MEMBER_BYTES)
         try:
-            with zf.open(zi) as fh:
-                while block := fh.read(1 << 16):
-                    got += len(block)
-                    if got > min(zi.file_size, MAX_PACKED_MEMBER_BYTES):
-                        raise _too_large(name, f"hold {zi.filename!r}, which inflates past its declared size")
-                    chunks.append(block)
+            lsig, *_, lnlen, lxlen = _LOCAL.unpack_from(data, zi.header_offset)
+            if lsig != b"PK\x03\x04":
+                raise zipfile.BadZipFile("bad local header")
+            start = zi.header_offset + _LOCAL.size + lnlen + lxlen
+            body = data[start: start + zi.compress_size]
+            content = _decompress(body, zi.compress_type, limit, name, zi.filename)
         except ModelError:
             raise
-        except RuntimeError as exc:  # encrypted
-            raise _damaged(name, zi.filename, str(exc)) from exc
-        except NotImplementedError as exc:
-            raise _damaged(name, zi.filename, f"its compression is not supported: {exc}") from exc
-        except zipfile.BadZipFile as exc:
-            if "CRC" not in str(exc):
-                raise  # the structure itself (headers): no readable zip, as the fast reader says
-            raise _damaged(name, zi.filename, str(exc)) from exc
-        except (OSError, ValueError, EOFError) as exc:  # corrupt bzip2/lzma/deflate streams
+        except zipfile.BadZipFile:
+            raise  # the structure itself (headers): no readable zip, as the fast reader says
+        except (struct.error, IndexError) as exc:
+            raise zipfile.BadZipFile(str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001  (zlib.error, OSError of bz2, LZMAError: a corrupt stream)
             raise _damaged(name, zi.filename, str(exc) or type(exc).__name__) from exc
-        except Exception as exc:  # noqa: BLE001  (zlib.error, _lzma.LZMAError: a corrupt stream)
-            raise _damaged(name, zi.filename, str(exc) or type(exc).__name__) from exc
+        if len(content) != zi.file_size or zipfile.crc32(content) != zi.CRC:
+            raise _damaged(name, zi.filename, "its bytes do not match its size and CRC-32")
+        chunks = [content]
         out[zi.filename] = b"".join(chunks)
     return out
 

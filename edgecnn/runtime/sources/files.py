@@ -151,7 +151,9 @@ def read_path_list(path: Path) -> list[Path]:
         DataError: unreadable or empty list.
     """
     try:  # a listed name that is not valid UTF-8 is kept as its bytes (surrogateescape), as os.listdir gives it
-        text = path.read_bytes().decode("utf-8", "surrogateescape")
+        from edgecnn.fileio import read_regular
+
+        text = read_regular(path).decode("utf-8", "surrogateescape")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"Cannot read the path list {path}: {exc}. Expected a UTF-8 text file, one image path "
                         f"per line.") from exc
