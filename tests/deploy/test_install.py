@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -90,6 +91,12 @@ def test_install_offline_update_refuse_rollback(bundles, tmp_path, shapes_dir):
     unit = (prefix / "current" / "edgecnn.service").read_text()
     assert f"{prefix}/releases/{a_id}/venv/bin/edgecnn run" in unit and "--device x86-cpu" in unit
     assert not list(prefix.glob(".*.tmp-*"))
+    analyze = shutil.which("systemd-analyze")
+    if analyze:  # the unit the box wrote, checked by systemd itself (hostile's check of devices service, here too)
+        copy = tmp_path / "edgecnn-bundle-verify.service"
+        copy.write_text(unit)
+        done = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+        assert not [ln for ln in done.stderr.splitlines() if copy.name in ln or "Unknown" in ln], done.stderr
 
     # the installed edgecnn runs a folder, offline
     exe = prefix / "current" / "venv" / "bin" / "edgecnn"
