@@ -335,9 +335,10 @@ def _clean_stale(prefix: Path, keep: str) -> None:
     for p in prefix.glob(".*.tmp-*"):
         with contextlib.suppress(OSError):
             p.unlink()
+    releases.remove_trash(prefix)
     for r in releases.list_releases(prefix):
         if not r.complete and r.id != keep and not r.current and not r.previous:
-            shutil.rmtree(r.path, ignore_errors=True)
+            releases.remove_release(r.path)
 
 
 def _ensure_account(user: str) -> None:

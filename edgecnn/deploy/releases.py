@@ -255,6 +255,7 @@ def prune(prefix: str | os.PathLike[str], keep: int = DEFAULT_KEEP) -> list[str]
     prefix = check_prefix(prefix)
     removed = []
     with locked(prefix):
+        remove_trash(prefix)
         rels = list_releases(prefix)
         protected = {r.id for r in rels if r.current or r.previous}
         others = [r for r in rels if r.id not in protected]
@@ -262,10 +263,25 @@ def prune(prefix: str | os.PathLike[str], keep: int = DEFAULT_KEEP) -> list[str]
         kept = {r.id for r in newest[:max(0, keep - len(protected))]}
         for r in others:  # failed and incomplete releases (stale: the lock is ours) go first
             if r.id not in kept:
-                shutil.rmtree(r.path, ignore_errors=True)
+                remove_release(r.path)
                 removed.append(r.id)
         fsync_dir(releases_dir(prefix))
     return removed
+
+
+def remove_release(path: Path) -> None:
+    """Delete a release so that no kill leaves a half-deleted one that still looks complete: it is renamed to a
+    hidden ``.trash-*`` folder first (one ``rename(2)``; listings skip hidden folders), then removed."""
+    trash = path.with_name(f".trash-{path.name}-{os.getpid()}")
+    os.rename(path, trash)
+    fsync_dir(path.parent)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_trash(prefix: Path) -> None:
+    """Finish removals a kill interrupted (``releases/.trash-*``)."""
+    for p in releases_dir(prefix).glob(".trash-*"):
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def status(prefix: str | os.PathLike[str]) -> dict[str, Any]:
