@@ -14,6 +14,9 @@ The bundle (one top folder, ``edgecnn-<id>/``)::
     unit/edgecnn.service    the systemd unit as it reads under the default prefix (the box writes its own)
     MANIFEST.json           SHA-256 and size of every file, id, version, target, source run, runtime options
     MANIFEST.sig            Ed25519 signature of MANIFEST.json's bytes (base64), with --sign KEY
+
+Size (~400 lines): what SOURCE and TARGET stand for (four kinds of source, the profile's tags and extra) and the
+build itself; wheels, keys and the box side live in their own modules.
 """
 
 from __future__ import annotations

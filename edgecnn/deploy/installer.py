@@ -19,6 +19,9 @@ file cannot import edgecnn):
 
 A kill at any step leaves ``current`` on a complete, checked release (or absent on a first install); running the
 same command again resumes (an installed venv is reused) or cleans up what the killed run left.
+
+Size (~400 lines): the whole box side of an install in one file that a bare ``python3`` runs (verification, the
+build, the self-check call, the switch), since it cannot import edgecnn; releases and Ed25519 live beside it.
 """
 
 from __future__ import annotations
