@@ -87,7 +87,7 @@ def test_real_gpiod_backend_says_what_is_wrong_on_a_machine_without_the_chip(tmp
     with pytest.raises(Exception, match="GPIO chip .*gpiochip9 not found: list the chips"):
         out.start()
     assert gpio.check(gpio.Config(backend="record")).ok
-    with pytest.raises(ConfigError, match="outputs.gpio.mode: expected one of pulse, level; received 'blink'"):
+    with pytest.raises(ConfigError, match="mode: expected one of pulse, level; received 'blink'"):
         gpio.create(gpio.Config(mode="blink"), station="s", labels=[], model_sha256="", state_dir=tmp_path)
     with pytest.raises(ConfigError, match="follow"):
         gpio.create(gpio.Config(follow="a/b/c"), station="s", labels=[], model_sha256="", state_dir=tmp_path)

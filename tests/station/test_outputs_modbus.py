@@ -83,5 +83,5 @@ def test_port_in_use_is_one_line(tmp_path):
         port = s.getsockname()[1]
         out = modbus.create(modbus.Config(host="127.0.0.1", port=port), station="s", labels=[], model_sha256="",
                             state_dir=tmp_path)
-        with pytest.raises(EdgeCNNError, match=f"cannot listen on 127.0.0.1:{port}.*outputs.modbus.port"):
+        with pytest.raises(EdgeCNNError, match=f"cannot listen on 127.0.0.1:{port}.*the output's port"):
             out.start()

@@ -133,11 +133,11 @@ def test_tls_with_the_brokers_ca_and_insecure(tmp_path):
 
 
 def test_bad_config_is_one_line(tmp_path):
-    with pytest.raises(ConfigError, match=r"outputs.mqtt.topic: .*unknown placeholder \{camera\}"):
+    with pytest.raises(ConfigError, match=r"^topic: .*unknown placeholder \{camera\}"):
         mqtt.create(mqtt.Config(topic="x/{camera}"), station="s", labels=[], model_sha256="", state_dir=tmp_path)
     with pytest.raises(ConfigError, match="wildcards"):
         mqtt.create(mqtt.Config(topic="x/#"), station="s", labels=[], model_sha256="", state_dir=tmp_path)
-    with pytest.raises(ConfigError, match="outputs.mqtt.ca: .*does not exist"):
+    with pytest.raises(ConfigError, match="^ca: .*does not exist"):
         mqtt.create(mqtt.Config(tls=True, ca=str(tmp_path / "nope.pem")), station="s", labels=[], model_sha256="",
                     state_dir=tmp_path)
     with pytest.raises(ConfigError, match="username"):

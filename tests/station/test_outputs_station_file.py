@@ -63,10 +63,13 @@ def test_a_station_file_with_every_output(tmp_path):
     ('port = 4841', "outputs[1].prot"),
     ('mode = "level"', "outputs[3].mode: expected one of ['pulse', 'level']; received 'blinking'"),
     ('password = "{MQTT_PASSWORD}"', "outputs[0].password: expected an environment placeholder"),
+    ('qos = 1\n[[outputs]]', "outputs[0]: topic: expected a topic with placeholders among"),
+    ('url = "http://127.0.0.1:9/hook"', "outputs[4].url: expected a text; received nothing (the field is required)"),
 ])
 def test_output_problems_are_one_line_each(tmp_path, change, expected):
     bad = {"qos = 1": "qos = 2", "port = 4841": "prot = 4841", 'mode = "level"': 'mode = "blinking"',
-           'password = "{MQTT_PASSWORD}"': 'password = "literal-pw"'}[change]
+           'password = "{MQTT_PASSWORD}"': 'password = "literal-pw"',
+           'qos = 1\n[[outputs]]': 'qos = 1\ntopic = "x/{camera}"\n[[outputs]]', 'url = "http://127.0.0.1:9/hook"': ''}[change]
     path = tmp_path / "station.toml"
     path.write_text(FILE.replace(change, bad, 1))
     with pytest.raises(StationFileError) as info:

@@ -54,7 +54,7 @@ class Receiver:
 
 
 def make(tmp_path, url, **kw):
-    cfg = webhook.Config(url=url, backoff_s=0.01, backoff_max_s=0.05, **kw)
+    cfg = webhook.Config(url=url, backoff_s=0.01, backoff_max_s=0.05, **{"follow": "*", **kw})
     out = webhook.create(cfg, station="line1", labels=["ok"], model_sha256="", state_dir=tmp_path)
     out.start()
     return out
@@ -132,7 +132,7 @@ def test_credentials_in_the_url_are_masked(tmp_path):
     text = out.describe() + out.stats().last_error
     assert "hunter22" not in text and "abc123" not in text and "***" in text
     assert "t0" not in repr(webhook.Config(url="http://x/", token="t0"))
-    with pytest.raises(ConfigError, match="outputs.webhook.url: expected an http"):
+    with pytest.raises(ConfigError, match="^url: expected an http"):
         webhook.create(webhook.Config(url="ftp://user:pw@x/"), station="s", labels=[], model_sha256="",
                        state_dir=tmp_path)
 

@@ -20,8 +20,9 @@ from edgecnn.station import events
 
 
 def field(default: Any, help: str, **meta: Any) -> Any:  # noqa: A002 - "help" is the schema's word
-    """A config field with a default and the metadata the station validator reads (help, min, max, choices,
-    secret). A secret field is kept out of ``repr()``, so a config printed or logged never shows it."""
+    """A config field with a default (``dataclasses.MISSING``: required) and the metadata the station validator
+    reads (help, min, max, choices, secret). A secret field is kept out of ``repr()``, so a config printed or
+    logged never shows it."""
     meta["help"] = help
     return dataclasses.field(default=default, metadata=meta, repr=not meta.get("secret", False))
 

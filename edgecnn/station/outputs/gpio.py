@@ -30,7 +30,10 @@ KIND = "gpio"
 
 @dataclass(frozen=True)
 class Config:
-    """The ``[outputs.gpio]`` section of a station file."""
+    """An ``[[outputs]]`` entry of a station file with ``kind = "gpio"`` (checked on construction)."""
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
     chip: str = field("/dev/gpiochip0", "The GPIO chip device (a Raspberry Pi's 40-pin header is /dev/gpiochip0 "
                                         "on Pi 1-4 and on Pi 5 with kernel 6.6.47 or later; /dev/gpiochip4 before).")
@@ -115,7 +118,7 @@ class GpiodLine:
             self._request = gpiod.request_lines(chip, consumer=consumer, config={line: settings})
         except FileNotFoundError:
             raise EdgeCNNError(f"GPIO chip {chip} not found: list the chips with 'ls /dev/gpiochip*' (or gpiodetect) "
-                               "and set outputs.gpio.chip") from None
+                               "and set the output's chip") from None
         except PermissionError:
             raise EdgeCNNError(f"GPIO chip {chip}: permission denied; add the user to the 'gpio' group "
                                "(sudo usermod -aG gpio $USER) or run the service as a user that has it") from None
@@ -216,7 +219,7 @@ def _validate(config: Config) -> None:
     for key, allowed in (("on", ("reject", "alarm")), ("mode", ("pulse", "level")), ("pulse_on", ("change", "every")),
                          ("backend", ("gpiod", "record"))):
         if getattr(config, key) not in allowed:
-            raise ConfigError(f"outputs.gpio.{key}: expected one of {', '.join(allowed)}; "
+            raise ConfigError(f"{key}: expected one of {', '.join(allowed)}; "
                               f"received {getattr(config, key)!r}")
     check_follow(config.follow)
 

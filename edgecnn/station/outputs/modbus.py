@@ -54,7 +54,10 @@ OTHER = 0xFFFF
 
 @dataclass(frozen=True)
 class Config:
-    """The ``[outputs.modbus]`` section of a station file."""
+    """An ``[[outputs]]`` entry of a station file with ``kind = "modbus"`` (checked on construction)."""
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
     host: str = field("0.0.0.0", "Address to listen on (0.0.0.0: every interface; 127.0.0.1: this box only).")
     port: int = field(5020, "TCP port; the standard 502 needs root or CAP_NET_BIND_SERVICE (the systemd unit can "
@@ -118,7 +121,7 @@ class ModbusOutput(QueuedOutput):
             self._stop_loop()
             why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise EdgeCNNError(f"Modbus server cannot listen on {self.config.host}:{self.config.port} ({why}): pick "
-                               "a free port (outputs.modbus.port), or grant port 502 to the service") from None
+                               "a free port (the output's port), or grant port 502 to the service") from None
         self.set_connected(True)
 
     async def _serve(self) -> None:

@@ -40,7 +40,10 @@ PLACEHOLDERS = {"decision": ("station", "source", "region", "verdict"), "alarm":
 
 @dataclass(frozen=True)
 class Config:
-    """The ``[outputs.mqtt]`` section of a station file."""
+    """An ``[[outputs]]`` entry of a station file with ``kind = "mqtt"`` (checked on construction)."""
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
     host: str = field("localhost", "Broker host name or address.")
     port: int = field(1883, "Broker TCP port (1883 plain, 8883 is the usual TLS port).", min=1, max=65535)
@@ -84,12 +87,12 @@ def _check_template(name: str, template: str, allowed: tuple[str, ...]) -> None:
     try:
         used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as exc:
-        raise ConfigError(f"outputs.mqtt.{name}: expected a topic template like 'edgecnn/{{station}}/state'; "
+        raise ConfigError(f"{name}: expected a topic template like 'edgecnn/{{station}}/state'; "
                           f"received {template!r} ({exc})") from None
     unknown = sorted(used - set(allowed))
     if unknown or not template or "+" in template or "#" in template:
         what = f"unknown placeholder {{{unknown[0]}}}" if unknown else "wildcards (+, #) cannot be published to"
-        raise ConfigError(f"outputs.mqtt.{name}: expected a topic with placeholders among "
+        raise ConfigError(f"{name}: expected a topic with placeholders among "
                           f"{', '.join('{' + a + '}' for a in allowed)}; received {template!r} ({what})")
 
 
@@ -110,18 +113,18 @@ def _validate(config: Config) -> None:
     _check_template("alarm_topic", config.alarm_topic, PLACEHOLDERS["alarm"])
     _check_template("state_topic", config.state_topic, PLACEHOLDERS["state"])
     if config.qos not in (0, 1):
-        raise ConfigError(f"outputs.mqtt.qos: expected 0 or 1; received {config.qos!r}")
+        raise ConfigError(f"qos: expected 0 or 1; received {config.qos!r}")
     if config.password and not config.username:
-        raise ConfigError("outputs.mqtt.password: expected a username with it; received a password alone "
-                          "(set outputs.mqtt.username)")
+        raise ConfigError("password: expected a username with it; received a password alone "
+                          "(set username)")
     for key in ("ca", "cert", "key"):
         path = getattr(config, key)
         if path and not Path(path).expanduser().is_file():
-            raise ConfigError(f"outputs.mqtt.{key}: expected a PEM file; received {path!r}, which does not exist")
+            raise ConfigError(f"{key}: expected a PEM file; received {path!r}, which does not exist")
     if bool(config.cert) != bool(config.key):
-        raise ConfigError("outputs.mqtt.cert/key: expected both a client certificate and its key; received one")
+        raise ConfigError("cert/key: expected both a client certificate and its key; received one")
     if (config.ca or config.cert or config.insecure) and not config.tls:
-        raise ConfigError("outputs.mqtt.tls: expected true when ca, cert or insecure are set; received false")
+        raise ConfigError("tls: expected true when ca, cert or insecure are set; received false")
 
 
 def _client(paho: Any, config: Config, client_id: str) -> Any:

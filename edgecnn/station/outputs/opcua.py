@@ -48,7 +48,10 @@ KIND = "opcua"
 
 @dataclass(frozen=True)
 class Config:
-    """The ``[outputs.opcua]`` section of a station file."""
+    """An ``[[outputs]]`` entry of a station file with ``kind = "opcua"`` (checked on construction)."""
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
     host: str = field("0.0.0.0", "Address to listen on (0.0.0.0: every interface; 127.0.0.1: this box only).")
     port: int = field(4840, "TCP port (4840 is OPC UA's registered port).", min=1, max=65535)
@@ -114,7 +117,7 @@ class OPCUAOutput(QueuedOutput):
             self._stop_loop()
             why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise EdgeCNNError(f"OPC UA server cannot start on {self.url} ({why}): pick a free port "
-                               "(outputs.opcua.port)") from None
+                               "(the output's port)") from None
         self.set_connected(True)
 
     def _call(self, coro: Any, timeout: float = 10.0) -> Any:

@@ -12,7 +12,7 @@ decisions, so a receiver can drop the duplicate a retry after a lost answer may 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,16 @@ RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
 
 @dataclass(frozen=True)
 class Config:
-    """The ``[outputs.webhook]`` section of a station file."""
+    """An ``[[outputs]]`` entry of a station file with ``kind = "webhook"`` (checked on construction)."""
 
-    url: str = field("", "The URL that receives a JSON POST per decision and alarm (http:// or https://).")
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    url: str = field(MISSING, "The URL that receives a JSON POST per decision and alarm (http:// or https://).")
     token: str = field("", "Sent as 'Authorization: Bearer <token>'; write \"{WEBHOOK_TOKEN}\" to fill it from the environment.",
                        secret=True)
-    follow: str = field("*", "Which decisions to send: '*' all, 'station' the station verdict, a source name, or "
-                             "'source/region'.")
+    follow: str = field("station", "Which decisions to send: 'station' (the station verdict), '*' all, a source "
+                                   "name, or 'source/region'.")
     changes_only: bool = field(False, "Send only decisions whose verdict changed.")
     alarms: bool = field(True, "Send alarms too.")
     timeout_s: float = field(5.0, "Seconds to wait for the receiver's answer.", min=0.1, max=300.0)
@@ -56,10 +59,10 @@ def _validate(config: Config) -> None:
 
     parts = urlsplit(config.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"outputs.webhook.url: expected an http:// or https:// URL; received {mask(config.url, whole=True)!r}")
+        raise ConfigError(f"url: expected an http:// or https:// URL; received {mask(config.url, whole=True)!r}")
     check_follow(config.follow)
     if config.ca and not Path(config.ca).expanduser().is_file():
-        raise ConfigError(f"outputs.webhook.ca: expected a PEM file; received {config.ca!r}, which does not exist")
+        raise ConfigError(f"ca: expected a PEM file; received {config.ca!r}, which does not exist")
 
 
 class WebhookOutput(QueuedOutput):
