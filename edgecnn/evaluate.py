@@ -226,6 +226,15 @@ def compare(child: str | os.PathLike[str], parent: str | os.PathLike[str], data:
     Writes ``OUT/parent/`` and ``OUT/child/`` (each ``evaluate``'s files) and ``OUT/comparison.json``.
     """
     parent_path = parent_of(child) if str(parent) == "auto" else Path(parent)
+    if data is not None:
+        from edgecnn.imaging import list_class_folders
+        from edgecnn.modelcard import read
+
+        card = read(parent_path)
+        added = [c.name for c in list_class_folders(data) if card is not None and c.name not in card.labels]
+        if added:
+            raise DataError(f"The parent {parent_path} does not know the classes {added} of {data} (added by "
+                            f"`train --from`); compare on a folder of the parent's classes {card.labels}.")
     out = Path(out_dir) if out_dir else next_run_dir(EVALUATE_PROJECT)
     child_report = evaluate(child, data=data, out_dir=out / "child", **options)
     parent_report = evaluate(parent_path, data=data, out_dir=out / "parent", **options)

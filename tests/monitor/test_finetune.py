@@ -39,6 +39,10 @@ def test_an_added_class_grows_the_head_and_a_missing_one_is_refused(parent_run, 
     np.testing.assert_allclose(ck[:, 1:], pk, atol=1e-4)  # lr ~0: the parent's columns, moved by label
     first = next(i for i, layer in enumerate(parent.layers) if layer.weights)  # the first conv: copied as is
     np.testing.assert_allclose(child.layers[first].get_weights()[0], parent.layers[first].get_weights()[0], atol=1e-4)
+    from edgecnn.evaluate import compare
+
+    with pytest.raises(DataError, match=r"does not know the classes \['b_new'\]"):
+        compare(r.run_dir, "auto", data, out_dir=tmp_path / "eval")  # the parent cannot be scored on b_new
     shutil.rmtree(data / "c2")
     with pytest.raises(DataError, match="c2 missing"):
         train(from_run=str(parent_run), data=str(data), epochs=1, project=str(tmp_path / "runs"), name="bad",
