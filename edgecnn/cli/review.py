@@ -27,8 +27,9 @@ def review_command(
     store = review(captures, data, [c.strip() for c in classes.split(",") if c.strip()] if classes else None,
                    port=port, started=started)
     a = store.audit()
-    console.print(f"{a['labelled']} labelled, {a['discarded']} discarded, {a['pending']} left; log {store.log_path}",
-                  markup=False)
+    gone = f", {len(a['missing'])} gone (removed to stay under max_gb)" if a["missing"] else ""
+    console.print(f"{a['labelled']} labelled, {a['discarded']} discarded, {a['pending'] - len(a['missing'])} left"
+                  f"{gone}; log {store.log_path}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

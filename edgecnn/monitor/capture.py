@@ -202,7 +202,13 @@ class Capture:
             (self.out / d).mkdir(parents=True, exist_ok=True)
         self._files: deque[tuple[str, list[Path], int]] = deque()  # (capture id, its files, bytes), oldest first
         self._scan()
-        self._jsonl = open(self.out / CAPTURES_FILE, "a", encoding="utf-8")  # noqa: SIM115 - held open
+        index = self.out / CAPTURES_FILE
+        if index.exists() and index.stat().st_size:
+            with open(index, "rb+") as fh:  # a line torn by a kill is ended, so the next capture's stays whole
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")
+        self._jsonl = open(index, "a", encoding="utf-8")  # noqa: SIM115 - held open
         self._thread: threading.Thread | None = None
         if start:
             self._thread = threading.Thread(target=self._loop, name="edgecnn-capture", daemon=True)

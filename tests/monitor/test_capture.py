@@ -115,8 +115,13 @@ def test_disk_stays_under_max_gb_oldest_first(parent_run, monitor_data, tmp_path
     kept = sorted(f.name for f in (tmp_path / "c" / "crops").iterdir())
     lines = _lines(tmp_path / "c")
     assert len(lines) == cap.stats.saved and kept == sorted(Path(r["crop"]).name for r in lines[-len(kept):])  # newest kept
+    index = tmp_path / "c" / "captures.jsonl"
+    index.write_bytes(index.read_bytes() + b'{"id": "torn by a ki')  # a kill mid-line
     again = Capture(CaptureConfig(enabled=True, max_gb=limit_gb), tmp_path / "c", start=False)
     assert again.stats.bytes == on_disk  # a restart knows what is there
+    again._jsonl.write('{"id": "next"}\n')
+    again.close()
+    assert index.read_text().splitlines()[-1] == '{"id": "next"}'  # the next line stays whole
 
 
 def test_a_stuck_capture_thread_never_blocks_the_engine(parent_run, monitor_data, tmp_path):
