@@ -60,6 +60,8 @@ class EvalReport:
     macro_f1: float = 0.0
     outputs: list[str] = field(default_factory=list)
     backend_info: dict[str, Any] = field(default_factory=dict)
+    #: Every wrong prediction, the most confident first: file, true, predicted, score, the true class's score.
+    misclassified: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -148,6 +150,7 @@ def evaluate(
             results = (result for _frame, result in Pipeline(be, source, batch=batch, topk=1))
         probs: list[np.ndarray] = []
         targets: list[int] = []
+        sources: list[str] = []
         skipped: list[tuple[str, str]] = []
         for result in results:
             if not result.ok:
@@ -155,6 +158,7 @@ def evaluate(
                 continue
             probs.append(result.probs)
             targets.append(target_of[result.source])
+            sources.append(result.source)
     finally:
         be.close()
     if not probs:
@@ -163,14 +167,88 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     report = EvalReport(model=str(model), data=name, labels=ds.labels, count=len(targets), skipped=skipped,
                         backend_info=info_, **m)
+    report.misclassified = misclassified(sources, np.asarray(targets), np.stack(probs), ds.labels)
     png = out / "confusion_matrix.png"
     if plot_confusion(np.asarray(m["confusion"]), ds.labels, png, f"{Path(model).name}: accuracy {m['accuracy']:.3f}"):
         report.outputs.append(str(png))
+    report.outputs += write_pictures(report, sources, np.asarray(targets), np.stack(probs), out)
     write_json(out / "metrics.json", report.to_dict())
     report.outputs.insert(0, str(out / "metrics.json"))
     if skipped:
         info(f"Skipped {len(skipped)} unreadable images.")
     return report
+
+
+def misclassified(sources: list[str], targets: np.ndarray, probs: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
+    """Every wrong top-1, the most confident mistakes first (what to look at, or relabel, first)."""
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != targets)
+    rows = [{"file": sources[i], "true": labels[targets[i]], "predicted": labels[pred[i]],
+             "score": round(float(probs[i, pred[i]]), 6), "true_score": round(float(probs[i, targets[i]]), 6)}
+            for i in wrong]
+    return sorted(rows, key=lambda r: -r["score"])
+
+
+#: Images drawn in the mosaic and thumbnails in the HTML report (the JSON lists every mistake).
+MOSAIC_IMAGES = 32
+REPORT_THUMBNAILS = 200
+
+
+def write_pictures(report: EvalReport, sources: list[str], targets: np.ndarray, probs: np.ndarray,
+                   out: Path) -> list[str]:
+    """``predictions.png`` (a mosaic: mistakes first, marked red) and ``report.html`` (figures, confusion matrix,
+    the misclassified files with thumbnails and scores). Images are shown as decoded (before resizing)."""
+    import html
+
+    from edgecnn.fileio import write_text
+    from edgecnn.imaging import decode_image
+    from edgecnn.mosaic import Tile, pick, thumbnail_uri, write_mosaic
+
+    labels = report.labels
+    pred = probs.argmax(axis=1)
+    written: list[str] = []
+
+    def image(path: str) -> np.ndarray:
+        try:
+            return decode_image(path)
+        except Exception:  # noqa: BLE001  (it decoded for the model a moment ago; a picture is never worth a failure)
+            return np.zeros((8, 8, 3), np.uint8)
+
+    true, said = [labels[t] for t in targets], [labels[p] for p in pred]
+    scores = [float(probs[i, pred[i]]) for i in range(len(sources))]
+    tiles = [Tile(image(sources[i]), true[i], said[i], scores[i])
+             for i in pick(true, said, scores, limit=MOSAIC_IMAGES)]
+    png = write_mosaic(tiles, out / "predictions.png",
+                       title=f"{Path(report.model).name} on {Path(report.data).name}: accuracy {report.accuracy:.3f} "
+                             f"({len(report.misclassified)} wrong of {report.count})")
+    if png:
+        written.append(str(png))
+    rows = []
+    for r in report.misclassified[:REPORT_THUMBNAILS]:
+        rows.append(f'<tr><td><img src="{thumbnail_uri(image(r["file"]))}" alt=""></td>'
+                    f"<td>{html.escape(r['file'])}</td><td>{html.escape(r['true'])}</td>"
+                    f"<td class=bad>{html.escape(r['predicted'])}</td><td>{r['score']:.3f}</td>"
+                    f"<td>{r['true_score']:.3f}</td></tr>")
+    more = len(report.misclassified) - REPORT_THUMBNAILS
+    confusion = out / "confusion_matrix.png"
+    body = (
+        f"<h1>{html.escape(Path(report.model).name)} on {html.escape(report.data)}</h1>"
+        f"<p>accuracy {report.accuracy:.4f} · top-{report.topk} {report.topk_accuracy:.4f} · macro-F1 "
+        f"{report.macro_f1:.4f} · {report.count} images, {len(report.misclassified)} misclassified, "
+        f"{len(report.skipped)} skipped</p>"
+        + (f'<img src="{confusion.name}" alt="confusion matrix" style="max-width:640px">' if confusion.exists() else "")
+        + ('<h2>Predictions</h2><img src="predictions.png" alt="prediction mosaic" style="max-width:100%">' if png else "")
+        + "<h2>Misclassified, most confident first</h2>"
+        + ("<table><tr><th></th><th>file</th><th>true</th><th>predicted</th><th>score</th><th>true class score</th></tr>"
+           + "".join(rows) + "</table>" if rows else "<p>None: every image was classified right.</p>")
+        + (f"<p>{more} more in metrics.json.</p>" if more > 0 else "")
+    )
+    page = ("<!DOCTYPE html><html><head><meta charset=utf-8><title>edgecnn evaluate</title><style>"
+            "body{font-family:sans-serif;max-width:1280px;margin:auto;padding:1em}table{border-collapse:collapse}"
+            "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;word-break:break-all}"
+            ".bad{color:#c81e1e;font-weight:bold}</style></head><body>" + body + "</body></html>\n")
+    written.append(str(write_text(out / "report.html", page)))
+    return written
 
 
 @dataclass

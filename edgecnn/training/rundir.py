@@ -29,6 +29,7 @@ PLOT_FILES = {
     "confusion": "confusion_matrix.png",
     "samples": "augmented_samples.png",
     "summary": "model_summary.png",
+    "predictions": "val_predictions.png",
 }
 
 

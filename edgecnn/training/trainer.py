@@ -336,6 +336,7 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             cm_split = "test" if data.test is not None else "val"
             plots.plot_confusion(np.asarray(metrics[cm_split]["confusion_matrix"]), labels,
                                  run_dir / PLOT_FILES["confusion"], f"Confusion matrix ({cm_split})")
+            _prediction_mosaic(model, data.val, labels, run_dir / PLOT_FILES["predictions"])
     finally:
         distribution.release(plan)
         if mixed:
@@ -349,6 +350,28 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
         publish_dir(run_dir, final_dir)
         run_dir, model_path = final_dir, final_dir / MODEL_FILENAME
     return TrainResult(run_dir=run_dir, model_path=model_path, metrics=metrics, card=card, history=history)
+
+def _prediction_mosaic(model: Any, images: Any, labels: list[str], path: Path, limit: int = 32) -> None:
+    """Validation images with their true and predicted labels, wrong ones first and marked (as Ultralytics'
+    ``val_batch_pred``): one batched predict of the validation split, then a Pillow mosaic."""
+    from edgecnn.mosaic import Tile, pick
+    from edgecnn.training.evaluation import predict_probs
+
+    if not len(images):
+        return
+    probs = predict_probs(model, images.x)
+    if probs.shape[1] == 1:  # a one-unit sigmoid head: [1 - p, p]
+        probs = np.concatenate([1.0 - probs, probs], axis=1)
+    pred = probs.argmax(axis=1)
+    true = [labels[int(t)] for t in images.y]
+    said = [labels[int(p)] for p in pred]
+    scores = [float(probs[i, pred[i]]) for i in range(len(pred))]
+    from edgecnn.mosaic import write_mosaic
+
+    tiles = [Tile(images.x[i], true[i], said[i], scores[i]) for i in pick(true, said, scores, limit)]
+    wrong = sum(a != b for a, b in zip(true, said))
+    write_mosaic(tiles, path, title=f"validation: {len(true) - wrong} of {len(true)} right (wrong ones first, marked)")
+
 
 def _compile(model: Any, cfg: TrainConfig, head: str, num_classes: int) -> None:
     import keras
