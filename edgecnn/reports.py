@@ -88,14 +88,17 @@ def html_table(rows: Sequence[Mapping[str, Any] | Sequence[Any]], columns: Seque
     for i, r in enumerate(rows):
         cls = f' class="{html.escape(row_classes[i])}"' if row_classes and row_classes[i] else ""
         body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r, columns)) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            "</div>")
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1240px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em}th,td{border:1px solid #ccc;padding:.25em .55em;text-align:left}
 th{background:#f3f3f3}tr.error td{background:#fde8e8}tr.skipped td{color:#888}tr.mismatch td{background:#fff4d6}
+tr.best td{background:#e3f6ea;font-weight:600}.best-line{background:#e3f6ea;border-left:4px solid #1f9d55;padding:.5em 1em}
+th{white-space:normal}td{white-space:nowrap}td:last-child{white-space:normal;min-width:10em}.scroll{overflow-x:auto;max-width:100%}
 .warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em 1em}.muted{color:#777;font-size:.85em}
 img{max-width:100%;height:auto;display:block;margin:.6em 0}
 """

@@ -189,8 +189,25 @@ def print_results(report: BenchReport, title: str | None = None) -> None:
 
 
 # ====================================================================== charts
+def best_row(results: Sequence[BenchResult]) -> BenchResult | None:
+    """The fastest measured row per image among those within 1 point of the best accuracy (any, without data):
+    the option the report highlights (``bench --pick`` applies its own gate and writes a profile)."""
+    ok = [r for r in results if r.ok]
+    if not ok:
+        return None
+    with_acc = [r.accuracy for r in ok if r.accuracy is not None]
+    if with_acc:
+        ok = [r for r in ok if r.accuracy is None or r.accuracy >= max(with_acc) - 0.01] or ok
+    return min(ok, key=lambda r: r.latency.p50_ms / max(1, r.batch))  # type: ignore[union-attr]
+
+
+#: Rows drawn in the latency CDF: more lines than this are unreadable; the fastest ones are drawn.
+CDF_LINES = 8
+
+
 def latency_charts(results: Sequence[BenchResult]) -> list[bytes]:
-    """PNG charts of measured rows: p50/p90 bars per artifact, and the latency CDF (empty when none ran).
+    """PNG charts of measured rows, per image: p50/p90 bars per row (the best highlighted; the figure grows with
+    the rows so 18 stay readable), and the latency CDF of the fastest :data:`CDF_LINES` rows.
 
     Raises:
         MissingDependencyError: matplotlib is not installed.
@@ -205,32 +222,38 @@ def latency_charts(results: Sequence[BenchResult]) -> list[bytes]:
         return []
     sweep = _is_sweep(ok)
     labels = [row_label(r, sweep) for r in ok]
-    p50 = [r.latency.p50_ms for r in ok]  # type: ignore[union-attr]
-    p90 = [r.latency.p90_ms for r in ok]  # type: ignore[union-attr]
+    per = [max(1, r.batch) for r in ok]
+    p50 = [r.latency.p50_ms / b for r, b in zip(ok, per)]  # type: ignore[union-attr]
+    p90 = [r.latency.p90_ms / b for r, b in zip(ok, per)]  # type: ignore[union-attr]
+    best = best_row(ok)
 
-    fig = new_figure(8.0, max(2.4, 0.42 * len(ok) + 1.2))
+    fig = new_figure(9.0, max(2.4, 0.38 * len(ok) + 1.4))
     ax = fig.add_subplot()
     y = np.arange(len(ok))
-    ax.barh(y - 0.2, p50, height=0.4, label="p50", color="#3b7dd8")
+    ax.barh(y - 0.2, p50, height=0.4, label="p50", color=["#1f9d55" if r is best else "#3b7dd8" for r in ok])
     ax.barh(y + 0.2, p90, height=0.4, label="p90", color="#f0a030")
     for yi, v in zip(y, p50):
-        ax.text(v, yi - 0.2, f" {v:.2f}", va="center", fontsize=7)
-    ax.set_yticks(y, labels, fontsize=8)
+        ax.text(v, yi - 0.2, f" {v:.3g}", va="center", fontsize=7)
+    ax.set_yticks(y, [("★ " if r is best else "") + lbl for r, lbl in zip(ok, labels)], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("latency per inference (ms)")
-    ax.set_title("Latency per artifact (p50, p90)")
+    ax.set_xlabel("latency per image (ms; a batch call divided by its images)")
+    ax.set_title("Latency per image (p50, p90); ★ green: the best option")
     ax.legend(loc="lower right", fontsize=8)
     bars = png_bytes(fig)
 
+    fastest = sorted(range(len(ok)), key=lambda i: p50[i])[:CDF_LINES]
     fig = new_figure(9.5, 4.0)
     ax = fig.add_subplot()
-    for label, r in zip(labels, ok):
-        s = np.sort(np.asarray(r.samples_ms or [r.latency.p50_ms], dtype=float))  # type: ignore[union-attr]
-        ax.step(s, np.arange(1, s.size + 1) / s.size, where="post", label=label, linewidth=1.2)
+    for i in fastest:
+        r = ok[i]
+        s = np.sort(np.asarray(r.samples_ms or [r.latency.p50_ms], dtype=float)) / per[i]  # type: ignore[union-attr]
+        ax.step(s, np.arange(1, s.size + 1) / s.size, where="post", label=labels[i],
+                linewidth=2.2 if r is best else 1.2)
     ax.set_xscale("log")
-    ax.set_xlabel("latency per inference (ms, log scale)")
+    ax.set_xlabel("latency per image (ms, log scale)")
     ax.set_ylabel("fraction of runs ≤ x")
-    ax.set_title("Latency CDF")
+    more = f" (the fastest {len(fastest)} of {len(ok)})" if len(ok) > len(fastest) else ""
+    ax.set_title("Latency CDF" + more)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     cdf = png_bytes(fig)
@@ -258,10 +281,22 @@ def report_markdown(report: BenchReport) -> str:
 
 def report_html(report: BenchReport) -> str:
     """The bench report as one self-contained HTML page (tables + embedded PNG charts)."""
-    classes = [r.status if r.status != "ok" else "" for r in report.results]
+    best = best_row(report.results)
+    classes = ["best" if r is best else (r.status if r.status != "ok" else "") for r in report.results]
+    rows = [summary_row(r) for r in report.results]
+    for r, row in zip(report.results, rows):
+        if r is best:
+            row["Status"] = "★ best: " + row["Status"]
+    lead = ""
+    if best is not None:
+        lead = (f'<p class="best-line">★ Best option: <b>{html.escape(best.file)}</b> on {html.escape(best.backend)}, '
+                f"threads {'auto' if best.threads is None else best.threads}, batch {best.batch}: "
+                f"{_ms(best.latency.p50_ms / max(1, best.batch))} ms per image (p50)"  # type: ignore[union-attr]
+                + (f", accuracy {best.accuracy * 100:.1f}%" if best.accuracy is not None else "")
+                + " (fastest within 1 point of the best accuracy; <code>bench --pick</code> writes it as a profile)</p>")
     sections = [
-        ("Results", html_table([summary_row(r) for r in report.results], BENCH_COLUMNS, classes)),
-        ("Charts", charts_html(latency_charts, report.results, alts=("p50 and p90 latency per artifact", "latency CDF"))),
+        ("Results", lead + html_table(rows, BENCH_COLUMNS, classes)),
+        ("Charts", charts_html(latency_charts, report.results, alts=("p50 and p90 latency per image", "latency CDF"))),
         ("All statistics", html_table([detail_row(r) for r in report.results if r.ok], DETAIL_COLUMNS)),
     ]
     if report.gates.get("fail_above_ms") is not None or report.gates.get("min_accuracy") is not None:

@@ -84,7 +84,26 @@ def test_html_report_is_self_contained_with_charts(report, tmp_path):
 
     assert all(base64.b64decode(c)[:8] == b"\x89PNG\r\n\x1a\n" for c in charts)
     assert not re.search(r'(src|href)="(https?:)?//', text) and "<script" not in text and "<link" not in text
+    # issue 25: the best option is named and its row highlighted, once; latency is per image
+    from edgecnn.bench.render import best_row
+
+    best = best_row(report.results)
+    assert best is not None and text.count('<tr class="best">') == 1 and "★ Best option:" in text
+    assert f"<b>{best.file}</b>" in text and "ms/img" in text
     assert "broken.tflite" in text and "Peak RSS MB" in text and report.label in text
+
+
+def test_the_latency_chart_grows_with_the_rows(report):
+    from io import BytesIO
+
+    from PIL import Image
+
+    from edgecnn.bench.render import latency_charts
+
+    ok = report.ok_results
+    few = Image.open(BytesIO(latency_charts(ok[:2])[0]))
+    many = Image.open(BytesIO(latency_charts(ok * 5)[0]))  # 18+ rows keep their bar height
+    assert many.height > few.height * 3
 
 
 def test_html_without_matplotlib_warns_and_has_no_charts(arts, tmp_path):
