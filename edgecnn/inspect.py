@@ -65,6 +65,9 @@ def inspect_model(path: str | os.PathLike[str], unsafe: bool = False, convention
     p = Path(path)
     if not p.exists():
         raise ModelError(f"Model not found: {p}")
+    from edgecnn.modelcard import check_model_file
+
+    check_model_file(p)  # a FIFO would block, /dev/zero (a link named model.onnx) fill memory
     if p.is_dir():
         if is_run_folder(p):
             p = run_model(p)

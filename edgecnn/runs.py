@@ -94,7 +94,11 @@ def next_commands_after_train(run_dir: str | os.PathLike[str]) -> list[str]:
 
 def load_run_card(run_dir: str | os.PathLike[str]) -> ModelCard | None:
     p = Path(run_dir) / CARD_FILENAME
-    return ModelCard.from_json(p.read_bytes()) if p.exists() else None
+    if not p.exists():
+        return None
+    from edgecnn.modelcard import _read_small
+
+    return ModelCard.from_json(_read_small(p))
 
 
 def load_split(run_dir: str | os.PathLike[str], split: str) -> LabelledFiles | None:
