@@ -70,9 +70,12 @@ class LazyConsole:
         else:  # e.g. ``console.width = 160``
             setattr(self.rich, name, value)
 
-    def print(self, *objects: Any, markup: bool | None = None, highlight: bool | None = None, end: str = "\n",
+    def print(self, *objects: Any, markup: bool | None = False, highlight: bool | None = None, end: str = "\n",
               **kwargs: Any) -> None:
-        """``Console.print``; plain ``str`` objects printed with ``markup=False`` to a non-terminal bypass Rich."""
+        """``Console.print``; plain ``str`` objects printed with ``markup=False`` to a non-terminal bypass Rich.
+
+        Markup is off unless asked for (``markup=True``): printed strings carry paths, labels and names from
+        outside, and a ``[/]`` in a run folder's name must neither raise nor style anything (issue 19)."""
         stream = _stream(self._stderr)
         if (self._console is None and not kwargs and markup is False and objects
                 and all(isinstance(o, str) for o in objects) and not _is_terminal(stream)):
