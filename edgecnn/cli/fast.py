@@ -24,21 +24,6 @@ if TYPE_CHECKING:
 _ROOT_FLAGS = {"--verbose": True, "-v": True}
 
 
-def _spellings() -> dict[str, tuple[Param, bool | None]]:
-    """Each option spelling → (its parameter, the value a flag spelling sets, or None for an option with a value)."""
-    from edgecnn.cli.run_params import RUN_PARAMS
-
-    out: dict[str, tuple[Param, bool | None]] = {}
-    for param in RUN_PARAMS:
-        for decl in param.decls:
-            on, _, off = decl.partition("/")
-            flag = param.type is bool
-            out[on] = (param, True if flag else None)
-            if off:
-                out[off] = (param, False)
-    return out
-
-
 def _value(param: Param, text: str) -> Any:
     """``text`` as the parameter's value, or None when Typer should judge it."""
     if not text or (text.startswith("-") and param.type not in (int, float)):  # a dash-led value: Click's call
@@ -61,45 +46,20 @@ def parse_run(args: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     """The values of ``edgecnn run``'s arguments (those after ``run``), keyed as :data:`RUN_PARAMS`; None when the
     line is not plainly valid (Typer then parses it)."""
     from edgecnn.cli.run_params import RUN_PARAMS
+    from edgecnn.station.params import Refused, scan_args, spellings
 
     environ = os.environ if environ is None else environ
-    spellings = _spellings()
-    values: dict[str, Any] = {}
-    positional: list[str] = []
-    i = 0
-    while i < len(args):
-        token = args[i]
-        i += 1
-        if token == "--":
-            positional.extend(args[i:])
-            break
-        if not token.startswith("-") or token == "-":
-            positional.append(token)
-            continue
-        name, eq, text = token.partition("=") if token.startswith("--") else (token, "", "")
-        found = spellings.get(name)
-        if found is None:
-            return None  # --help, an unknown or abbreviated option, joined short options, -xVALUE
-        param, flag = found
-        if param.name in values and not param.multiple:
-            return None  # repeated: Click keeps the last; let it
-        if flag is not None:
-            if eq:
-                return None
-            values[param.name] = flag
-            continue
-        if not eq:
-            if i >= len(args):
-                return None
-            text = args[i]
-            i += 1
+
+    def value_of(param: Param, text: str, name: str) -> Any:
         value = _value(param, text)
         if value is None:
-            return None
-        if param.multiple:
-            values.setdefault(param.name, []).append(value)
-        else:
-            values[param.name] = value
+            raise Refused("bad-value", name, param)
+        return value
+
+    try:
+        values, positional = scan_args(args, spellings(), value_of)
+    except Refused:
+        return None  # --help, an unknown, repeated or abbreviated option, a bad value: Typer's call
     argument = next(p for p in RUN_PARAMS if p.argument)
     if len(positional) > 1:
         return None

@@ -8,6 +8,7 @@ parsers of ``edgecnn run`` (Typer's and the direct one). Cheap to import: a one-
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,25 +243,57 @@ def _single(p: Param) -> Param:
     return replace(p, multiple=False)
 
 
-def parse_args(args: list[str]) -> dict[str, Any]:
-    """The values of an ``edgecnn run`` argument list (model first or anywhere), strictly: every problem is an error.
+class Refused(Exception):
+    """Why :func:`scan_args` stopped at an option: ``kind`` is ``unknown``, ``twice``, ``no-value``,
+    ``needs-value``, or ``bad-value`` (raised by a caller's ``value_of``).
 
-    Used where a run's arguments are checked without running them (``devices service --args``). Options not
-    given keep their defaults; environment variables are not read.
-
-    Raises:
-        ConfigError: an unknown option (with the closest spelling), a missing or bad value, a repeated option.
+    The message is made only by a caller that shows it (:meth:`message`), so the direct parser of ``run``, which
+    hands such a line to Typer, imports nothing more for it.
     """
-    from edgecnn.config import suggest
-    from edgecnn.errors import ConfigError
 
-    spellings: dict[str, tuple[Param, bool | None]] = {}
+    def __init__(self, kind: str, name: str, p: Param | None = None) -> None:
+        super().__init__(kind, name)
+        self.kind, self.name, self.param = kind, name, p
+
+    def message(self, spellings: list[str]) -> str:
+        if self.kind == "unknown":
+            from edgecnn.config import suggest
+
+            return f"No such option: {self.name}.{suggest(self.name, spellings)}"
+        if self.kind == "twice":
+            assert self.param is not None
+            return f"Option {flag(self.param)} is given twice."
+        if self.kind == "no-value":
+            return f"Option {self.name} does not take a value."
+        if self.kind == "needs-value":
+            return f"Option {self.name} requires a value."
+        return f"Invalid value for {self.name!r}."
+
+
+def spellings() -> dict[str, tuple[Param, bool | None]]:
+    """Each option spelling → (its parameter, the value a flag spelling sets, or None for an option with a value)."""
+    out: dict[str, tuple[Param, bool | None]] = {}
     for p in RUN_PARAMS:
         for decl in p.decls:
             on, _, off = decl.partition("/")
-            spellings[on] = (p, True if p.type is bool else None)
+            out[on] = (p, True if p.type is bool else None)
             if off:
-                spellings[off] = (p, False)
+                out[off] = (p, False)
+    return out
+
+
+def scan_args(
+    args: Sequence[str], names: dict[str, tuple[Param, bool | None]], value_of: Callable[[Param, str, str], Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """``run``'s option values and positional words, read as Click reads them (``--name value``, ``--name=value``,
+    ``-x value``, ``--flag/--no-flag``, ``--`` ends the options); each value is ``value_of(param, text, spelling)``.
+
+    The one walk both parsers of ``run`` take: :func:`parse_args` (strict) and :func:`edgecnn.cli.fast.parse_run`
+    (which hands any line it refuses to Typer).
+
+    Raises:
+        Refused: an unknown or repeated option, a flag given a value, an option without its value.
+    """
     values: dict[str, Any] = {}
     positional: list[str] = []
     i = 0
@@ -274,27 +307,46 @@ def parse_args(args: list[str]) -> dict[str, Any]:
             positional.append(token)
             continue
         name, eq, text = token.partition("=") if token.startswith("--") else (token, "", "")
-        found = spellings.get(name)
+        found = names.get(name)
         if found is None:
-            raise ConfigError(f"No such option: {name}.{suggest(name, list(spellings))}")
+            raise Refused("unknown", name)  # --help, an abbreviated option, joined short options, -xVALUE
         p, on = found
         if p.name in values and not p.multiple:
-            raise ConfigError(f"Option {flag(p)} is given twice.")
+            raise Refused("twice", name, p)  # Click keeps the last
         if on is not None:
             if eq:
-                raise ConfigError(f"Option {name} does not take a value.")
+                raise Refused("no-value", name, p)
             values[p.name] = on
             continue
         if not eq:
             if i >= len(args):
-                raise ConfigError(f"Option {name} requires a value.")
+                raise Refused("needs-value", name, p)
             text = args[i]
             i += 1
-        value = _from_text(p, text, name)
+        value = value_of(p, text, name)
         if p.multiple:
             values.setdefault(p.name, []).append(value)
         else:
             values[p.name] = value
+    return values, positional
+
+
+def parse_args(args: list[str]) -> dict[str, Any]:
+    """The values of an ``edgecnn run`` argument list (model first or anywhere), strictly: every problem is an error.
+
+    Used where a run's arguments are checked without running them (``devices service --args``). Options not
+    given keep their defaults; environment variables are not read.
+
+    Raises:
+        ConfigError: an unknown option (with the closest spelling), a missing or bad value, a repeated option.
+    """
+    from edgecnn.errors import ConfigError
+
+    names = spellings()
+    try:
+        values, positional = scan_args(args, names, _from_text)
+    except Refused as refused:
+        raise ConfigError(refused.message(list(names))) from None
     if len(positional) > 1:
         raise ConfigError(f"Got unexpected extra arguments: {' '.join(positional[1:])}.")
     if positional:
@@ -318,4 +370,4 @@ def _from_text(p: Param, text: str, name: str) -> Any:
 
 
 __all__ = ["BACKEND_CHOICES", "CLI_ONLY", "CONVENTION_PARAMS", "RUN_HELP", "RUN_PARAMS", "Param", "check_value", "flag", "param",
-           "parse_args", "run_options"]
+           "parse_args", "run_options", "scan_args", "spellings", "Refused"]
