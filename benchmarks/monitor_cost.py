@@ -85,7 +85,7 @@ def cost(model: Path, held: Path, work: Path, seconds: float, rounds: int) -> di
                 path = work / f"station-{mode}.toml"
                 path.write_text(
                     f'name = "bench"\nmodel = "{model}"\nstate_dir = "{state}"\n[run]\nthreads = 1\n'
-                    f'[[sources]]\nname = "line"\nsource = "{video}"\n' + ("" if paced else "fps = 100000\n")
+                    f'[[sources]]\nname = "line"\nsource = "{video}"\n' + ("fps = 30\n" if paced else "")
                     + '[[sources.regions]]\nname = "a"\nbox = [0.0, 0.0, 0.5, 1.0]\n'
                     '[[sources.regions]]\nname = "b"\nbox = [0.5, 0.0, 1.0, 1.0]\n'
                     '[rules]\nvotes = 1\nwindow = 1\n' + (sections if mode == "on" else ""))
