@@ -14,6 +14,7 @@ import dataclasses
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from edgecnn.station import events
@@ -87,6 +88,59 @@ def check_connect(host: str, port: int, name: str, timeout: float = 3.0) -> even
     except OSError as exc:
         return events.Reachability(name, False, f"cannot connect to {host}:{port}: {exc.strerror or exc}")
     return events.Reachability(name, True, f"{host}:{port} accepts connections")
+
+
+def check_ready(name: str, validate: Callable[[], None], *need: str) -> events.Reachability | None:
+    """None when ``validate()`` passes and the extra ``need`` names (``module, extra, purpose`` as
+    :func:`edgecnn.errors.require` takes them) is installed; else the unreachable row that says why."""
+    from edgecnn.errors import EdgeCNNError, require
+
+    try:
+        validate()
+        if need:
+            require(*need)
+    except EdgeCNNError as exc:
+        return events.Reachability(name, False, str(exc))
+    return None
+
+
+def check_server(name: str, validate: Callable[[], None], host: str, port: int, *need: str) -> events.Reachability:
+    """Whether a server output (Modbus, OPC UA) is set up right, its extra installed, and its port free now."""
+    return check_ready(name, validate, *need) or check_port(host, port, name)
+
+
+def failure(exc: BaseException) -> str:
+    """Why a server could not start, in a few words (the OS's reason where there is one)."""
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+class ServerLoop:
+    """An asyncio event loop running on a daemon thread of its own, for an output that serves clients from the
+    worker's side (Modbus, OPC UA): :meth:`call` runs a coroutine there and waits for it."""
+
+    def __init__(self, thread_name: str) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=thread_name, daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Any, timeout: float = 10.0) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=timeout)
+
+    def stop(self, closing: Any = None, timeout: float = 5.0) -> None:
+        """Run the ``closing`` coroutine (the server's own stop; its failure is ignored), then end the loop."""
+        if closing is not None:
+            try:
+                self.call(closing, timeout)
+            except Exception:  # noqa: BLE001, S110 - closing
+                pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        if not self.loop.is_running():
+            self.loop.close()
 
 
 class QueuedOutput:

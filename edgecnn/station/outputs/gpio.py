@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.station import events
-from edgecnn.station.outputs.base import QueuedOutput, check_follow, field, matches
+from edgecnn.station.outputs.base import QueuedOutput, check_follow, check_ready, field, matches
 
 KIND = "gpio"
 
@@ -233,15 +233,15 @@ def create(config: Config, *, station: str, labels: list[str], model_sha256: str
 
 def check(config: Config, name: str = KIND) -> events.Reachability:
     """Whether the chip exists, has the line, and the line is free (nothing is driven)."""
-    from edgecnn.errors import EdgeCNNError, require
+    from edgecnn.errors import require
 
     if config.backend == "record":
         return events.Reachability(name, True, "GPIO recording backend (no hardware is driven)")
-    try:
-        _validate(config)
-        gpiod = require("gpiod", "gpio", "for the GPIO output")
-    except EdgeCNNError as exc:
-        return events.Reachability(name, False, str(exc))
+    need = ("gpiod", "gpio", "for the GPIO output")
+    failed = check_ready(name, lambda: _validate(config), *need)
+    if failed is not None:
+        return failed
+    gpiod = require(*need)  # imported by check_ready
     if not os.path.exists(config.chip) or not gpiod.is_gpiochip_device(config.chip):
         return events.Reachability(name, False, f"GPIO chip {config.chip} not found (ls /dev/gpiochip*)")
     try:

@@ -36,7 +36,6 @@ Verdict codes: 0 unsure, 1..N the model's labels in order, N+1 "ok", N+2 "reject
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -44,7 +43,15 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.station import events
-from edgecnn.station.outputs.base import QueuedOutput, check_follow, check_port, field, matches
+from edgecnn.station.outputs.base import (
+    QueuedOutput,
+    ServerLoop,
+    check_follow,
+    check_server,
+    failure,
+    field,
+    matches,
+)
 
 KIND = "modbus"
 COILS = ("reject", "unsure", "ok", "alarm")
@@ -102,25 +109,21 @@ class ModbusOutput(QueuedOutput):
         self._alarms: set[tuple[str, str, str]] = set()
         self._t0 = time.monotonic()
         self._beat = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: ServerLoop | None = None
         self._server: Any = None
-        self._loop_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ the server's loop
     def open(self) -> None:
         from edgecnn.errors import EdgeCNNError, require
 
         require("pymodbus", "modbus", "for the Modbus output")
-        self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name=f"edgecnn-modbus-{self.name}",
-                                             daemon=True)
-        self._loop_thread.start()
+        self._loop = ServerLoop(f"edgecnn-modbus-{self.name}")
         try:
-            asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=30)
+            self._loop.call(self._serve(), 30)
         except Exception as exc:  # noqa: BLE001 - one line for whatever the server raised
             self._stop_loop()
-            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise EdgeCNNError(f"Modbus server cannot listen on {self.config.host}:{self.config.port} ({why}): pick "
+            raise EdgeCNNError(f"Modbus server cannot listen on {self.config.host}:{self.config.port} "
+                               f"({failure(exc)}): pick "
                                "a free port (the output's port), or grant port 502 to the service") from None
         self.set_connected(True)
 
@@ -155,17 +158,7 @@ class ModbusOutput(QueuedOutput):
     def _stop_loop(self) -> None:
         if self._loop is None:
             return
-        if self._server is not None:
-            fut = asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop)
-            try:
-                fut.result(timeout=5)
-            except Exception:  # noqa: BLE001, S110 - closing
-                pass
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._loop_thread is not None:
-            self._loop_thread.join(5)
-        if not self._loop.is_running():
-            self._loop.close()
+        self._loop.stop(self._server.shutdown() if self._server is not None else None, 5)
         self._loop = None
 
     def shutdown(self, timeout: float) -> None:
@@ -227,11 +220,5 @@ def create(config: Config, *, station: str, labels: list[str], model_sha256: str
 
 def check(config: Config, name: str = KIND) -> events.Reachability:
     """Whether the server's port can be bound now."""
-    from edgecnn.errors import EdgeCNNError, require
-
-    try:
-        _validate(config)
-        require("pymodbus", "modbus", "for the Modbus output")
-    except EdgeCNNError as exc:
-        return events.Reachability(name, False, str(exc))
-    return check_port(config.host, config.port, name)
+    return check_server(name, lambda: _validate(config), config.host, config.port,
+                        "pymodbus", "modbus", "for the Modbus output")

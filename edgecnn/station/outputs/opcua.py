@@ -33,15 +33,21 @@ network, as a PLC's own OPC UA server usually is.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgecnn.station import events
-from edgecnn.station.outputs.base import QueuedOutput, check_follow, check_port, field, matches
+from edgecnn.station.outputs.base import (
+    QueuedOutput,
+    ServerLoop,
+    check_follow,
+    check_server,
+    failure,
+    field,
+    matches,
+)
 
 KIND = "opcua"
 
@@ -93,8 +99,7 @@ class OPCUAOutput(QueuedOutput):
         self.ns = 0
         self._ua: Any = None
         self._server: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: threading.Thread | None = None
+        self._loop: ServerLoop | None = None
         self._nodes: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._decisions = 0
@@ -107,22 +112,18 @@ class OPCUAOutput(QueuedOutput):
         from edgecnn.errors import EdgeCNNError, require
 
         require("asyncua", "opcua", "for the OPC UA output")
-        self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name=f"edgecnn-opcua-{self.name}",
-                                             daemon=True)
-        self._loop_thread.start()
+        self._loop = ServerLoop(f"edgecnn-opcua-{self.name}")
         try:
             self._call(self._serve(), 60)
         except Exception as exc:  # noqa: BLE001 - one line for whatever the server raised
             self._stop_loop()
-            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise EdgeCNNError(f"OPC UA server cannot start on {self.url} ({why}): pick a free port "
+            raise EdgeCNNError(f"OPC UA server cannot start on {self.url} ({failure(exc)}): pick a free port "
                                "(the output's port)") from None
         self.set_connected(True)
 
     def _call(self, coro: Any, timeout: float = 10.0) -> Any:
         assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)
+        return self._loop.call(coro, timeout)
 
     async def _serve(self) -> None:
         import logging
@@ -230,17 +231,8 @@ class OPCUAOutput(QueuedOutput):
     def _stop_loop(self) -> None:
         if self._loop is None:
             return
-        if self._server is not None:
-            try:
-                self._call(self._server.stop(), 10)
-            except Exception:  # noqa: BLE001, S110 - closing
-                pass
-            self._server = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._loop_thread is not None:
-            self._loop_thread.join(5)
-        if not self._loop.is_running():
-            self._loop.close()
+        self._loop.stop(self._server.stop() if self._server is not None else None, 10)
+        self._server = None
         self._loop = None
 
     # ------------------------------------------------------------------ the worker
@@ -279,11 +271,5 @@ def create(config: Config, *, station: str, labels: list[str], model_sha256: str
 
 def check(config: Config, name: str = KIND) -> events.Reachability:
     """Whether the server's port can be bound now."""
-    from edgecnn.errors import EdgeCNNError, require
-
-    try:
-        _validate(config)
-        require("asyncua", "opcua", "for the OPC UA output")
-    except EdgeCNNError as exc:
-        return events.Reachability(name, False, str(exc))
-    return check_port(config.host, config.port, name)
+    return check_server(name, lambda: _validate(config), config.host, config.port,
+                        "asyncua", "opcua", "for the OPC UA output")

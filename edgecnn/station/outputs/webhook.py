@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.station import events
-from edgecnn.station.outputs.base import QueuedOutput, check_connect, check_follow, field, mask, matches
+from edgecnn.station.outputs.base import (
+    QueuedOutput,
+    check_connect,
+    check_follow,
+    check_ready,
+    field,
+    mask,
+    matches,
+)
 
 KIND = "webhook"
 RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
@@ -161,12 +169,9 @@ def check(config: Config, name: str = KIND) -> events.Reachability:
     """Whether the receiver's host accepts a TCP connection now (nothing is POSTed)."""
     from urllib.parse import urlsplit
 
-    from edgecnn.errors import EdgeCNNError
-
-    try:
-        _validate(config)
-    except EdgeCNNError as exc:
-        return events.Reachability(name, False, str(exc))
+    failed = check_ready(name, lambda: _validate(config))
+    if failed is not None:
+        return failed
     parts = urlsplit(config.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     found = check_connect(parts.hostname or "", port, name, timeout=min(5.0, config.timeout_s))
