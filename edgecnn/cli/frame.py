@@ -23,6 +23,7 @@ from edgecnn.console import (
     set_quiet,
 )
 from edgecnn.errors import EdgeCNNError
+from edgecnn.masking import mask_secrets
 
 _state = {"verbose": False}
 
@@ -64,7 +65,7 @@ def exit_code(exc: BaseException) -> int:
     """
     if isinstance(exc, EdgeCNNError):
         if _state["verbose"]:
-            err_console.print(traceback.format_exc(), markup=False, highlight=False)
+            err_console.print(mask_secrets(traceback.format_exc()), markup=False, highlight=False)
         error_line(str(exc))
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
@@ -77,7 +78,7 @@ def exit_code(exc: BaseException) -> int:
         from edgecnn.outputs import os_error_message
 
         if _state["verbose"]:
-            err_console.print(traceback.format_exc(), markup=False, highlight=False)
+            err_console.print(mask_secrets(traceback.format_exc()), markup=False, highlight=False)
         error_line(os_error_message(exc))
         return 1
     raise exc
