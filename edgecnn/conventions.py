@@ -192,17 +192,27 @@ def read_labels(value: str | os.PathLike[str] | list[str]) -> list[str]:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"Expected --labels FILE as one label per line or a JSON list/object; {path} is not "
                               f"valid JSON ({exc}).") from exc
-        if isinstance(value, dict):
-            try:
-                return [str(value[k]) for k in sorted(value, key=lambda k: int(k))]
-            except (TypeError, ValueError):
-                return [str(v) for v in value.values()]
-        if isinstance(value, list):
-            return [str(v) for v in value]
+        found = labels_from_json(value)
+        if found is not None:
+            return found
     labels = [line.strip() for line in text.splitlines() if line.strip()]
     if not labels:
         raise ConfigError(f"Expected --labels FILE with one label per line; {path} holds none.")
     return labels
+
+
+def labels_from_json(value: Any) -> list[str] | None:
+    """The class names a parsed JSON value holds: a list, in order, or an object index → name, ordered by index (in
+    its own order when a key is not an integer); None for anything else. Read by ``--labels FILE`` and by
+    :func:`edgecnn.modelcard` for labels in standard metadata."""
+    if isinstance(value, dict):
+        try:
+            return [str(value[k]) for k in sorted(value, key=lambda k: int(k))]
+        except (TypeError, ValueError):
+            return [str(v) for v in value.values()]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return None
 
 
 def graph_layout(shape: tuple[Any, ...]) -> str | None:

@@ -530,13 +530,11 @@ def onnx_labels(props: dict[str, str]) -> list[str] | None:
                                                        (value.values() if isinstance(value, dict) else value)):
                 raise ModelError(f"ONNX metadata {key!r}: expected a flat list of class names (or index → name); "
                                  "received nested lists or objects.")
-            if isinstance(value, dict):
-                try:
-                    return [str(value[k]) for k in sorted(value, key=lambda k: int(k))]
-                except (TypeError, ValueError):
-                    return [str(v) for v in value.values()]
-            if isinstance(value, list):
-                return [str(v) for v in value]
+            from edgecnn.conventions import labels_from_json
+
+            found = labels_from_json(value)
+            if found is not None:
+                return found
         sep = "\n" if "\n" in text else ","
         return [part.strip() for part in text.split(sep) if part.strip()]
     return None
