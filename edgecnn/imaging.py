@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -329,12 +330,11 @@ def _jpeg_components(data: bytes) -> int | None:
     return frame[0] if frame is not None else None
 
 
-def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
-    """(components, width, height) of a plain Huffman JPEG's frame header, or None."""
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """``(marker, position, length)`` of each marker segment of a JPEG from its start (fill bytes and standalone
+    markers skipped), until the bytes run out or one is not a marker."""
     pos, n = 2, len(data)
-    while pos + 4 <= n:
-        if data[pos] != 0xFF:
-            return None
+    while pos + 4 <= n and data[pos] == 0xFF:
         marker = data[pos + 1]
         if marker == 0xFF:
             pos += 1
@@ -343,6 +343,14 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
             pos += 2
             continue
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        yield marker, pos, length
+        pos += 2 + length
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(components, width, height) of a plain Huffman JPEG's frame header, or None."""
+    n = len(data)
+    for marker, pos, _ in _jpeg_segments(data):
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             if marker not in _JPEG_SOF or pos + 9 >= n:
                 return None
@@ -351,7 +359,6 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
             return data[pos + 9], width, height
         if marker == 0xDA:  # scan before any frame header
             return None
-        pos += 2 + length
     return None
 
 
@@ -454,25 +461,16 @@ def _embedded_orientation(data: bytes) -> int | None:
     """EXIF orientation of a JPEG or PNG read from its header segments (1 when none); None when the file
     carries an orientation Pillow would also read elsewhere (XMP, a PNG text profile), so Pillow decodes it."""
     if data[:2] == b"\xff\xd8":
-        pos, n, found = 2, len(data), None
-        while pos + 4 <= n and data[pos] == 0xFF:
-            marker = data[pos + 1]
-            if marker == 0xFF:
-                pos += 1
-                continue
-            if marker == 0x01 or 0xD0 <= marker <= 0xD8:
-                pos += 2
-                continue
+        found = None
+        for marker, pos, length in _jpeg_segments(data):
             if marker in (0xDA, 0xD9):
                 break
-            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
             if marker == 0xE1:
                 segment = data[pos + 4 : pos + 2 + length]
                 if segment.startswith(b"Exif\0\0") and found is None:  # the first EXIF block, as Pillow
                     found = exif_orientation(segment)
                 elif segment.startswith(_XMP):
                     return None
-            pos += 2 + length
         return found or 1
     if data.startswith(_PNG_SIGNATURE):
         pos, n = 8, len(data)
