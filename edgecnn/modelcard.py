@@ -402,10 +402,10 @@ def _default(obj: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- reading back
-def read_tflite_card(data: bytes) -> ModelCard | None:
+def read_tflite_card(data: bytes, name: str = "model") -> ModelCard | None:
     """The edgecnn card packed in a ``.tflite`` file (associated file :data:`TFLITE_MEMBER`, referenced by the
     standard metadata, or the plain appended zip of edgecnn 0.1), or None when it carries none."""
-    text = _packed_files(data).get(TFLITE_MEMBER)
+    text = _packed_files(data, name).get(TFLITE_MEMBER)
     return ModelCard.from_json(text) if text is not None else None
 
 
@@ -618,7 +618,7 @@ def _read(path: Path, onnx_session: Any) -> ModelCard | None:
     card: ModelCard | None = None
     if suffix == ".tflite":
         data = path.read_bytes()
-        card = read_tflite_card(data)
+        card = read_tflite_card(data, path.name)
         if card is None:
             from edgecnn.standard_metadata import read_tflite
 
