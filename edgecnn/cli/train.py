@@ -89,11 +89,26 @@ def train_command(
     workers: Annotated[int | None, _opt("--workers", help="Decoding threads (0 = auto); with --engine ray: Ray Train "
                                         "workers (default: one per node).", panel=DATA)] = None,
     arch: Annotated[
-        str | None, _opt("--arch", help="Architecture (a wrong name gets the closest suggested).", panel=MODEL,
-                         metavar=f"<{'|'.join(ARCHITECTURES)}>")
+        str | None, _opt("--arch", help=f"Architecture: {', '.join(ARCHITECTURES)} (a wrong name gets the closest "
+                         "suggested).", panel=MODEL, metavar="NAME")
     ] = None,
     head: Annotated[
         Head | None, _opt("--head", help="auto: sigmoid for 2 classes, else softmax.", panel=MODEL)
+    ] = None,
+    weights: Annotated[
+        str | None, _opt("--weights", help="Starting weights: imagenet (a pretrained --arch; read from Keras' cache, "
+                         "never downloaded), a .h5/.weights.h5 file, a model.keras or an earlier run folder.",
+                         panel=MODEL, metavar="imagenet|FILE|RUN")
+    ] = None,
+    finetune_epochs: Annotated[
+        int | None, _opt("--finetune-epochs", help="Pretrained backbone: after --epochs with the backbone frozen, "
+                         "this many epochs with its top --unfreeze-blocks blocks trainable.", panel=MODEL)
+    ] = None,
+    unfreeze_blocks: Annotated[
+        int | None, _opt("--unfreeze-blocks", help="Backbone blocks (from the top) trained when fine-tuning.", panel=MODEL)
+    ] = None,
+    finetune_lr: Annotated[
+        float | None, _opt("--finetune-lr", help="Learning rate of fine-tuning (default --lr / 10).", panel=MODEL)
     ] = None,
     filters: Annotated[int | None, _opt("--filters", help="Filters of the first conv layer.", panel=MODEL)] = None,
     kernel_size: Annotated[int | None, _opt("--kernel-size", help="Conv kernel size.", panel=MODEL)] = None,

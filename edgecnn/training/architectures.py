@@ -34,12 +34,44 @@ class ArchKnobs:
 
 
 @dataclass(frozen=True)
+class Backbone:
+    """A Keras Applications network used as a feature extractor (``include_top=False``, average pooling).
+
+    Attributes:
+        application: Its constructor in ``keras.applications``.
+        cache_file: Keras' cache file of its ImageNet weights without the top (``{rows}``: the input size
+            the weights were trained at, for the families that have several).
+        url: Where Keras downloads that file from (named in the message when it is missing).
+        scale: ``(scale, offset)`` of the Rescaling in front of it (0..255 in), None when the network
+            rescales itself (EfficientNet's own Rescaling + Normalization).
+        block: Regular expression whose first group names the block of a layer (fine-tuning unfreezes the
+            top N blocks).
+        kwargs: Extra constructor arguments.
+        sizes: Input sizes that have their own ImageNet weights file (``{rows}``); others use the last.
+    """
+
+    application: str
+    cache_file: str
+    url: str
+    scale: tuple[float, float] | None
+    block: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    sizes: tuple[int, ...] = ()
+
+    def weights_file(self, size: int) -> str:
+        rows = size if size in self.sizes else (self.sizes[-1] if self.sizes else size)
+        return self.cache_file.format(rows=rows)
+
+
+@dataclass(frozen=True)
 class Architecture:
-    """A registered architecture: its name, a one-line description and the builder of its feature body."""
+    """A registered architecture: its name, a one-line description and the builder of its feature body
+    (or, for a pretrained network, its :class:`Backbone`)."""
 
     name: str
     description: str
-    body: Callable[[Any, ArchKnobs], Any]
+    body: Callable[[Any, ArchKnobs], Any] | None
+    backbone: Backbone | None = None
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
@@ -155,6 +187,98 @@ def _dsconv(x: Any, k: ArchKnobs) -> Any:
     return _dense_head(layers, x, k, dense=False)
 
 
+_V3 = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
+#: Keras Applications that suit an edge box, as registry rows (ImageNet weights: ``--weights imagenet``).
+#: EfficientNet-Lite is not in Keras Applications (its TF-Hub/TF1 checkpoints need a port): not registered.
+BACKBONES: dict[str, tuple[str, Backbone]] = {
+    "mobilenet-v3-small": ("MobileNetV3 Small (Keras Applications, 0.9 M parameters without the top; hard-swish, SE).",
+                           Backbone("MobileNetV3Small", "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", _V3,
+                                    (1 / 127.5, -1.0), r"^(expanded_conv(?:_\d+)?)_",
+                                    (("include_preprocessing", False),))),
+    "mobilenet-v3-large": ("MobileNetV3 Large (Keras Applications, 3.0 M parameters without the top).",
+                           Backbone("MobileNetV3Large", "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5", _V3,
+                                    (1 / 127.5, -1.0), r"^(expanded_conv(?:_\d+)?)_",
+                                    (("include_preprocessing", False),))),
+    "mobilenet-v2": ("MobileNetV2 (Keras Applications, alpha 1.0, 2.3 M parameters without the top).",
+                     Backbone("MobileNetV2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
+                              "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/",
+                              (1 / 127.5, -1.0), r"^(block_\d+)_", sizes=(96, 128, 160, 192, 224))),
+    "efficientnet-b0": ("EfficientNet-B0 (Keras Applications, 4.0 M parameters without the top; rescales and "
+                        "normalises inside).",
+                        Backbone("EfficientNetB0", "efficientnetb0_notop.h5", "https://storage.googleapis.com/keras-applications/",
+                                 None, r"^(block\d+[a-z])_")),
+}
+
+
+for _name, (_desc, _spec) in BACKBONES.items():
+    ARCHITECTURES[_name] = Architecture(_name, _desc, None, _spec)
+
+#: Name of the nested Keras Applications model inside an edgecnn model.
+BACKBONE_LAYER = "backbone"
+
+
+def build_backbone(spec: Backbone, input_shape: tuple[int, int, int], weights: str | None = None) -> Any:
+    """The Keras Applications model without its top, global-average pooled, named :data:`BACKBONE_LAYER`.
+
+    Args:
+        weights: None (random initialisation) or the path of a weights file Keras loads (Keras' own cache file
+            or the user's); never ``"imagenet"``: nothing is downloaded.
+    """
+    import keras
+
+    from edgecnn.errors import ConfigError
+
+    if input_shape[2] != 3:
+        raise ConfigError(f"Expected --channels 3 for a pretrained backbone ({spec.application} takes RGB); "
+                          f"received {input_shape[2]}. Use --arch simple/blocks/dsconv for grayscale.")
+    if min(input_shape[:2]) < 32:
+        raise ConfigError(f"Expected --img-size at least 32 for {spec.application}; received "
+                          f"{input_shape[0]}x{input_shape[1]}.")
+    ctor = getattr(keras.applications, spec.application)
+    base = ctor(include_top=False, weights=weights, input_shape=input_shape, pooling="avg", **dict(spec.kwargs))
+    base.name = BACKBONE_LAYER
+    return base
+
+
+def backbone_blocks(base: Any, spec: Backbone) -> list[str]:
+    """Block names of ``base`` in order (the layers after the last block form its own top, kept with it)."""
+    import re
+
+    seen: list[str] = []
+    for layer in base.layers:
+        m = re.match(spec.block, layer.name)
+        if m and m.group(1) not in seen:
+            seen.append(m.group(1))
+    return seen
+
+
+def set_trainable(model: Any, spec: Backbone, unfreeze_blocks: int | None) -> int:
+    """Freeze the backbone (``unfreeze_blocks`` None or 0) or unfreeze its top N blocks and the layers after them;
+    BatchNormalization stays frozen (inference statistics), as Keras' fine-tuning guide does. Returns the number of
+    trainable backbone layers."""
+    import re
+
+    import keras
+
+    base = model.get_layer(BACKBONE_LAYER)
+    if not unfreeze_blocks:
+        base.trainable = False
+        return 0
+    blocks = backbone_blocks(base, spec)
+    top = set(blocks[-unfreeze_blocks:])
+    base.trainable = True
+    started = False
+    count = 0
+    for layer in base.layers:
+        m = re.match(spec.block, layer.name)
+        if m and m.group(1) in top:
+            started = True
+        on = started and not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = on
+        count += on and bool(layer.weights)
+    return count
+
+
 def resolve_head(head: str, num_classes: int) -> str:
     """``auto`` → ``sigmoid`` for two classes, ``softmax`` otherwise; ``sigmoid`` needs exactly two classes."""
     from edgecnn.errors import ConfigError
@@ -172,6 +296,7 @@ def build_model(
     num_classes: int,
     head: str = "softmax",
     knobs: ArchKnobs | None = None,
+    backbone_weights: str | None = None,
 ) -> Any:
     """Build an uncompiled ``keras.Model`` of architecture ``arch``.
 
@@ -180,7 +305,8 @@ def build_model(
         input_shape: (height, width, channels).
         num_classes: Number of labels.
         head: ``softmax`` (``num_classes`` units) or ``sigmoid`` (1 unit: probability of label 1).
-        knobs: Architecture hyper-parameters.
+        knobs: Architecture hyper-parameters (a backbone uses ``dropout`` only).
+        backbone_weights: A backbone's weights file (see :func:`build_backbone`).
     """
     import keras
 
@@ -191,8 +317,17 @@ def build_model(
         raise ConfigError(f"Unknown arch {arch!r}; expected one of {list(ARCHITECTURES)}.{suggest(arch, ARCHITECTURES)}")
     knobs = knobs or ArchKnobs()
     inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
-    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-    x = ARCHITECTURES[arch].body(x, knobs)
+    spec = ARCHITECTURES[arch].backbone
+    if spec is not None:
+        x = inputs
+        if spec.scale is not None:
+            x = keras.layers.Rescaling(spec.scale[0], offset=spec.scale[1], name="rescale")(x)
+        x = build_backbone(spec, input_shape, backbone_weights)(x)
+        if knobs.dropout:
+            x = keras.layers.Dropout(knobs.dropout, name="dropout")(x)
+    else:
+        x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+        x = ARCHITECTURES[arch].body(x, knobs)  # type: ignore[misc]
     units = 1 if head == "sigmoid" else num_classes
     outputs = keras.layers.Dense(units, activation=head, dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=arch)

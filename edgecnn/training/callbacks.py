@@ -83,6 +83,7 @@ class RunTracker(keras.callbacks.Callback):
         self.stopped_early = bool(state.get("stopped_early", False))  # a resumed early-stopped run stays stopped
         self._t0 = 0.0
         self._train_s: float | None = None
+        self.phase: str | None = None  # the training phase (``frozen``/``finetune``), a history column when set
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._t0 = time.perf_counter()
@@ -95,6 +96,8 @@ class RunTracker(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})
         row: dict[str, Any] = {"epoch": epoch + 1}
+        if self.phase:
+            row["phase"] = self.phase
         row.update({k: float(v) for k, v in logs.items() if k != "learning_rate"})
         row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["time_s"] = time.perf_counter() - self._t0

@@ -48,7 +48,15 @@ class TrainConfig:
             :data:`edgecnn.imaging.TRAIN_RESIZES` (area, bilinear with and without antialiasing, nearest), so the
             model does not hang on one resampler (a consumer such as MediaPipe resizes its own way). Validation,
             test and every runtime keep ``interpolation``.
-        arch: Architecture name from :data:`edgecnn.training.architectures.ARCHITECTURES`.
+        arch: Architecture name from :data:`edgecnn.training.architectures.ARCHITECTURES` (a Keras Applications
+            backbone among them: ``mobilenet-v3-small``, ``mobilenet-v3-large``, ``mobilenet-v2``, ``efficientnet-b0``).
+        weights: Starting weights (:mod:`edgecnn.training.weights`): None (random), ``imagenet`` (Keras' cache),
+            a ``.h5``/``.weights.h5`` file, a ``model.keras`` or an edgecnn run folder.
+        finetune_epochs: A pretrained backbone trains in two phases: ``epochs`` with the backbone frozen, then
+            ``finetune_epochs`` with its top ``unfreeze_blocks`` blocks trainable at ``finetune_lr``
+            (default ``lr / 10``); 0 = the frozen phase only.
+        unfreeze_blocks: Blocks of the backbone (from the top) trained in the fine-tuning phase.
+        finetune_lr: Learning rate of the fine-tuning phase (None = ``lr / 10``).
         head: ``auto`` (sigmoid for two classes, softmax otherwise), ``softmax`` or ``sigmoid``.
         filters, kernel_size, strides, pool_size, dropout, l2, dense_units, depth: Architecture knobs.
         epochs, batch, lr, lr_schedule, lr_step, lr_gamma, patience: Optimisation (Adam).
@@ -82,6 +90,10 @@ class TrainConfig:
     interpolation: str = "area"
     resize_augment: bool = True
     arch: str = "simple"
+    weights: str | None = None
+    finetune_epochs: int = 0
+    unfreeze_blocks: int = 2
+    finetune_lr: float | None = None
     head: str = "auto"
     filters: int = ArchKnobs.filters  # the knob defaults live in ArchKnobs and AugmentSpec
     kernel_size: int = ArchKnobs.kernel_size
@@ -316,6 +328,22 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("dense_units", "workers", "patience"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"Expected {key} >= 0; received {getattr(cfg, key)}.")
+    backbone = ARCHITECTURES[cfg.arch].backbone
+    if (cfg.finetune_epochs < 0 or cfg.unfreeze_blocks < 1) or (cfg.finetune_lr is not None and not cfg.finetune_lr > 0):
+        raise ConfigError(f"Expected finetune_epochs >= 0, unfreeze_blocks >= 1 and finetune_lr > 0; received "
+                          f"{cfg.finetune_epochs}, {cfg.unfreeze_blocks}, {cfg.finetune_lr}.")
+    if cfg.finetune_epochs and (backbone is None or not cfg.weights):
+        raise ConfigError(f"Expected a pretrained backbone (--arch {'/'.join(n for n, a in ARCHITECTURES.items() if a.backbone)} "
+                          f"with --weights) for --finetune-epochs; received --arch {cfg.arch}"
+                          f"{'' if cfg.weights else ' without --weights'}.")
+    if backbone is not None and cfg.channels != 3:
+        raise ConfigError(f"Expected --channels 3 for --arch {cfg.arch} (a Keras Applications backbone takes RGB); "
+                          f"received {cfg.channels}.")
+    if backbone is not None and min(parse_img_size(cfg.img_size)) < 32:
+        raise ConfigError(f"Expected --img-size at least 32 for --arch {cfg.arch}; received {cfg.img_size}.")
+    if cfg.weights and cfg.from_run:
+        raise ConfigError(f"Expected --weights or --from, not both; received --weights {cfg.weights} and --from "
+                          f"{cfg.from_run}. --from continues a run (same network and classes); --weights seeds a new one.")
     if cfg.depth > 8:
         raise ConfigError(f"Expected depth <= 8; received {cfg.depth}.")
     if not cfg.lr > 0:

@@ -126,12 +126,15 @@ def _train_in_child(cfg: TrainConfig) -> TrainResult:
 
 def _train(cfg: TrainConfig) -> TrainResult:
     from edgecnn.training import datasets as ds
+    from edgecnn.training import weights as wts
     from edgecnn.training.builtin import materialize_builtin
 
     run_dir = resolve_run_dir(cfg)
     cfg.name = run_dir.name
     h, w = cfg.size
     t_start = time.perf_counter()
+    if not cfg.resume:
+        wts.resolve(cfg.arch, cfg.weights, min(h, w))  # a missing weights file fails before any decoding
 
     # ---- data (before anything is written: a data error leaves no run folder behind)
     if cfg.from_run and not cfg.resume:
@@ -238,13 +241,14 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
                 # (jit_compile=True from jax would mean torch.compile on torch: minutes of recompiling)
                 model._jit_compile = None
             else:
-                model = build_model(cfg.arch, (h, w, cfg.channels), len(labels), head, knobs)
+                model, loaded = _build_start(cfg, (h, w, cfg.channels), len(labels), head, knobs)
                 if cfg.from_run:
                     from edgecnn.training.finetune import load_parent_weights
 
                     load_parent_weights(model, cfg.from_run, labels, head)
                 _compile(model, cfg, head, len(labels))
         initial_epoch = int(state.get("epoch", 0))
+        phases = _phases(cfg, model if not cfg.resume else None, state)
 
         one_hot = head == "softmax" and cfg.label_smoothing > 0
         spec = AugmentSpec.from_config(cfg)
@@ -264,25 +268,51 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             plots.plot_model_summary(model, run_dir / PLOT_FILES["summary"])
 
         tracker = cb.RunTracker(run_dir, cfg.patience, state)
-        callbacks = [
-            cb.LRSchedule(cfg.lr, cfg.lr_schedule, cfg.epochs, cfg.lr_step, cfg.lr_gamma),
-            tracker,
-            cb.Progress(cfg.epochs, tracker),
-        ]
+        total_epochs = phases[-1]["end"]
+        progress = cb.Progress(total_epochs, tracker)
         params = model.count_params()
-        info(f"Model {cfg.arch} ({head} head, {params:,} parameters), {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'}, batch {cfg.batch}, "
-             f"lr {cfg.lr} {cfg.lr_schedule}{', augmentation on' if spec.active else ''}")
+        info(f"Model {cfg.arch} ({head} head, {params:,} parameters), {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'}, "
+             f"batch {cfg.batch}, lr {cfg.lr} {cfg.lr_schedule}{', augmentation on' if spec.active else ''}"
+             + (f"; weights: {cfg.weights}" if cfg.weights else ""))
         t_fit = time.perf_counter()
-        if initial_epoch < cfg.epochs and not state.get("stopped_early"):
+        for phase in phases:
+            if initial_epoch >= phase["end"]:
+                continue
+            if phase["name"] == "finetune":
+                if initial_epoch <= phase["start"]:  # continue from the frozen phase's best weights
+                    if tracker.best_weights is not None:
+                        model.set_weights(tracker.best_weights)
+                    tracker.wait, tracker.stopped_early = 0, False
+                    state.pop("stopped_early", None)
+                _prepare_phase(model, cfg, phase)
+                _compile(model, cfg, head, len(labels), lr=phase["lr"])
+                info(f"Fine-tuning: top {cfg.unfreeze_blocks} block(s) of the backbone trainable "
+                     f"({phase['trainable_params']:,} parameters), lr {phase['lr']:g}, {cfg.finetune_epochs} epochs")
+            elif phase["name"] == "frozen":
+                _prepare_phase(model, cfg, phase)
+                _compile(model, cfg, head, len(labels))
+                info(f"Backbone frozen: training the head ({phase['trainable_params']:,} parameters)")
+            tracker.phase = phase["name"] if len(phases) > 1 or phase["name"] != "full" else None
+            callbacks = [
+                cb.LRSchedule(phase["lr"], cfg.lr_schedule if phase["name"] != "finetune" else "constant",
+                              cfg.epochs, cfg.lr_step, cfg.lr_gamma),
+                tracker,
+                progress,
+            ]
+            if tracker.stopped_early or state.get("stopped_early"):
+                continue
             try:
-                model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                          shuffle=False, callbacks=callbacks, verbose=0)
+                model.fit(train_ds, validation_data=val_ds, epochs=phase["end"],
+                          initial_epoch=max(initial_epoch, phase["start"]), shuffle=False, callbacks=callbacks,
+                          verbose=0)
             except KeyboardInterrupt:
                 saved = int(cb.load_state(run_dir).get("epoch", 0))  # what --resume will start from
                 if saved and not staged:
                     warn(f"Interrupted; epoch {saved} is saved. Continue with: edgecnn train "
                          f"--resume --name {final_dir.name} --project {cfg.project}")
                 raise
+            phase["epochs_run"] = sum(1 for row in tracker.history if row.get("phase", "full") == phase["name"])
+            model.stop_training = False
         fit_s = time.perf_counter() - t_fit
 
         # ---- restore the best weights (from memory, else from the best-only checkpoint of an earlier session)
@@ -318,6 +348,8 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
             "mixed_precision": mixed,
             "distribution": plan.to_dict(),
             "train_images_per_second": train_throughput(tracker.history, len(data.train)),
+            "weights": getattr(model, "_edgecnn_weights", {"weights": cfg.weights or "random"}),
+            "phases": [{k: v for k, v in p.items() if k != "unfreeze"} for p in phases],
         }
         history = tracker.history
         model_path = run_dir / MODEL_FILENAME
@@ -373,7 +405,54 @@ def _prediction_mosaic(model: Any, images: Any, labels: list[str], path: Path, l
     write_mosaic(tiles, path, title=f"validation: {len(true) - wrong} of {len(true)} right (wrong ones first, marked)")
 
 
-def _compile(model: Any, cfg: TrainConfig, head: str, num_classes: int) -> None:
+def _build_start(cfg: TrainConfig, shape: tuple[int, int, int], num_classes: int, head: str,
+                 knobs: ArchKnobs) -> tuple[Any, dict[str, Any]]:
+    """The model a new run starts from: built, with its ``--weights`` loaded (recorded on the model)."""
+    from edgecnn.training import weights as wts
+
+    plan = wts.resolve(cfg.arch, cfg.weights, min(shape[:2]))
+    if plan.backbone_file:
+        model = wts.load_backbone_file(
+            lambda: build_model(cfg.arch, shape, num_classes, head, knobs, backbone_weights=plan.backbone_file),
+            plan.backbone_file, cfg.arch)
+    else:
+        model = build_model(cfg.arch, shape, num_classes, head, knobs)
+    loaded = wts.apply(model, plan, cfg.arch)
+    model._edgecnn_weights = loaded
+    return model, loaded
+
+
+def _phases(cfg: TrainConfig, model: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training phases: ``full`` (one phase), or ``frozen`` then ``finetune`` for a pretrained backbone.
+
+    Each is recorded in ``metrics.json`` and the card (``provenance.training.phases``) and each epoch's history row
+    names its phase.
+    """
+    from edgecnn.training.architectures import ARCHITECTURES
+
+    spec = ARCHITECTURES[cfg.arch].backbone
+    if spec is None or not cfg.weights:
+        return [{"name": "full", "start": 0, "end": cfg.epochs, "lr": cfg.lr}]
+    phases = [{"name": "frozen", "start": 0, "end": cfg.epochs, "lr": cfg.lr, "unfreeze": 0}]
+    if cfg.finetune_epochs:
+        phases.append({"name": "finetune", "start": cfg.epochs, "end": cfg.epochs + cfg.finetune_epochs,
+                       "lr": cfg.finetune_lr or cfg.lr / 10, "unfreeze": cfg.unfreeze_blocks,
+                       "unfrozen_blocks": cfg.unfreeze_blocks})
+    return phases
+
+
+def _prepare_phase(model: Any, cfg: TrainConfig, phase: dict[str, Any]) -> None:
+    """Freeze the backbone, or unfreeze its top blocks, for ``phase``; records the trainable parameters."""
+    from edgecnn.training.architectures import ARCHITECTURES, set_trainable
+
+    spec = ARCHITECTURES[cfg.arch].backbone
+    if spec is None:
+        return
+    set_trainable(model, spec, phase.get("unfreeze") or None)
+    phase["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+def _compile(model: Any, cfg: TrainConfig, head: str, num_classes: int, lr: float | None = None) -> None:
     import keras
 
     k = cfg.top_k
@@ -390,7 +469,7 @@ def _compile(model: Any, cfg: TrainConfig, head: str, num_classes: int) -> None:
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         if k < num_classes:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy"))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr), loss=loss, metrics=metrics)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr or cfg.lr), loss=loss, metrics=metrics)
 
 def _class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
     """Balanced weights ``n / (classes * count)``; classes absent from the training split get 1."""
