@@ -107,7 +107,7 @@ def _ops(flatbuffer: bytes) -> tuple[list[dict[str, Any]], dict[int, dict[str, A
 def tflite_op_names(calibrated: bytes) -> list[str]:
     """Output tensor names of every op in a calibrated model (what ``denylisted_nodes`` accepts)."""
     ops, tensors, _ = _ops(calibrated)
-    return [tensors[o["outputs"][0]]["name"] for o in ops if o["outputs"]]
+    return [tensors[o["outputs"][0]]["name"] for o in ops if len(o["outputs"])]  # a numpy array: never its truth value
 
 
 def tflite_stem(calibrated: bytes) -> list[str]:

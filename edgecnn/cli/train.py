@@ -90,7 +90,7 @@ def train_command(
                                         "workers (default: one per node).", panel=DATA)] = None,
     arch: Annotated[
         str | None, _opt("--arch", help=f"Architecture: {', '.join(ARCHITECTURES)} (a wrong name gets the closest "
-                         "suggested).", panel=MODEL, metavar="NAME")
+                         "suggested).", panel=MODEL, metavar=f"<{'|'.join(ARCHITECTURES)}>")
     ] = None,
     head: Annotated[
         Head | None, _opt("--head", help="auto: sigmoid for 2 classes, else softmax.", panel=MODEL)
