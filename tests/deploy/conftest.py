@@ -18,11 +18,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from procs import Done  # tests/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "x86-cpu"
@@ -46,19 +46,8 @@ def box_python() -> str:
     return sys.executable
 
 
-@dataclass
-class Installed:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
 def run_install(bundle_dir: Path, prefix: Path, *args: object, fault: str | None = None,
-                timeout: float = 600) -> Installed:
+                timeout: float = 600) -> Done:
     """``sh BUNDLE/install --prefix P --no-service ARGS`` with no network (``unshare -n`` where it works)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EDGECNN_FAULT", "PYTHONPATH"))}
     py_dir = str(Path(box_python()).parent)
@@ -69,7 +58,7 @@ def run_install(bundle_dir: Path, prefix: Path, *args: object, fault: str | None
     if UNSHARE:
         cmd = ["unshare", "-n", *cmd]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    return Installed(res.returncode, res.stdout, res.stderr)
+    return Done(cmd, res.returncode, res.stdout, res.stderr)
 
 
 def unpack(bundle: Path, dest: Path) -> Path:

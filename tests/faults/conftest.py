@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from procs import Done  # tests/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,20 +45,6 @@ def _limit_fsize(limit: int):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     return preexec
-
-
-@dataclass
-class Done:
-    """A finished CLI process."""
-
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
 
 
 def run_cli(*args: object, env: dict[str, str] | None = None, limit_fsize: int | None = None,
