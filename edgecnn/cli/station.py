@@ -42,12 +42,15 @@ def run_command(
     duration: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many seconds.")] = None,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames (all sources).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+    state_dir: Annotated[Path | None, typer.Option("--state-dir", help="The state folder (sequence number, spools, "
+                                                   "captures) instead of the file's state_dir; an installed bundle's "
+                                                   "unit gives PREFIX/state, kept across releases.")] = None,
 ) -> None:
     """Run the station a file describes (the same as `edgecnn run --station FILE`)."""
     from edgecnn.cli.run_params import execute
 
     params = {"station": file, "start_offline": start_offline, "duration": duration, "max_frames": max_frames,
-              "quiet": quiet}
+              "quiet": quiet, "state_dir": state_dir}
     code = execute(params)
     if code:
         raise typer.Exit(code)

@@ -329,7 +329,7 @@ def build_bundle(source: str | os.PathLike[str], target: str, output: str | os.P
         digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
         bundle_id = f"{tgt.name}-{__version__}-{digest}"
         unit_rel = "unit/edgecnn.service"
-        _write_default_unit(payload, unit_rel, src, tgt, bundle_id, deploy_rel)
+        _write_default_unit(payload, unit_rel, src, tgt, bundle_id, deploy_rel, station_rel)
         files[unit_rel] = {"sha256": sha256_file(payload / unit_rel), "size": (payload / unit_rel).stat().st_size}
         wheel_list = sorted(p.name for p in (payload / "wheels").glob("*.whl"))
         manifest = {
@@ -391,21 +391,17 @@ def _copy_deploy_profile(profile: Path, artifact_name: str, dest: Path) -> None:
 
 
 def _write_default_unit(payload: Path, rel: str, src: Source, tgt: Target, bundle_id: str,
-                        deploy_rel: str | None) -> None:
-    """The unit as it reads when installed under the default prefix (by the one unit writer, paths rewritten)."""
-    from edgecnn.deploy.releases import DEFAULT_PREFIX
-    from edgecnn.devices import list_profiles, render_service
+                        deploy_rel: str | None, station_rel: str | None) -> None:
+    """The unit as it reads when installed under the default prefix (the box's own writer, paths rewritten)."""
+    from edgecnn.deploy.releases import DEFAULT_PREFIX, STATE_DIR
+    from edgecnn.deploy.selfcheck import render_unit
 
     release = f"{DEFAULT_PREFIX}/releases/{bundle_id}"
-    unit = render_service(
-        None if deploy_rel else payload / "model" / src.artifact.name,
-        device=tgt.name if tgt.name in list_profiles() else None,
-        workdir=payload, executable=str(payload / "venv" / "bin" / "edgecnn"),
-        environment_file=f"/etc/edgecnn/{bundle_id}.env",
-        deploy_profile=payload / deploy_rel if deploy_rel else None,
-    )
+    manifest = {"id": bundle_id, "target": {"name": tgt.name}, "deploy_profile": deploy_rel,
+                "station_file": station_rel, "artifact": {"path": f"model/{src.artifact.name}"}}
+    text = render_unit(payload.resolve(), manifest, None, f"{DEFAULT_PREFIX}/{STATE_DIR}")
     out = payload / rel
     out.parent.mkdir(parents=True, exist_ok=True)
     header = ("# The unit as `sh install` writes it under the default prefix, for reading; the installer renders the\n"
               "# box's own (its --prefix and --user) with the same writer after the self-check.\n")
-    out.write_text(header + unit.text.replace(str(payload.resolve()), release), encoding="utf-8")
+    out.write_text(header + text.replace(str(payload.resolve()), release), encoding="utf-8")

@@ -15,7 +15,8 @@ file cannot import edgecnn):
 5. ``status``: ``status.json`` written (the release is complete); on a failed check the venv is removed, ``current``
    is untouched, one line says why, exit 1.
 6. ``previous-linked``, ``switched``: ``previous`` then ``current`` switched atomically (:func:`releases.switch`).
-7. ``service``: the unit installed and restarted, unless ``--no-service``.
+7. ``service``: the unit installed and restarted, unless ``--no-service``. ``PREFIX/state`` (a bundled station's
+   state folder, kept across releases) is made before the switch and owned by the service's account.
 
 A kill at any step leaves ``current`` on a complete, checked release (or absent on a first install); running the
 same command again resumes (an installed venv is reused) or cleans up what the killed run left.
@@ -276,11 +277,13 @@ def install(bundle: Path, prefix: Path, service: bool = True, user: str | None =
             say(f"release {rid} is already installed and checked; switching to it")
         else:
             status = _build_and_check(bundle, manifest, manifest_sha, rel_dir, prefix, user)
+        releases.make_state_dir(prefix, user or DEFAULT_SERVICE_USER)  # kept across releases (a station's state)
         old = releases.switch(prefix, rid, fault=fault_point)
         fault_point("install:switched")
         unit = None
         if service:
             _ensure_account(user or DEFAULT_SERVICE_USER)
+            releases.make_state_dir(prefix, user or DEFAULT_SERVICE_USER)  # owned by the account just made
             unit = releases.install_service(prefix, (rel_dir / "edgecnn.service").read_text(encoding="utf-8"))
         fault_point("install:service")
     sc = status["selfcheck"]

@@ -9,6 +9,8 @@ Layout::
     PREFIX/current  -> releases/ID   the release the service runs (a relative symlink)
     PREFIX/previous -> releases/ID   the one before it: what ``rollback`` switches to
     PREFIX/service.json              the unit the installer installed (name, path), when it installed one
+    PREFIX/state/                    a bundled station's state (sequence number, spools, captures): outside the
+                                     releases, so it survives updates and rollbacks; owned by the service account
     PREFIX/releases/ID/              one bundle installed: MANIFEST.json, model files, venv/, edgecnn.service,
                                      status.json (written last: a release without it is incomplete)
 
@@ -39,6 +41,7 @@ except ImportError:  # pragma: no cover - the bundle's installer on a bare pytho
 STATUS = "status.json"
 STATUS_SCHEMA = "edgecnn.release/1"
 SERVICE_STATE = "service.json"
+STATE_DIR = "state"
 DEFAULT_PREFIX = "/opt/edgecnn"
 DEFAULT_KEEP = 3
 
@@ -133,6 +136,29 @@ def locked(prefix: Path) -> Iterator[None]:
 # ---------------------------------------------------------------------- reading
 def releases_dir(prefix: Path) -> Path:
     return Path(prefix) / "releases"
+
+
+def state_dir(prefix: Path) -> Path:
+    """``PREFIX/state``: the state folder of a bundled station, kept across releases."""
+    return Path(prefix) / STATE_DIR
+
+
+def make_state_dir(prefix: Path, user: str | None = None) -> Path:
+    """Make ``PREFIX/state`` (mode 0750) when missing; as root, hand it to ``user`` when that account exists (the
+    unit's ``ProtectSystem=strict`` lets the service write only there, as that account)."""
+    path = state_dir(prefix)
+    path.mkdir(mode=0o750, exist_ok=True)
+    if user and hasattr(os, "geteuid") and os.geteuid() == 0:
+        import pwd
+
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            return path
+        for root, dirs, files in os.walk(path):
+            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.lchown(name, pw.pw_uid, pw.pw_gid)
+    return path
 
 
 def link_target(prefix: Path, name: str) -> str | None:

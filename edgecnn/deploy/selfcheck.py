@@ -8,7 +8,7 @@
 * **benchmark**: a short latency loop (:func:`edgecnn.bench.measure.measure_latency`, the bench timing loop) with
   the bundle's runtime options; p50/p99 are recorded next to the figures the deploy profile measured elsewhere;
 * **unit**: the systemd unit for this release, written by :func:`edgecnn.devices.render_service` with this box's
-  paths and ``--user``.
+  paths and ``--user``; a bundled station file runs as a station (:func:`render_unit`).
 
 The result is written to ``--out`` as JSON (``passed``, ``reason``, ``parity``, ``latency``, ``profile_measured``);
 the installer reads it and decides. Exit 0 when it passed, 1 when it did not.
@@ -72,25 +72,57 @@ def self_check(release: str | os.PathLike[str], user: str | None = None) -> dict
 
 
 def write_unit(release: Path, manifest: dict[str, Any], user: str | None) -> Path:
-    """The systemd unit of this release (``RELEASE/edgecnn.service``), from the one unit writer."""
-    from edgecnn.devices import list_profiles, write_service
+    """The systemd unit of this release (``RELEASE/edgecnn.service``), from :func:`render_unit`."""
+    from edgecnn.deploy.releases import state_dir
+    from edgecnn.fileio import write_text
 
+    out = release / "edgecnn.service"
+    write_text(out, render_unit(release, manifest, user, state_dir(release.parent.parent)))
+    return out
+
+
+def render_unit(release: Path, manifest: dict[str, Any], user: str | None, state: str | os.PathLike[str]) -> str:
+    """The text of a release's unit, by the one unit writer (:mod:`edgecnn.devices`).
+
+    A bundle with a station file runs ``edgecnn station run RELEASE/model/station.toml --state-dir STATE``
+    (:func:`edgecnn.station.service.render_station_service`); ``STATE`` is ``PREFIX/state``, outside the release, so
+    the decision sequence number, spools and captures survive an update or a rollback (the installer makes it, owned
+    by the service's account). A station file that names an absolute ``state_dir`` keeps it. Without a station file
+    the unit runs ``edgecnn run`` on the model (or ``--profile``).
+    """
+    from edgecnn.devices import list_profiles, render_service
+
+    executable = str(release / "venv" / "bin" / "edgecnn")
+    environment_file = f"/etc/edgecnn/{manifest['id']}.env"
+    if manifest.get("station_file"):
+        from edgecnn.station.service import render_station_service
+
+        station = release / manifest["station_file"]
+        return render_station_service(station, user=user, workdir=release, executable=executable,
+                                      environment_file=environment_file,
+                                      state_dir=None if _names_absolute_state_dir(station) else state).text
     target = (manifest.get("target") or {}).get("name")
     deploy = manifest.get("deploy_profile")
     options: dict[str, Any] = {
         "device": target if target in list_profiles() else None,
         "user": user,
         "workdir": release,
-        "executable": str(release / "venv" / "bin" / "edgecnn"),
-        "environment_file": f"/etc/edgecnn/{manifest['id']}.env",
+        "executable": executable,
+        "environment_file": environment_file,
     }
     model: Path | None = release / manifest["artifact"]["path"]
     if deploy:
         options["deploy_profile"] = release / deploy
         model = None
-    out = release / "edgecnn.service"
-    write_service(model, out, **options)
-    return out
+    return render_service(model, **options).text
+
+
+def _names_absolute_state_dir(station: Path) -> bool:
+    """Whether the station file states its own absolute ``state_dir`` (kept; else the box's ``PREFIX/state``)."""
+    import tomllib
+
+    value = tomllib.loads(station.read_text(encoding="utf-8")).get("state_dir")
+    return isinstance(value, str) and Path(value).expanduser().is_absolute()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,9 +165,11 @@ def resolve(flags: Mapping[str, Any] | None = None, station: StationConfig | str
     merged = dict(station.sections)
     for name, given_values in (sections or {}).items():
         merged[name] = parse_flag_values(section_class(name), name, given_values, merged.get(name))
+    state_dir = flags.get("state_dir")  # `station run --state-dir` (an installed bundle's PREFIX/state)
     return Plan(name=station.name, options=opts, sources=station.sources, rules=station.rules,
                 outputs=station.outputs, sections=types.MappingProxyType(merged),
-                state_dir=station.state_dir, station_file=station.path,
+                state_dir=Path(state_dir).expanduser().resolve() if state_dir else station.state_dir,
+                station_file=station.path,
                 origins=types.MappingProxyType(option_origins), start_offline=start_offline,
                 secret_names=station.secret_names)
 

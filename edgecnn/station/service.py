@@ -36,8 +36,12 @@ class _AnyValue(Mapping[str, str]):
 
 def render_station_service(station: str | os.PathLike[str], *, user: str | None = None,
                            workdir: str | os.PathLike[str] | None = None, executable: str | None = None,
-                           environment_file: str | os.PathLike[str] | None = None) -> Any:
+                           environment_file: str | os.PathLike[str] | None = None,
+                           state_dir: str | os.PathLike[str] | None = None) -> Any:
     """The unit (:class:`edgecnn.devices.ServiceUnit`) that runs ``edgecnn station run STATION`` at boot.
+
+    ``state_dir`` (absolute) replaces the file's state folder: the unit runs ``station run --state-dir DIR`` and may
+    write there (an installed bundle's ``PREFIX/state``, kept across releases so the sequence number survives updates).
 
     Raises:
         StationFileError: the station file's problems (placeholders are taken as set).
@@ -55,11 +59,19 @@ def render_station_service(station: str | os.PathLike[str], *, user: str | None 
     for key, flag in (("save_csv", "--save-csv"), ("save_jsonl", "--save-jsonl"), ("save_parquet", "--save-parquet")):
         if st.run.get(key):
             extra += [flag, str(st.run[key])]
-    extra += ["--save", str(st.state_dir)]  # the state folder must be writable (sequence numbers, spools)
+    state = st.state_dir
+    if state_dir is not None:
+        _no_control("--state-dir", str(state_dir))
+        if not os.path.isabs(state_dir):
+            raise ConfigError(f"Expected an absolute --state-dir (systemd has no working directory of yours); "
+                              f"received {str(state_dir)!r}.")
+        state = Path(state_dir)
+    extra += ["--save", str(state)]  # the state folder must be writable (sequence numbers, spools)
     unit = render_service(st.model, device=st.device, deploy_profile=st.profile, extra_args=extra, user=user,
                           workdir=workdir or path.parent, executable=executable, environment_file=environment_file)
     exe = executable or str(Path(sys.executable).with_name("edgecnn"))
-    start = "ExecStart=" + systemd_command_line([exe, "station", "run", str(path)])
+    command = [exe, "station", "run", str(path)] + (["--state-dir", str(state)] if state_dir is not None else [])
+    start = "ExecStart=" + systemd_command_line(command)
     lines = [start if line.startswith("ExecStart=") else
              f"Description=edgecnn station {st.name} ({Path(str(st.model or st.profile)).name})"
              if line.startswith("Description=") else line for line in unit.text.splitlines()]

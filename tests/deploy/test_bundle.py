@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -188,6 +189,54 @@ def test_station_file_is_bundled_with_its_model(tmp_path, exported_artifacts, wh
     text = shipped.read_text()
     assert f'model = "{art.name}"' in text and "{CAM1_PASSWORD}" in text
     assert load_station(shipped, environ=_Placeholders()).model == shipped.parent / art.name
+
+    # on the box: the release's unit runs the station (not `edgecnn run`), its state in PREFIX/state (writable under
+    # ProtectSystem=strict, outside the release so the sequence number survives updates), its secret from the env file
+    from edgecnn.deploy import releases
+    from edgecnn.deploy.selfcheck import write_unit
+
+    preview = (tmp_path / "u" / f"edgecnn-{res.id}" / "unit" / "edgecnn.service").read_text()
+    assert (f"edgecnn station run /opt/edgecnn/releases/{res.id}/model/station.toml --state-dir /opt/edgecnn/state"
+            in preview), preview
+    prefix = tmp_path / "opt" / "edgecnn"
+    release = releases.releases_dir(prefix) / res.id
+    release.parent.mkdir(parents=True)
+    (tmp_path / "u" / f"edgecnn-{res.id}").rename(release)
+    unit = write_unit(release, res.manifest, user=None).read_text()
+    exec_start = next(ln for ln in unit.splitlines() if ln.startswith("ExecStart="))
+    assert exec_start == (f"ExecStart={release}/venv/bin/edgecnn station run {release}/model/station.toml "
+                          f"--state-dir {prefix}/state"), exec_start
+    rw = next(ln for ln in unit.splitlines() if ln.startswith("ReadWritePaths="))
+    assert f"-{prefix}/state" in rw.removeprefix("ReadWritePaths=").split() and "ProtectSystem=strict" in unit
+    assert f"EnvironmentFile=/etc/edgecnn/{res.id}.env" in unit and "CAM1_PASSWORD" in unit
+    assert releases.make_state_dir(prefix, "edgecnn").is_dir()
+    analyze = shutil.which("systemd-analyze")
+    if analyze:  # systemd's own reading of the unit (it wants ExecStart's program: the venv is not built here)
+        launcher = release / "venv" / "bin" / "edgecnn"
+        launcher.parent.mkdir(parents=True)
+        launcher.write_text("#!/bin/sh\n")
+        launcher.chmod(0o755)
+        copy = tmp_path / "edgecnn-station-verify.service"
+        copy.write_text(unit)
+        done = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+        assert not [ln for ln in done.stderr.splitlines() if copy.name in ln or "Unknown" in ln], done.stderr
+
+    # a station file that names its own absolute state_dir keeps it
+    shipped = release / "model" / "station.toml"
+    shipped.write_text(f'state_dir = "{tmp_path}/line3.state"\n' + shipped.read_text())
+    unit = write_unit(release, res.manifest, user=None).read_text()
+    assert "--state-dir" not in unit and f"-{tmp_path}/line3.state" in unit
+
+
+def test_station_run_state_dir_flag_overrides_the_file(tmp_path, exported_artifacts):
+    """`station run --state-dir DIR` (what a bundle's unit runs) replaces the file's state_dir in the one plan."""
+    from edgecnn.station.plan import resolve
+
+    station = tmp_path / "line.toml"
+    station.write_text(f'model = "{exported_artifacts["onnx-float32"]}"\n\n[[sources]]\nname = "cam"\n'
+                       f'source = "{tmp_path}"\n')
+    assert resolve({"station": station}).state_dir == tmp_path / "line.state"
+    assert resolve({"station": station, "state_dir": tmp_path / "s"}).state_dir == tmp_path / "s"
 
 
 def test_markers_are_evaluated_for_the_target_python(tmp_path):
