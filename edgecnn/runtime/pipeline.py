@@ -81,6 +81,80 @@ class Result:
         }
 
 
+class LatencyWindow:
+    """The latencies of a run: the last ``capacity`` exactly (a fixed ring of float64), and how many there were.
+
+    A finite source of up to ``capacity`` inputs keeps every one, so its percentiles are exact; a live source that
+    runs for months keeps a bounded ring (``capacity * 8`` bytes), and its percentiles are those of the last
+    ``capacity`` results (:attr:`complete` is False, and the summary says "of the last N"). Iterating yields the
+    kept values oldest first; ``[-1]`` is the newest.
+    """
+
+    #: 100 000 float64s: 800 kB, and every latency of a folder of normal size.
+    CAPACITY = 100_000
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1; received {capacity}")
+        self.capacity = capacity
+        self.total = 0
+        self._ring = np.empty(min(capacity, 1024), dtype=np.float64)
+
+    def append(self, value: float) -> None:
+        if self.total < self.capacity and self.total == len(self._ring):
+            grown = np.empty(min(self.capacity, 2 * len(self._ring)), dtype=np.float64)
+            grown[:self.total] = self._ring
+            self._ring = grown
+        self._ring[self.total % self.capacity] = value
+        self.total += 1
+
+    def __len__(self) -> int:
+        return min(self.total, self.capacity)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every latency of the run is kept (the percentiles are of all of them)."""
+        return self.total <= self.capacity
+
+    def values(self) -> np.ndarray:
+        """The kept latencies, oldest first (a copy)."""
+        if self.total <= self.capacity:
+            return self._ring[:self.total].copy()
+        at = self.total % self.capacity
+        return np.concatenate((self._ring[at:], self._ring[:at]))
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.values().tolist())
+
+    def __getitem__(self, index: int) -> float:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError("latency index out of range")
+        index %= n
+        start = self.total - n  # the absolute number of the oldest kept value
+        return float(self._ring[(start + index) % self.capacity])
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def percentiles(self, *qs: float) -> list[float]:
+        """The ``q``-th percentiles (linear, as ``numpy.percentile``) of the kept latencies; 0.0 when none."""
+        if not self.total:
+            return [0.0 for _ in qs]
+        ordered = np.sort(self._ring[:len(self)])
+        out = []
+        for q in qs:
+            pos = (len(ordered) - 1) * q / 100.0
+            lo = int(pos)
+            hi = min(lo + 1, len(ordered) - 1)
+            out.append(float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)))
+        return out
+
+    def scope(self) -> str:
+        """``""`` when the percentiles cover the whole run, else ``" of the last N"``."""
+        return "" if self.complete else f" of the last {self.capacity:,}"
+
+
 @dataclass
 class Stats:
     """Running timing and counting figures of a pipeline: the one measurement the live display and the final
@@ -94,7 +168,8 @@ class Stats:
     pre_ms: float = 0.0
     infer_ms: float = 0.0
     post_ms: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
+    #: Bounded: every latency of a run of up to :attr:`LatencyWindow.CAPACITY` results, then the last ones.
+    latencies_ms: LatencyWindow = field(default_factory=LatencyWindow)
     window: list[float] = field(default_factory=list)
 
     def add(self, r: Result) -> None:

@@ -57,6 +57,8 @@ class RunSummary:
     latency_p50_ms: float = 0.0
     latency_p90_ms: float = 0.0
     latency_p99_ms: float = 0.0
+    #: ``""`` when the percentiles cover every result, else ``" of the last N"`` (a live source's bounded window)
+    latency_scope: str = ""
     input_shape: tuple[int, ...] = ()
     stopped_by: str = "end"
     class_counts: dict[str, int] = field(default_factory=dict)
@@ -97,8 +99,8 @@ class RunSummary:
 
     def latency_line(self) -> str:
         """Per image, capture to result: what a frame waits in the pipeline's queues is included."""
-        return (f"Latency per image, capture to result (queueing included): p50 {fmt_ms(self.latency_p50_ms)}, "
-                f"p99 {fmt_ms(self.latency_p99_ms)}")
+        return (f"Latency per image, capture to result (queueing included){self.latency_scope}: "
+                f"p50 {fmt_ms(self.latency_p50_ms)}, p99 {fmt_ms(self.latency_p99_ms)}")
 
     def lines(self) -> list[str]:
         b = self.backend_info
@@ -242,7 +244,7 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
             window.close()
         _restore_sigterm(previous)
     stats = pipeline.stats
-    lat = sorted(stats.latencies_ms) or [0.0]
+    p50, p90, p99 = stats.latencies_ms.percentiles(50, 90, 99)
     spec = backend.card.input
     bi = backend.info()  # with what the first inference learned (ONNX Runtime's node placement on a GPU)
     if backend.scores != "probabilities":
@@ -263,23 +265,16 @@ def _run_with(backend: Backend, opts: RunOptions) -> RunSummary:
         pre_ms=stats.mean("pre"),
         infer_ms=stats.mean("infer"),
         post_ms=stats.mean("post"),
-        latency_p50_ms=_percentile(lat, 50),
-        latency_p90_ms=_percentile(lat, 90),
-        latency_p99_ms=_percentile(lat, 99),
+        latency_p50_ms=p50,
+        latency_p90_ms=p90,
+        latency_p99_ms=p99,
+        latency_scope=stats.latencies_ms.scope(),
         input_shape=(pipeline.batch, spec.height, spec.width, spec.channels),
         stopped_by=pipeline.stop_reason or "end",
         class_counts=dict(counts),
         outputs=outputs,
         init_ms=backend.init_seconds * 1000.0,
     )
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    """``numpy.percentile(values, q)`` (linear) of sorted values, without numpy's masked-array import."""
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
 
 
 #: Images per inference call on folders, globs and videos when --batch is not given and the model accepts it.

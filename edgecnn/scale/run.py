@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgecnn.console import info, warn
 from edgecnn.errors import ConfigError, SourceError
 from edgecnn.runtime.options import RunOptions, check_run_outputs
-from edgecnn.runtime.pipeline import Result
+from edgecnn.runtime.pipeline import LatencyWindow, Result
 from edgecnn.runtime.resolve import resolve_options
 from edgecnn.runtime.runner import RunSummary
 from edgecnn.runtime.sinks import ParquetWriter, RowWriter
@@ -131,7 +129,7 @@ def run_ray(opts: RunOptions, scale: ScaleOptions) -> RaySummary:
     skipped: list[tuple[str, str]] = []
     counts: Counter[str] = Counter()
     sums = {"pre": 0.0, "infer": 0.0, "post": 0.0}
-    latencies: list[float] = []
+    latencies = LatencyWindow()  # bounded, as a live run's
     count = ok = 0
     finished = False
     try:
@@ -162,12 +160,12 @@ def run_ray(opts: RunOptions, scale: ScaleOptions) -> RaySummary:
             parquet.close() if finished else parquet.abort()
     if report.retried:
         warn(report.retry_warning())
-    lat = np.asarray(latencies) if latencies else np.zeros(1)
+    p50, p90 = latencies.percentiles(50, 90)
     bi = {**bi, "threads": report.threads, "engine": "ray", "workers": report.workers}
     return RaySummary(
         model=str(opts.model), source=name, backend_info=bi, count=count, ok=ok, skipped=skipped,
         elapsed_s=report.elapsed_s, pre_ms=sums["pre"] / max(ok, 1), infer_ms=sums["infer"] / max(ok, 1),
-        post_ms=sums["post"] / max(ok, 1), latency_p50_ms=float(np.percentile(lat, 50)),
-        latency_p90_ms=float(np.percentile(lat, 90)), input_shape=(batch, spec.height, spec.width, spec.channels),
+        post_ms=sums["post"] / max(ok, 1), latency_p50_ms=p50,
+        latency_p90_ms=p90, latency_scope=latencies.scope(), input_shape=(batch, spec.height, spec.width, spec.channels),
         class_counts=dict(counts), outputs=outputs, job=report,
     )

@@ -257,13 +257,16 @@ class StationSummary:
     rows: list[str] = field(default_factory=list)
     latency_p50_ms: float = 0.0
     latency_p99_ms: float = 0.0
+    #: ``""`` when the percentiles cover every decision, else ``" of the last N"``
+    latency_scope: str = ""
     stopped_by: str = "end"
     last_seq: int = 0
 
     def lines(self) -> list[str]:
         out = [f"Station {self.name}: model {self.model}; {self.frames} frames in {self.batches} batches over "
                f"{self.elapsed_s:.1f}s; {self.decisions} decisions (last #{self.last_seq}), {self.alarms} alarms; "
-               f"capture to decision p50 {self.latency_p50_ms:.1f} ms p99 {self.latency_p99_ms:.1f} ms"]
+               f"capture to decision{self.latency_scope} p50 {self.latency_p50_ms:.1f} ms p99 "
+               f"{self.latency_p99_ms:.1f} ms"]
         for name, s in self.sources.items():
             line = (f"  source {name}: {s['frames']} frames, {s['fps']:.1f} fps, {s['dropped']} dropped, "
                     f"{s['reconnects']} reconnects")
@@ -322,7 +325,9 @@ class Station:
         self.sequence: Any = None
         self.sinks: list[Any] = []
         self.model_sha256 = ""
-        self._latencies: deque[float] = deque(maxlen=10_000)
+        from edgecnn.runtime.pipeline import LatencyWindow
+
+        self._latencies = LatencyWindow()  # bounded: a station runs for months
         self._down: set[str] = set()
         self.summary = StationSummary(name=plan.name, model=str(self.options.model))
 
@@ -614,10 +619,9 @@ class Station:
         if self.backend is not None:
             self.backend.close()
             self.backend = None
-        lat = sorted(self._latencies)
-        if lat:
-            self.summary.latency_p50_ms = lat[len(lat) // 2]
-            self.summary.latency_p99_ms = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        if self._latencies:
+            self.summary.latency_p50_ms, self.summary.latency_p99_ms = self._latencies.percentiles(50, 99)
+            self.summary.latency_scope = self._latencies.scope()
         self.summary.sources = {r.name: {"frames": r.frames, "fps": r.frames / max(self.summary.elapsed_s, 1e-9),
                                          "dropped": r.total_dropped, "reconnects": r.reconnects, "error": r.error}
                                 for r in self.readers}
