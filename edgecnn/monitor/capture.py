@@ -39,7 +39,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +47,13 @@ import numpy as np
 
 from edgecnn.errors import ConfigError
 from edgecnn.station.events import WHOLE_FRAME, Alarm, FrameEvent
+from edgecnn.station.fields import option as _opt
 
 CAPTURES_FILE = "captures.jsonl"
 CROPS_DIR = "crops"
 FRAMES_DIR = "frames"
 FORMATS = ("png", "jpg")
 WHY = ("low_score", "small_margin", "flip", "sample")
-
-
-def _opt(default: Any, help: str, **meta: Any) -> Any:
-    return field(default=default, metadata={"help": help, **meta})
 
 
 @dataclass(frozen=True)

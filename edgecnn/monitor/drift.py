@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,10 @@ import numpy as np
 from edgecnn.monitor.health import Hysteresis, focus_ratio
 from edgecnn.monitor.stats import PRED_BINS, ImageStats, image_stats, pred_bin, prediction_stats, psi
 from edgecnn.station.events import WHOLE_FRAME, Alarm, FrameEvent
+from edgecnn.station.fields import option as _opt
 
 #: Rows files are rotated (to ``NAME.1``) beyond this size.
 ROWS_MAX_BYTES = 50_000_000
-
-
-def _opt(default: Any, help: str, **meta: Any) -> Any:
-    return field(default=default, metadata={"help": help, **meta})
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ConfigError
+from edgecnn.station.fields import option as _f
 
 #: Hosts that are this machine only: binding them needs no token.
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 #: Environment variable read for the token when ``--token`` is not given (keeps it out of ``ps`` and unit files).
 TOKEN_ENV = "EDGECNN_SERVE_TOKEN"
-
-
-def _f(default: Any, help: str, **meta: Any) -> Any:
-    return field(default=default, metadata={"help": help, **meta})
 
 
 @dataclass(frozen=True)

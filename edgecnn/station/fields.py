@@ -36,6 +36,13 @@ class Secret(str):
         return "'***'"
 
 
+def option(default: Any, help: str, **meta: Any) -> Any:  # noqa: A002 - "help" is the schema's word
+    """A section's field: its default (``dataclasses.MISSING``: required) and the metadata :func:`build`,
+    :func:`json_schema` and :func:`flags` read (help, min, max, choices, secret, ...). A secret field is kept out of
+    ``repr()``, so a config printed or logged never shows it."""
+    return dataclasses.field(default=default, metadata={"help": help, **meta}, repr=not meta.get("secret", False))
+
+
 class Problems:
     """The problems found in one file, each one line: ``FILE: PATH: expected ...; received ...``."""
 

@@ -33,12 +33,13 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ConfigError
 from edgecnn.station.fields import Problems, build, convert, fill, json_schema, received
+from edgecnn.station.fields import option as _f
 from edgecnn.station.outputs import KINDS
 from edgecnn.station.params import CLI_ONLY, RUN_PARAMS, Param, check_value, flag, param
 
@@ -72,10 +73,6 @@ class StationFileError(ConfigError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def _f(default: Any, help: str, **meta: Any) -> Any:  # noqa: A002
-    return field(default=default, metadata={"help": help, **meta})
 
 
 @dataclass(frozen=True)

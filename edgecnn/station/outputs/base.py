@@ -18,14 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgecnn.station import events
-
-
-def field(default: Any, help: str, **meta: Any) -> Any:  # noqa: A002 - "help" is the schema's word
-    """A config field with a default (``dataclasses.MISSING``: required) and the metadata the station validator
-    reads (help, min, max, choices, secret). A secret field is kept out of ``repr()``, so a config printed or
-    logged never shows it."""
-    meta["help"] = help
-    return dataclasses.field(default=default, metadata=meta, repr=not meta.get("secret", False))
+from edgecnn.station.fields import option as field  # noqa: F401 - each output kind's config fields
 
 
 def mask(text: str, whole: bool = False) -> str:
