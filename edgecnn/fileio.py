@@ -365,15 +365,7 @@ def _owner_alive(path: Path) -> bool:
         pid = int(path.name.rsplit(".", 1)[-1].split("-")[1])
     except (IndexError, ValueError):
         return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid != os.getpid() and _pid_alive(pid)
 
 
 def _fsync_dir(path: Path) -> None:
