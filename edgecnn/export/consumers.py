@@ -73,6 +73,17 @@ def wilson_interval(agree: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def consumer_loads(artifact: Any, channels: int) -> dict[str, bool]:
+    """Which consumers can load ``artifact`` at all: MediaPipe Tasks runs TFLite models and refuses 1-channel
+    (grayscale) ones, so its resize is no gate for an ONNX file or a grayscale model; OpenCV and Pillow users
+    feed any runtime."""
+    from pathlib import Path
+
+    from edgecnn.runtime.backends import TFLiteBackend
+
+    return {"mediapipe": Path(str(artifact)).suffix.lower() in TFLiteBackend.suffixes and channels == 3}
+
+
 def measure(artifact: Any, images: ConsumerImages, keras_top1: np.ndarray | None, threshold: float) -> dict[str, Any]:
     """Top-1 agreement of ``artifact`` (a path) under each consumer's resize.
 
@@ -86,9 +97,12 @@ def measure(artifact: Any, images: ConsumerImages, keras_top1: np.ndarray | None
                 "failures": [], "note": "no held-out image has another size than the model's: no consumer resizes"}
     with load_backend(artifact) as backend:
         top1 = {c: np.argmax(backend.predict(x.astype(np.float32)), axis=1) for c, x in images.batches.items()}
+        loads = consumer_loads(artifact, backend.card.input.channels)
     own = top1["edgecnn"]
     consumers: dict[str, dict[str, Any]] = {}
     for name in CONSUMER_RESIZES:
+        if not loads.get(name, True):
+            continue  # this consumer never sees this artifact (MediaPipe: TFLite RGB models only)
         if name == "edgecnn":
             if keras_top1 is None:
                 continue
