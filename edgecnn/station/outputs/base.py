@@ -279,3 +279,54 @@ class QueuedOutput:
         from edgecnn.console import warn
 
         warn(mask(message))
+
+
+class ServerOutput(QueuedOutput):
+    """An output that serves clients (Modbus, OPC UA) from a :class:`ServerLoop`: :meth:`open` starts the loop and
+    the kind's server (one line when it cannot), :meth:`shutdown` stops both.
+
+    Subclasses set :attr:`needs` and implement :meth:`_serve` (set ``self._server``), :meth:`_closing` and
+    :meth:`start_error`.
+    """
+
+    #: What :func:`edgecnn.errors.require` needs for this kind: (module, extra, purpose).
+    needs: tuple[str, str, str] = ("", "", "")
+    serve_timeout = 30.0
+    stop_timeout = 5.0
+    _loop: ServerLoop | None = None
+    _server: Any = None
+
+    def open(self) -> None:
+        from edgecnn.errors import EdgeCNNError, require
+
+        require(*self.needs)
+        self._loop = ServerLoop(f"edgecnn-{self.kind}-{self.name}")
+        try:
+            self._loop.call(self._serve(), self.serve_timeout)
+        except Exception as exc:  # noqa: BLE001 - one line for whatever the server raised
+            self._stop_loop()
+            raise EdgeCNNError(self.start_error(failure(exc))) from None
+        self.set_connected(True)
+
+    def _stop_loop(self) -> None:
+        if self._loop is None:
+            return
+        self._loop.stop(self._closing() if self._server is not None else None, self.stop_timeout)
+        self._server = None
+        self._loop = None
+
+    def shutdown(self, timeout: float) -> None:
+        self._stop_loop()
+        self.set_connected(False)
+
+    async def _serve(self) -> None:
+        """Start the server on the loop (runs there)."""
+        raise NotImplementedError
+
+    def _closing(self) -> Any:
+        """The coroutine that stops ``self._server``."""
+        raise NotImplementedError
+
+    def start_error(self, why: str) -> str:
+        """The one line when the server cannot start (``why``: the OS's reason), with the fix."""
+        raise NotImplementedError

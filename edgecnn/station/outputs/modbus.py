@@ -44,11 +44,9 @@ from typing import Any
 
 from edgecnn.station import events
 from edgecnn.station.outputs.base import (
-    QueuedOutput,
-    ServerLoop,
+    ServerOutput,
     check_follow,
     check_server,
-    failure,
     field,
     matches,
 )
@@ -84,10 +82,11 @@ def _u32(value: int) -> list[int]:
     return [value >> 16, value & 0xFFFF]
 
 
-class ModbusOutput(QueuedOutput):
+class ModbusOutput(ServerOutput):
     """Serves the station's state as Modbus TCP coils and registers (see the module's docstring)."""
 
     kind = KIND
+    needs = ("pymodbus", "modbus", "for the Modbus output")
 
     def __init__(self, config: Config, *, station: str, labels: list[str], name: str = KIND) -> None:
         super().__init__(name, config.queue_size)
@@ -109,23 +108,14 @@ class ModbusOutput(QueuedOutput):
         self._alarms: set[tuple[str, str, str]] = set()
         self._t0 = time.monotonic()
         self._beat = 0
-        self._loop: ServerLoop | None = None
-        self._server: Any = None
 
     # ------------------------------------------------------------------ the server's loop
-    def open(self) -> None:
-        from edgecnn.errors import EdgeCNNError, require
+    def start_error(self, why: str) -> str:
+        return (f"Modbus server cannot listen on {self.config.host}:{self.config.port} ({why}): pick a free port "
+                "(the output's port), or grant port 502 to the service")
 
-        require("pymodbus", "modbus", "for the Modbus output")
-        self._loop = ServerLoop(f"edgecnn-modbus-{self.name}")
-        try:
-            self._loop.call(self._serve(), 30)
-        except Exception as exc:  # noqa: BLE001 - one line for whatever the server raised
-            self._stop_loop()
-            raise EdgeCNNError(f"Modbus server cannot listen on {self.config.host}:{self.config.port} "
-                               f"({failure(exc)}): pick "
-                               "a free port (the output's port), or grant port 502 to the service") from None
-        self.set_connected(True)
+    def _closing(self) -> Any:
+        return self._server.shutdown()
 
     async def _serve(self) -> None:
         import logging
@@ -154,16 +144,6 @@ class ModbusOutput(QueuedOutput):
                 regs[0] = self._beat & 0xFFFF
                 registers[: len(regs)] = regs
         return None
-
-    def _stop_loop(self) -> None:
-        if self._loop is None:
-            return
-        self._loop.stop(self._server.shutdown() if self._server is not None else None, 5)
-        self._loop = None
-
-    def shutdown(self, timeout: float) -> None:
-        self._stop_loop()
-        self.set_connected(False)
 
     # ------------------------------------------------------------------ the worker
     def idle(self) -> None:
@@ -220,5 +200,4 @@ def create(config: Config, *, station: str, labels: list[str], model_sha256: str
 
 def check(config: Config, name: str = KIND) -> events.Reachability:
     """Whether the server's port can be bound now."""
-    return check_server(name, lambda: _validate(config), config.host, config.port,
-                        "pymodbus", "modbus", "for the Modbus output")
+    return check_server(name, lambda: _validate(config), config.host, config.port, *ModbusOutput.needs)

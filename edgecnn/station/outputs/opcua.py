@@ -40,11 +40,9 @@ from typing import Any
 
 from edgecnn.station import events
 from edgecnn.station.outputs.base import (
-    QueuedOutput,
-    ServerLoop,
+    ServerOutput,
     check_follow,
     check_server,
-    failure,
     field,
     matches,
 )
@@ -81,10 +79,13 @@ def _name(text: str) -> str:
     return "".join("_" if c in ".;/ " else c for c in str(text)) or "_"
 
 
-class OPCUAOutput(QueuedOutput):
+class OPCUAOutput(ServerOutput):
     """An asyncua server exposing the station's verdict, counts and health (see the module's docstring)."""
 
     kind = KIND
+    needs = ("asyncua", "opcua", "for the OPC UA output")
+    serve_timeout = 60.0
+    stop_timeout = 10.0
     batch_max = 256  # under a backlog, events taken together are folded: each node is written once
 
     def __init__(self, config: Config, *, station: str, labels: list[str], model_sha256: str,
@@ -98,8 +99,6 @@ class OPCUAOutput(QueuedOutput):
         self.root = _name(station)
         self.ns = 0
         self._ua: Any = None
-        self._server: Any = None
-        self._loop: ServerLoop | None = None
         self._nodes: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._decisions = 0
@@ -108,18 +107,11 @@ class OPCUAOutput(QueuedOutput):
         self._beat = -1
 
     # ------------------------------------------------------------------ the server's loop
-    def open(self) -> None:
-        from edgecnn.errors import EdgeCNNError, require
+    def start_error(self, why: str) -> str:
+        return f"OPC UA server cannot start on {self.url} ({why}): pick a free port (the output's port)"
 
-        require("asyncua", "opcua", "for the OPC UA output")
-        self._loop = ServerLoop(f"edgecnn-opcua-{self.name}")
-        try:
-            self._call(self._serve(), 60)
-        except Exception as exc:  # noqa: BLE001 - one line for whatever the server raised
-            self._stop_loop()
-            raise EdgeCNNError(f"OPC UA server cannot start on {self.url} ({failure(exc)}): pick a free port "
-                               "(the output's port)") from None
-        self.set_connected(True)
+    def _closing(self) -> Any:
+        return self._server.stop()
 
     def _call(self, coro: Any, timeout: float = 10.0) -> Any:
         assert self._loop is not None
@@ -228,13 +220,6 @@ class OPCUAOutput(QueuedOutput):
         await self._server.write_attribute_value(self._nodes["Heartbeat"].nodeid,
                                                  ua.DataValue(ua.Variant(beat, ua.VariantType.UInt32)))
 
-    def _stop_loop(self) -> None:
-        if self._loop is None:
-            return
-        self._loop.stop(self._server.stop() if self._server is not None else None, 10)
-        self._server = None
-        self._loop = None
-
     # ------------------------------------------------------------------ the worker
     def handle_batch(self, items: list[events.Decision | events.Alarm]) -> None:
         writes: dict[str, tuple[Any, Any]] = {}
@@ -249,10 +234,6 @@ class OPCUAOutput(QueuedOutput):
         if beat != self._beat and self._server is not None:
             self._beat = beat
             self._call(self._heartbeat(beat & 0xFFFFFFFF))
-
-    def shutdown(self, timeout: float) -> None:
-        self._stop_loop()
-        self.set_connected(False)
 
     def describe(self) -> str:
         return f"OPC UA server {self.url} (ns {self.config.namespace}, object {self.root})"
@@ -271,5 +252,4 @@ def create(config: Config, *, station: str, labels: list[str], model_sha256: str
 
 def check(config: Config, name: str = KIND) -> events.Reachability:
     """Whether the server's port can be bound now."""
-    return check_server(name, lambda: _validate(config), config.host, config.port,
-                        "asyncua", "opcua", "for the OPC UA output")
+    return check_server(name, lambda: _validate(config), config.host, config.port, *OPCUAOutput.needs)
