@@ -7,28 +7,11 @@ Registered on the ``station`` command group by :func:`register_releases` (the gr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 PrefixOpt = Annotated[Path, typer.Option("--prefix", help="Where the bundle was installed (sh install --prefix).")]
-
-
-def _figures(status: dict[str, Any] | None) -> str:
-    if not status:
-        return "incomplete (an interrupted install; the next install removes it)"
-    sc = status.get("selfcheck") or {}
-    par, lat = sc.get("parity") or {}, sc.get("latency") or {}
-    if not status.get("passed"):
-        return f"FAILED self-check: {sc.get('reason')}"
-    text = f"passed {status.get('checked_utc')}: max |Δp| {par.get('max_abs', 0):.1e}, agreement " \
-           f"{100 * (par.get('agreement') or 0):.0f}%"
-    if lat:
-        text += f", p50 {lat.get('p50_ms', 0):.2f} ms, p99 {lat.get('p99_ms', 0):.2f} ms"
-    prof = sc.get("profile_measured") or {}
-    if prof.get("p50_ms") is not None:
-        text += f" (profile: p50 {prof['p50_ms']:.2f}, p99 {prof.get('p99_ms') or 0:.2f} ms)"
-    return text
 
 
 def releases_cmd(
@@ -42,7 +25,7 @@ def releases_cmd(
     import json
 
     from edgecnn.console import console
-    from edgecnn.deploy.releases import check_prefix, list_releases
+    from edgecnn.deploy.releases import check_prefix, describe_status, list_releases
     from edgecnn.deploy.releases import prune as prune_releases
 
     removed = prune_releases(prefix, keep) if prune else []
@@ -52,7 +35,7 @@ def releases_cmd(
         return
     for r in rels:
         mark = "*" if r.current else "<" if r.previous else " "
-        console.print(f"{mark} {r.id:<40} {_figures(r.status)}", markup=False)
+        console.print(f"{mark} {r.id:<40} {describe_status(r.status)}", markup=False)
     if removed:
         console.print(f"Pruned {len(removed)}: {', '.join(removed)}", markup=False)
     console.print("(* current, < previous: what rollback switches to)", markup=False)
@@ -64,7 +47,7 @@ def status_cmd(prefix: PrefixOpt = Path("/opt/edgecnn"),
     import json
 
     from edgecnn.console import console
-    from edgecnn.deploy.releases import status
+    from edgecnn.deploy.releases import describe_status, status
 
     st = status(prefix)
     if as_json:
@@ -72,7 +55,7 @@ def status_cmd(prefix: PrefixOpt = Path("/opt/edgecnn"),
         return
     for key in ("current", "previous"):
         rel = st[key]
-        console.print(f"{key:<9} {rel['id'] if rel else '-'}  {_figures(rel['status']) if rel else ''}", markup=False)
+        console.print(f"{key:<9} {rel['id'] if rel else '-'}  {describe_status(rel['status']) if rel else ''}", markup=False)
     svc = st.get("service")
     console.print(f"service   {svc['unit'] + ' (' + svc['path'] + ')' if svc else 'not installed (--no-service)'}",
                   markup=False)

@@ -361,3 +361,22 @@ def restart_service(prefix: Path) -> dict[str, Any] | None:
     if not unit.is_file():
         raise ReleaseError(f"The current release {cur} has no edgecnn.service to install; reinstall its bundle.")
     return install_service(prefix, unit.read_text(encoding="utf-8"), Path(state["path"]).parent, state["unit"])
+
+
+def describe_status(status: dict[str, Any] | None) -> str:
+    """One line of a release's on-box self-check: passed with its figures (beside the profile's), failed and why,
+    or incomplete."""
+    if not status:
+        return "incomplete (an interrupted install; the next install removes it)"
+    sc = status.get("selfcheck") or {}
+    par, lat = sc.get("parity") or {}, sc.get("latency") or {}
+    if not status.get("passed"):
+        return f"FAILED self-check: {sc.get('reason')}"
+    text = f"passed {status.get('checked_utc')}: max |Δp| {par.get('max_abs', 0):.1e}, agreement " \
+           f"{100 * (par.get('agreement') or 0):.0f}%"
+    if lat:
+        text += f", p50 {lat.get('p50_ms', 0):.2f} ms, p99 {lat.get('p99_ms', 0):.2f} ms"
+    prof = sc.get("profile_measured") or {}
+    if prof.get("p50_ms") is not None:
+        text += f" (profile: p50 {prof['p50_ms']:.2f}, p99 {prof.get('p99_ms') or 0:.2f} ms)"
+    return text
