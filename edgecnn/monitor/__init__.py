@@ -19,3 +19,46 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except (AttributeError, OSError):
         pass
+
+
+class Worker:
+    """A bounded queue drained by one thread of its own (capture and drift both run this way): the engine's
+    thread only queues (:meth:`_queue` raises ``queue.Full`` for the caller to count), :meth:`_handle` runs on the
+    worker, and :meth:`_stop` lets the worker finish what is queued within ``timeout``."""
+
+    def _start_worker(self, maxsize: int, name: str, start: bool) -> None:
+        import queue
+        import threading
+
+        self._q: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if start:
+            self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+            self._thread.start()
+
+    def _handle(self, item: object) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        lower_priority()
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            self._handle(item)
+
+    def _stop(self, timeout: float) -> bool:
+        """Finish the queued items (within ``timeout``) and stop; False when it was stopped already."""
+        import queue
+
+        if self._closed:
+            return False
+        self._closed = True
+        if self._thread is not None:
+            try:
+                self._q.put(None, timeout=timeout)
+            except queue.Full:
+                pass
+            self._thread.join(timeout)
+        return True

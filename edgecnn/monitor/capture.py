@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import ConfigError
+from edgecnn.monitor import Worker
 from edgecnn.station.events import WHOLE_FRAME, Alarm, FrameEvent
 from edgecnn.station.fields import option as _opt
 
@@ -171,7 +172,7 @@ def encode(image: np.ndarray, fmt: str) -> bytes:
     return buf.tobytes()
 
 
-class Capture:
+class Capture(Worker):
     """The capture observer (see the module docstring).
 
     Args:
@@ -191,8 +192,6 @@ class Capture:
         self.stats = CaptureStats()
         self._rng = random.Random(config.seed)
         self._hashes: dict[tuple[str, str], deque[int]] = {}
-        self._q: queue.Queue[tuple[FrameEvent, dict[int, list[str]]] | None] = queue.Queue(maxsize=config.queue)
-        self._closed = False
         self._seq = 0
         self._last: dict[str, float] = {}  # source -> monotonic time of its last queued capture
         for d in (CROPS_DIR, FRAMES_DIR):
@@ -206,10 +205,7 @@ class Capture:
                 if fh.read(1) != b"\n":
                     fh.write(b"\n")
         self._jsonl = open(index, "a", encoding="utf-8")  # noqa: SIM115 - held open
-        self._thread: threading.Thread | None = None
-        if start:
-            self._thread = threading.Thread(target=self._loop, name="edgecnn-capture", daemon=True)
-            self._thread.start()
+        self._start_worker(config.queue, "edgecnn-capture", start)
 
     def _scan(self) -> None:
         """What an earlier run left (oldest first by name: ids start with the UTC time), for the disk bound."""
@@ -258,26 +254,11 @@ class Capture:
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (within ``timeout``), then stop."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._thread is not None:
-            try:
-                self._q.put(None, timeout=timeout)
-            except queue.Full:
-                pass
-            self._thread.join(timeout)
-        self._jsonl.close()
+        if self._stop(timeout):
+            self._jsonl.close()
 
-    def _loop(self) -> None:
-        from edgecnn.monitor import lower_priority
-
-        lower_priority()
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            self.process(*item)
+    def _handle(self, item: object) -> None:
+        self.process(*item)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ capture side
     def process(self, event: FrameEvent, why: dict[int, list[str]] | None = None) -> list[dict[str, Any]]:

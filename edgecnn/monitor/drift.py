@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.monitor import Worker
 from edgecnn.monitor.health import Hysteresis, focus_ratio
 from edgecnn.monitor.stats import PRED_BINS, ImageStats, image_stats, pred_bin, prediction_stats, psi
 from edgecnn.station.events import WHOLE_FRAME, Alarm, FrameEvent
@@ -205,7 +206,7 @@ class MonitorCounters:
     last_error: str = ""
 
 
-class DriftMonitor:
+class DriftMonitor(Worker):
     """The drift and health observer (see the module docstring).
 
     Args:
@@ -232,15 +233,10 @@ class DriftMonitor:
         self.latest: dict[tuple[str, str], dict[str, Any]] = {}
         self.alarms: list[Alarm] = []  # every transition, in order (bounded)
         self._hyst: dict[tuple[str, str, str], Hysteresis] = {}
-        self._q: queue.Queue[FrameEvent | None] = queue.Queue(maxsize=config.queue)
         self._lock = threading.Lock()
         self._rows_fh: Any = None
-        self._closed = False
         self._last: dict[str, float] = {}  # source -> monotonic time of its last looked-at frame
-        self._thread: threading.Thread | None = None
-        if start:
-            self._thread = threading.Thread(target=self._loop, name="edgecnn-monitor", daemon=True)
-            self._thread.start()
+        self._start_worker(config.queue, "edgecnn-monitor", start)
 
     # ------------------------------------------------------------------ engine side
     def on_frame(self, event: FrameEvent) -> None:
@@ -266,29 +262,15 @@ class DriftMonitor:
 
     def close(self, timeout: float = 5.0) -> None:
         """Finish the queued frames (within ``timeout``), then stop and close the rows file."""
-        if self._closed:
+        if not self._stop(timeout):
             return
-        self._closed = True
-        if self._thread is not None:
-            try:
-                self._q.put(None, timeout=timeout)
-            except queue.Full:
-                pass
-            self._thread.join(timeout)
         with self._lock:
             if self._rows_fh is not None:
                 self._rows_fh.close()
                 self._rows_fh = None
 
-    def _loop(self) -> None:
-        from edgecnn.monitor import lower_priority
-
-        lower_priority()
-        while True:
-            event = self._q.get()
-            if event is None:
-                return
-            self.process(event)
+    def _handle(self, item: object) -> None:
+        self.process(item)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ monitor side
     def process(self, event: FrameEvent) -> None:
