@@ -253,12 +253,15 @@ class Capture(Worker):
         return out
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued (within ``timeout``), then stop."""
-        if self._stop(timeout):
+        """Write every queued capture, then stop (``captures.jsonl`` is closed once nothing writes to it)."""
+        if self._stop(timeout) and not self._worker_stuck:
             self._jsonl.close()
 
     def _handle(self, item: object) -> None:
         self.process(*item)  # type: ignore[misc]
+
+    def _unhandled(self, count: int) -> None:
+        self.stats.skipped += count
 
     # ------------------------------------------------------------------ capture side
     def process(self, event: FrameEvent, why: dict[int, list[str]] | None = None) -> list[dict[str, Any]]:

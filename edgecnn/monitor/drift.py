@@ -261,7 +261,7 @@ class DriftMonitor(Worker):
             self.counters.last_error = str(exc)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Finish the queued frames (within ``timeout``), then stop and close the rows file."""
+        """Look at every queued frame (alarms raised before this returns), then stop and close the rows file."""
         if not self._stop(timeout):
             return
         with self._lock:
@@ -271,6 +271,9 @@ class DriftMonitor(Worker):
 
     def _handle(self, item: object) -> None:
         self.process(item)  # type: ignore[arg-type]
+
+    def _unhandled(self, count: int) -> None:
+        self.counters.skipped += count
 
     # ------------------------------------------------------------------ monitor side
     def process(self, event: FrameEvent) -> None:

@@ -172,3 +172,47 @@ def test_max_fps_bounds_what_the_monitor_and_capture_look_at(parent_run, monitor
     allowed = 5 * seconds + 1
     assert 1 <= mon.counters.frames <= allowed and mon.counters.not_sampled == 200 - mon.counters.frames
     assert 1 <= cap.stats.saved + cap.stats.suppressed <= allowed and cap.stats.rate_limited >= 200 - allowed
+
+
+def test_close_looks_at_every_queued_frame_however_late_the_thread_is(tmp_path):
+    """The race behind a flaky station test: the engine finishes a short video long before the monitor's thread
+    has looked at its frames (a loaded box), and close's bounded wait expired first, so the frozen alarm came
+    after the engine had drained alarms and closed its rows (lost). Now close stops the thread after the frame in
+    hand and looks at the rest itself: every queued frame is looked at, and its alarms raised, before it returns."""
+    from edgecnn.station.events import WHOLE_FRAME, FrameEvent, Region
+
+    frame = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    events = [FrameEvent("cam", i, float(i), frame, (Region(WHOLE_FRAME, 0, 0, 64, 48),), ()) for i in range(40)]
+    config = MonitorConfig(enabled=True, window=20, every=5, frozen_frames=5, raise_after=1, max_fps=0)
+    for started in (True, False):  # a thread that lags (each frame slow), and one that never got the CPU at all
+        got: list[Alarm] = []
+        mon = DriftMonitor(config, {}, ModelView(), raise_alarm=got.append, rows_path=tmp_path / f"{started}.jsonl",
+                           start=started)
+        original = mon.process
+        mon.process = lambda ev, original=original: (time.sleep(0.02), original(ev))
+        for ev in events:
+            mon.on_frame(ev)
+        mon.close(timeout=0.2)  # far less than the 0.8 s the thread would need
+        assert mon.counters.frames == 40 and mon.counters.skipped == 0, mon.counters
+        assert [a.name for a in got if a.active] == ["frozen"]
+        rows = (tmp_path / f"{started}.jsonl").read_text().splitlines()
+        assert len(rows) == mon.counters.evaluations == 5
+
+
+def test_capture_close_writes_every_queued_capture(tmp_path):
+    """The capture thread's share of the same race: what was queued is written (and captures.jsonl closed after
+    the last line), however little the thread ran before close."""
+    from edgecnn.monitor.capture import Capture, CaptureConfig
+    from edgecnn.station.events import WHOLE_FRAME, FrameEvent, Region, RegionPrediction
+
+    rng = np.random.default_rng(1)
+    cap = Capture(CaptureConfig(enabled=True, sample=1.0, hash_distance=0, max_fps=0, queue=64), tmp_path / "c")
+    original = cap.process
+    cap.process = lambda *a: (time.sleep(0.02), original(*a))[1]
+    for i in range(30):
+        img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        pred = RegionPrediction("cam", WHOLE_FRAME, i, float(i), "a", 0.9, (("a", 0.9), ("b", 0.1)), 0)
+        cap.on_frame(FrameEvent("cam", i, float(i), img, (Region(WHOLE_FRAME, 0, 0, 64, 48),), (pred,)))
+    cap.close(timeout=0.1)
+    lines = (tmp_path / "c" / "captures.jsonl").read_text().splitlines()
+    assert cap.stats.skipped == 0 and cap.stats.saved == len(lines) == 30, cap.stats

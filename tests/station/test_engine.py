@@ -234,8 +234,9 @@ def test_monitor_alarms_and_capture_run_as_observers(tmp_path, int8_model):
     summary = run_station(resolve(station=path))
     alarms = [r for r in rows(tmp_path / "rows.jsonl") if r["kind"] == "alarm"]
     assert summary.alarms >= 1 and any(a["label"] == "frozen" and a["verdict"] == "raised" for a in alarms), alarms
-    captured = [p for p in (tmp_path / "t.state" / "capture").rglob("*") if p.is_file()]
-    assert captured, "capture wrote nothing"
+    capture = tmp_path / "t.state" / "capture" / "captures"  # captures.jsonl exists from the start: read it
+    lines = [json.loads(line) for line in (capture / "captures.jsonl").read_text().splitlines()]
+    assert lines and all((capture / rec["crop"]).is_file() for rec in lines), "capture wrote nothing"
 
 
 def test_run_with_capture_flags_runs_as_a_one_source_station(tmp_path, int8_model, monkeypatch):
