@@ -66,7 +66,12 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, EdgeCNNError):
         if _state["verbose"]:
             err_console.print(mask_secrets(traceback.format_exc()), markup=False, highlight=False)
-        error_line(str(exc))
+        problems = getattr(exc, "problems", None)  # a station file: every problem, one line each (README)
+        if isinstance(problems, list) and problems and all(isinstance(p, str) for p in problems):
+            for line in problems:
+                error_line(line)
+        else:
+            error_line(str(exc))
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         from edgecnn.errors import Terminated

@@ -27,13 +27,18 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     outputs: list[Reachability] = field(default_factory=list)
     secrets: tuple[str, ...] = ()
+    #: Every output of the file as ``NAME (KIND)``, reached or not (``--offline`` reaches none)
+    declared: list[str] = field(default_factory=list)
+    reached: bool = True
 
     @property
     def ok(self) -> bool:
         return not self.problems and all(r.ok for r in self.outputs)
 
     def lines(self) -> list[str]:
-        out = [f"Station {self.name} ({self.file}): {len(self.sources)} sources, {len(self.outputs)} outputs"]
+        n_src, n_out = len(self.sources), len(self.declared) or len(self.outputs)
+        out = [f"Station {self.name} ({self.file}): {n_src} source{'s' * (n_src != 1)}, "
+               f"{n_out} output{'s' * (n_out != 1)}"]
         out += [f"  source {s}" for s in self.sources]
         if self.model:
             out.append(f"  model {self.model}")
@@ -41,6 +46,8 @@ class CheckReport:
         if self.secrets:
             out.append(f"  secrets from the environment: {', '.join(self.secrets)} (values not shown)")
         out += [f"  output {r.name}: {'reachable' if r.ok else 'NOT reachable'}: {r.detail}" for r in self.outputs]
+        if not self.reached:
+            out += [f"  output {d}: not tried (--offline)" for d in self.declared]
         out += self.problems
         out.append("OK" if self.ok else f"{len(self.problems) + sum(not r.ok for r in self.outputs)} problem(s)")
         return out
@@ -66,7 +73,8 @@ def check_station_file(path: str | os.PathLike[str], environ: Mapping[str, str] 
 
     station = load_station(path, environ)
     plan = resolve(station=station)
-    report = CheckReport(file=Path(path), name=plan.name, options=plan.describe(), secrets=plan.secret_names)
+    report = CheckReport(file=Path(path), name=plan.name, options=plan.describe(), secrets=plan.secret_names,
+                         declared=[f"{o.name} ({o.kind})" for o in plan.outputs], reached=reach)
     for s in plan.sources:
         from edgecnn.runtime.sources import mask_url
 

@@ -12,7 +12,7 @@ EXAMPLE = """\
 # EnvironmentFile), e.g. source = "rtsp://op:{{CAM1_PASSWORD}}@10.0.0.5/stream".
 
 name = "line1"                     # used in MQTT topics, OPC UA nodes and the unit's name
-model = "{model}"                  # the artifact; or profile = "deploy.json" from `edgecnn bench --pick`
+model = {model:<27}# the artifact; or profile = "deploy.json" from `edgecnn bench --pick`
 # device = "rpi5"                  # a device profile (edgecnn devices list)
 # state_dir = "line1.state"        # sequence numbers and spools (default: NAME.state beside this file)
 
@@ -45,7 +45,7 @@ threshold = 0.5                    # top-1 below this is "unsure"
 # thresholds = {{ ng = 0.7 }}        # per class
 votes = 3                          # a verdict changes when 3 ...
 window = 5                         # ... of the last 5 frames agree (per source and region)
-reject = ["{reject}"]               # labels that mean reject
+reject = {reject:<26}# labels that mean reject
 verdict = "any"                    # station rejects when any region rejects ("all", or "at_least" with at_least = N)
 unsure = "wait"                    # an unsure region keeps the station unsure ("ok", "reject")
 latch_s = 2.0                      # a reject is held 2 s after the last rejecting frame
@@ -64,8 +64,12 @@ emit = "change"                    # outputs get changed verdicts ("every": ever
 
 
 def example_text(model: str = "model_int8.tflite", reject: str = "ng", file: str = "station.toml") -> str:
-    """The example station file for ``model``, with ``reject`` as the reject label."""
-    return EXAMPLE.format(model=model, reject=reject, file=file)
+    """The example station file for ``model``, with ``reject`` as the reject label (both written as TOML strings,
+    so a quote or backslash in them stays a valid file; the comments stay aligned)."""
+    import json
+
+    return EXAMPLE.format(model=json.dumps(model, ensure_ascii=False) + " ",
+                          reject="[" + json.dumps(reject, ensure_ascii=False) + "] ", file=file)
 
 
 

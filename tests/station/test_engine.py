@@ -166,6 +166,8 @@ def test_an_unreachable_output_stops_the_start_unless_offline(tmp_path, int8_mod
 
     report = check_station_file(path, timeout=1.0)
     assert not report.ok and any("output mqtt: NOT reachable" in x for x in report.lines())
+    offline = check_station_file(path, reach=False).lines()  # --offline: the output is named, not tried
+    assert offline[0].endswith("1 source, 1 output") and "  output mqtt (mqtt): not tried (--offline)" in offline
     with pytest.raises(EdgeCNNError, match=r"^outputs\.mqtt: .*--start-offline"):
         run_station(resolve(station=path))
     summary = run_station(resolve(station=path, start_offline=True))

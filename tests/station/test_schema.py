@@ -99,6 +99,22 @@ def test_every_problem_is_listed_at_once(tmp_path):
     assert len(problems(tmp_path, text)) == 3
 
 
+def test_the_cli_prints_every_problem_on_its_own_line(tmp_path, monkeypatch):
+    """`edgecnn station run FILE` with three problems: three "Error:" lines, exit 2 (was one line with literal
+    \\n between the problems)."""
+    from typer.testing import CliRunner
+
+    from edgecnn.cli import app
+
+    text = GOOD.replace("threads = 2", "threads = 0").replace("port = 0", "prot = 0").replace("camera = 0",
+                                                                                             "camera = 'x'")
+    monkeypatch.setenv("CAM_PASSWORD", "pw")
+    res = CliRunner().invoke(app, ["station", "run", str(write(tmp_path, text))])
+    assert res.exit_code == 2, res.output
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 3 and all("station.toml: " in ln and "\\n" not in ln for ln in errors), res.output
+
+
 def test_a_missing_environment_variable_and_a_literal_secret(tmp_path):
     lines = problems(tmp_path, GOOD, environ={})
     assert len(lines) == 1 and "CAM_PASSWORD" in lines[0] and "expected environment variable" in lines[0]
