@@ -427,8 +427,12 @@ class Station:
         self.readers = [SourceReader(s, self.backend, o, self._wake, keep) for s in plan.sources]
         for r in self.readers:
             r.start()
-        info(f"Station {plan.name}: {len(self.readers)} sources ({', '.join(r.describe() for r in self.readers)}), "
-             f"{len(regions)} regions, {len(self._outs)} outputs, model {model_file.name} "
+        def count(n: int, what: str) -> str:
+            return f"{n} {what}{'s' * (n != 1)}"
+
+        info(f"Station {plan.name}: {count(len(self.readers), 'source')} "
+             f"({', '.join(r.describe() for r in self.readers)}), {count(len(regions), 'region')}, "
+             f"{count(len(self._outs), 'output')}, model {model_file.name} "
              f"(max batch {self.backend.max_batch or 'any'})")
 
     def _open_sinks(self) -> None:
