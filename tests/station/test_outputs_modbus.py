@@ -62,6 +62,9 @@ def test_plc_reads_verdict_counts_and_heartbeat(tmp_path):
         assert later > hr[0] or later >= 1  # the heartbeat moves
         refused = client.write_register(1, 0, device_id=1)
         assert refused.isError()  # read-only for clients
+        assert client.write_coil(0, False, device_id=1).isError()  # coils too (pymodbus' flag covers registers only)
+        assert client.write_coils(0, [False, True], device_id=1).isError()
+        assert client.read_coils(0, count=1, device_id=1).bits[0] is True
         assert client.read_holding_registers(1, count=1, device_id=1).registers[0] == 4
         out.alarm(events.Alarm("frozen", "cam", "frame", False, 0.0, 1.0))
         deadline = time.monotonic() + 5

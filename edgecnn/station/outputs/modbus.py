@@ -133,8 +133,13 @@ class ModbusOutput(ServerOutput):
         await self._server.serve_forever(background=True)
 
     async def _action(self, func_code: int, start: int, address: int, count: int, registers: list[int],
-                      values: Any) -> None:
-        """Fill the requested table from the output's state before pymodbus answers (any request, any client)."""
+                      values: Any) -> Any:
+        """Fill the requested table from the output's state before pymodbus answers (any request, any client);
+        refuse every write with ILLEGAL ADDRESS (pymodbus' read-only flag refuses register writes, not coil ones)."""
+        if values is not None or func_code in (5, 6, 15, 16):
+            from pymodbus.constants import ExcCodes
+
+            return ExcCodes.ILLEGAL_ADDRESS
         with self._state_lock:
             if func_code in (1, 2, 5, 15):
                 word = sum(1 << i for i, bit in enumerate(self._coils) if bit)
