@@ -48,7 +48,8 @@ def test_an_unreachable_output_makes_the_station_not_ready(color_onnx, colour_vi
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]  # closed again: nothing listens there
-    config = webhook.Config(url=f"http://hook:s3cretpw@127.0.0.1:{dead}/x", retries=0, timeout_s=1.0)
+    # follow every decision: this feed's decisions are per source, and a webhook follows the station verdict by default
+    config = webhook.Config(url=f"http://hook:s3cretpw@127.0.0.1:{dead}/x", retries=0, timeout_s=1.0, follow="*")
     clf, second = edgecnn.load(color_onnx), edgecnn.load(color_onnx)
     identity = identity_of(clf.path, clf.card, "onnxruntime")
     output = webhook.WebhookOutput(config, station="line1", labels=clf.labels, model_sha256=identity.sha256)
