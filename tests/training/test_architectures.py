@@ -8,7 +8,6 @@ import pytest
 from edgecnn.errors import ConfigError
 from edgecnn.training.architectures import ARCHITECTURES, ArchKnobs, build_model, resolve_head
 
-
 #: The CNNs built from scratch (any size, 1 or 3 channels); the pretrained backbones (RGB, 32 px and up) have their
 #: own tests in test_backbones.py.
 SCRATCH = sorted(name for name, spec in ARCHITECTURES.items() if spec.backbone is None)
