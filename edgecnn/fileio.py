@@ -199,6 +199,28 @@ def _json_default(obj: Any) -> Any:
 MAX_SMALL_FILE = 256_000_000
 
 
+def read_known_size(fh: IO[bytes], size: int, limit: int) -> bytes | None:
+    """The bytes of an open regular file that ``fstat`` said has ``size`` bytes, or None if it grows past ``limit``.
+
+    Asks for ``size + 1`` bytes, then reads on in 1 MB steps only if the file grew: ``read(n)`` reserves n bytes
+    first, so asking for the limit reserves it however small the file is (three image reader threads asking for
+    528 MB each ran out of a 1.5 GB address-space cap).
+    """
+    parts = [fh.read(size + 1)]
+    total = len(parts[0])
+    while total > size:
+        if total > limit:
+            return None
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        return None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def read_regular(path: str | os.PathLike[str], limit: int = MAX_SMALL_FILE) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes. A named pipe, a device or a socket is refused
     without blocking (``O_NONBLOCK``, then ``fstat``), and so is a file that is, or grows, larger than ``limit``.
@@ -219,8 +241,8 @@ def read_regular(path: str | os.PathLike[str], limit: int = MAX_SMALL_FILE) -> b
             raise OSError(errno.EFBIG, f"{st.st_size:,} bytes, over the {limit:,} bytes read here", os.fsdecode(path))
         os.set_blocking(fd, True)
         with os.fdopen(os.dup(fd), "rb") as fh:
-            data = fh.read(limit + 1)
-        if len(data) > limit:
+            data = read_known_size(fh, st.st_size, limit)
+        if data is None:
             raise OSError(errno.EFBIG, f"grew past the {limit:,} bytes read here", os.fsdecode(path))
         return data
     finally:

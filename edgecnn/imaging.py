@@ -128,6 +128,8 @@ def read_image_file(path: str | os.PathLike[str], name: str | None = None) -> by
     """
     import stat
 
+    from edgecnn.fileio import read_known_size
+
     name = name or str(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -142,12 +144,14 @@ def read_image_file(path: str | os.PathLike[str], name: str | None = None) -> by
                                        f"that {_limit['pixels']:,} pixels (--max-pixels) can take; skipped.")
         os.set_blocking(fd, True)
         with os.fdopen(os.dup(fd), "rb") as fh:
-            data = fh.read(_file_limit() + 1)
-        if len(data) > _file_limit():
+            data = read_known_size(fh, st.st_size, _file_limit())
+        if data is None:
             raise UnreadableImageError(f"Image file {name} grew past {_file_limit():,} bytes while read; skipped.")
         return data
     except OSError as exc:
         raise _read_error(exc, name) from exc
+    except MemoryError as exc:
+        raise UnreadableImageError(f"Cannot read image {name}: it needs more memory than this machine has.") from exc
     finally:
         os.close(fd)
 

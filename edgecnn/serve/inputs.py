@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from edgecnn.errors import DataError
+from edgecnn.fileio import read_known_size
 from edgecnn.serve.http import HTTPError
 
 RAW_TYPES = ("application/octet-stream",)
@@ -117,7 +118,11 @@ def read_allowed(path: Path, name: str, limit: int) -> bytes:
                                               f"{st.st_size}. Raise --max-body-mb to read it.")
         with os.fdopen(fd, "rb") as f:
             fd = -1
-            return f.read(limit + 1)[:limit]
+            data = read_known_size(f, st.st_size, limit)
+        if data is None:
+            raise HTTPError(413, "too_large", f"Expected a file of at most {limit} bytes; {name!r} grew past it "
+                                              f"while read.")
+        return data
     finally:
         if fd >= 0:
             os.close(fd)
