@@ -148,7 +148,11 @@ def convert(
         raise ValueError(f"io_dtype must be one of {IO_DTYPES}; received {options.io_dtype!r}.")
     if options.io_dtype not in (None, "float32") and (fmt, precision) != IO_DTYPE_TARGET:
         raise ValueError(f"io_dtype={options.io_dtype} applies only to int8 TFLite; received {fmt} {precision}.")
-    calib = _check_calibration(model, calibration) if PRECISIONS[precision].calibration else None
+    from converters.graph import fake_quantized
+
+    # a quantization-aware model carries its own ranges: no calibration (any given is not used)
+    calib = (_check_calibration(model, calibration)
+             if PRECISIONS[precision].calibration and not fake_quantized(model) else None)
     labels = list(labels or (metadata or {}).get("labels") or [])
     path = Path(path)
     t0 = time.perf_counter()

@@ -136,6 +136,15 @@ def onnx_float_stem(proto: Any, max_channels: int = 4) -> list[str]:
     return [conv.name, pool.name, relu.name]
 
 
+def fake_quantized(model: Any) -> bool:
+    """Whether ``model`` (or a model nested in it) holds quantization-aware training's fake quantization: a layer
+    whose class says ``fake_quantized = True`` (edgecnn's ``FakeQuant``). Such a model carries its own int8 ranges."""
+    for layer in getattr(model, "layers", []):
+        if getattr(layer, "fake_quantized", False) or fake_quantized(layer):
+            return True
+    return False
+
+
 def static_flatten(model: Any) -> Any:
     """``model`` with every ``Flatten`` replaced by a reshape to ``(-1, units)`` (the batch stays dynamic).
 

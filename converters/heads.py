@@ -19,13 +19,34 @@ def is_sigmoid_binary(model: Any, metadata: dict[str, Any] | None, labels: list[
     return out.get("activation") == "sigmoid" and len(labels) == 2 and len(shape) == 2 and shape[-1] == 1
 
 
+#: TFLite's int8 logistic output range (scale 1/256, zero point -128), which ``1 - p`` of a QAT model shares.
+PROBABILITY_RANGE = (0.0, 255.0 / 256.0)
+
+
 def two_class(model: Any) -> Any:
-    """A functional model around ``model`` whose output is ``[1 - p, p]`` (named ``probabilities``)."""
+    """A functional model around ``model`` whose output is ``[1 - p, p]`` (named ``probabilities``).
+
+    For a quantization-aware model (:func:`converters.graph.fake_quantized`), ``1 - p`` is fake-quantized to the
+    range of ``p``, so both halves of the concatenation share one int8 scale and no op falls back to float.
+    """
     import keras
+
+    from converters.graph import fake_quantized
 
     inputs = keras.Input(tuple(model.inputs[0].shape[1:]), name="image")
     p = model(inputs)
-    one_minus_p = keras.layers.Rescaling(scale=-1.0, offset=1.0, name="one_minus_p")(p)
+    if fake_quantized(model):  # -p, then 1 - p: two int8 ops, each with its fixed range
+        lo, hi = PROBABILITY_RANGE
+
+        def fq(lo: float, hi: float, name: str) -> Any:
+            return keras.layers.Activation(
+                lambda t: keras.quantizers.fake_quant_with_min_max_vars(t, lo, hi, num_bits=8), name=name)
+
+        minus_p = fq(-hi, lo, "minus_p_fq")(keras.layers.Rescaling(scale=-1.0, name="minus_p")(p))
+        one_minus_p = keras.layers.Rescaling(scale=1.0, offset=1.0, name="one_minus_p")(minus_p)
+        one_minus_p = fq(lo, hi, "one_minus_p_fq")(one_minus_p)
+    else:
+        one_minus_p = keras.layers.Rescaling(scale=-1.0, offset=1.0, name="one_minus_p")(p)
     outputs = keras.layers.Concatenate(name="probabilities")([one_minus_p, p])
     return keras.Model(inputs, outputs, name=model.name)
 

@@ -126,6 +126,9 @@ IO_DTYPES: tuple[str, ...] = ("float32", "int8", "uint8")
 #: The one (format, precision) whose input/output tensor type is chosen (``--io-dtype``): full-int8 TFLite.
 IO_DTYPE_TARGET: tuple[str, str] = ("tflite", "int8")
 
+#: The (format, precision) quantization-aware training writes (``export --qat-epochs``): full-int8 TFLite.
+QAT_TARGET: tuple[str, str] = IO_DTYPE_TARGET
+
 #: I/O dtype of a full-int8 TFLite model when ``--io-dtype`` is not given. uint8 is what cameras give and what
 #: the standard consumers take (MediaPipe Tasks accepts uint8 or float32 input, never int8); with the input's
 #: range pinned to 0..255 it is the raw pixel bytes (scale 1, zero point 0), so nothing is computed on the way in.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import io as io_module
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -81,6 +82,50 @@ def convert(model: Any, precision: str, calibration: np.ndarray | None = None, i
             return bytes(converter.convert())
     except Exception as exc:  # noqa: BLE001  (TF raises ConverterError, RuntimeError, ValueError...)
         raise conversion_error(model, exc, "TFLite") from exc
+
+
+def convert_qat(model: Any, io_dtype: str | None = None) -> bytes:
+    """Convert a quantization-aware model (its ranges in fake-quantization ops) to a full-int8 flatbuffer.
+
+    No calibration: every range comes from the model. The result is checked to hold no float tensor between its
+    input and output quantization.
+
+    Raises:
+        ConversionError: the converter rejected the model, or left a tensor in float (named).
+    """
+    from converters.graph import static_flatten
+
+    tf = _tf()
+    converter = tf.lite.TFLiteConverter.from_keras_model(static_flatten(model))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # with fake quantization: TFLite's QAT path
+    io = io_dtype or "int8"
+    if io not in _TF_DTYPES:
+        raise ValueError(f"io_dtype must be one of {_TF_DTYPES}; received {io!r}.")
+    converter.inference_input_type = getattr(tf, io)
+    converter.inference_output_type = getattr(tf, io)
+    try:
+        import warnings
+
+        with contextlib.redirect_stdout(io_module.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Statistics for quantized inputs were expected": the input's are
+            flat = bytes(converter.convert())
+    except Exception as exc:  # noqa: BLE001
+        raise conversion_error(model, exc, "TFLite") from exc
+    floats = float_tensors(flat)
+    if floats:
+        raise ConversionError(f"the quantization-aware model left {len(floats)} tensor(s) in float (first: "
+                              f"{floats[0]!r}); a layer lacks fake quantization")
+    return flat
+
+
+def float_tensors(flatbuffer: bytes) -> list[str]:
+    """Names of the float32 tensors of a flatbuffer other than its input and output (with float32 I/O, the
+    tensors before its first QUANTIZE and after its last DEQUANTIZE) and TFLite's own folded constants."""
+    interpreter = _interpreter(flatbuffer)
+    ends = {d["index"] for d in (*interpreter.get_input_details(), *interpreter.get_output_details())}
+    return [d["name"] for d in interpreter.get_tensor_details()
+            if np.dtype(d["dtype"]) == np.float32 and d["index"] not in ends and d["name"]
+            and not d["name"].startswith("arith.constant")]
 
 
 def conversion_error(model: Any, exc: BaseException, target: str) -> ConversionError:

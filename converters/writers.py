@@ -14,6 +14,10 @@ import numpy as np
 
 Written = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]
 
+#: Why a quantization-aware model's int8 TFLite has no float stem (written into its card).
+QAT_WHY = ("every layer int8, the stem included (an Edge TPU or NPU runs only a fully int8 graph; a float layer "
+           "falls back to the CPU); the ranges are the model's own, fine-tuned with fake quantization")
+
 
 def write_tflite(model: Any, precision: str, calib: np.ndarray | None, path: Path, metadata: dict[str, Any] | None,
                  labels: list[str], options: Any, artifact: dict[str, Any]) -> Written:
@@ -24,7 +28,14 @@ def write_tflite(model: Any, precision: str, calib: np.ndarray | None, path: Pat
     from converters.registry import DEFAULT_INT8_IO_DTYPE
 
     io_dtype = (options.io_dtype or DEFAULT_INT8_IO_DTYPE) if precision == "int8" else "float32"
-    if precision == "int8":
+    from converters.graph import fake_quantized
+
+    if precision == "int8" and fake_quantized(model):  # QAT: its own ranges, no calibration, nothing in float
+        flat = to_tflite.convert_qat(model, io_dtype)
+        artifact["int8"] = {"scheme": "quantization-aware training: per-channel int8 weights, int8 activations, "
+                                      "ranges learned in training (no calibration)",
+                            "qat": True, "float_stem": False, "float_nodes": [], "why": QAT_WHY}
+    elif precision == "int8":
         from converters.int8 import TFLITE_WHY, tflite_int8
 
         flat, kept = tflite_int8(model, calib, io_dtype, float_stem=options.float_stem, float_nodes=options.float_nodes)

@@ -53,6 +53,8 @@ def export_cmd(
                                                     "uint8 weights), into SOURCE/export-TARGET.")] = None,
     repair: Annotated[bool, typer.Option("--repair/--no-repair", help="When int8 fails its gate, keep the layers with the largest quantization error in float until it passes.")] = True,
     repair_layers: Annotated[int, typer.Option("--repair-layers", min=1, help="Most layers the int8 repair may keep in float.")] = 8,
+    qat_epochs: Annotated[int, typer.Option("--qat-epochs", min=0, help="Quantization-aware training: fine-tune a fake-quantized twin this many epochs on the run's training split and write model-qat-int8.tflite with every layer int8 (Edge TPU, NPUs), compared with post-training int8 in the report; needs --quantize int8.")] = 0,
+    qat_lr: Annotated[float, typer.Option("--qat-lr", help="Learning rate of the QAT fine-tune (Adam).")] = 1e-4,
     gate_fp32_max_abs: Fp32MaxAbs = _DEFAULT_GATES.fp32_max_abs,
     gate_fp16_max_abs: Fp16MaxAbs = _DEFAULT_GATES.fp16_max_abs,
     gate_fp16_agreement: Fp16Agreement = _DEFAULT_GATES.fp16_agreement,
@@ -70,12 +72,17 @@ def export_cmd(
         check_data=check_data, calib_data=calib_data, calib_samples=calib_samples,
         io_dtype=io_dtype.value if io_dtype else None, opset=opset, dynamic_batch=dynamic_batch, unsafe=unsafe,
         repair=repair, repair_layers=repair_layers, target=target.value if target else None,
+        qat_epochs=qat_epochs, qat_lr=qat_lr,
         gates=gates_from(gate_fp32_max_abs, gate_fp16_max_abs, gate_fp16_agreement, gate_int8_agreement, gate_int8_acc_drop,
                          gate_consumer),
     )
     samples = report.check_data["samples"] if report.check_data else 0
     title = f"Export → {report.out_dir}" + (f" (parity on {samples} held-out images)" if report.checked else " (parity NOT checked)")
     print_table(report.results, title=title)
+    if report.qat:
+        from edgecnn.export.qat import print_comparison
+
+        print_comparison(report.qat)
     console.print(f"Report: {report.report_md}")
     if report.golden:
         console.print(f"Golden: {report.golden}")

@@ -66,6 +66,8 @@ def export(
     repair: bool = True,
     repair_layers: int = DEFAULT_MAX_LAYERS,
     target: str | None = None,
+    qat_epochs: int = 0,
+    qat_lr: float = 1e-4,
 ) -> ExportReport:
     """Export a run folder or ``.keras`` model to every requested (format, precision) and check parity.
 
@@ -97,6 +99,10 @@ def export(
         repair: When a full-int8 artifact fails its gate, keep the layers with the largest quantization error in
             float until it passes (:mod:`.repair`); ``False`` (``--no-repair``) reports the failure as is.
         repair_layers: Most layers a repair may keep in float.
+        qat_epochs: Fine-tune a quantization-aware twin for this many epochs on the run's training split and write
+            ``model-qat.keras`` and its fully int8 ``model-qat-int8.tflite`` (:mod:`.qat`), compared in the report
+            with post-training int8. Needs ``tflite`` ``int8`` among the targets and held-out data.
+        qat_lr: Learning rate of that fine-tune (Adam).
     """
     import converters
     from converters.registry import FORMATS, artifact_name
@@ -122,6 +128,9 @@ def export(
         pairs = plan_targets(list(formats or ["tflite"]), list(quantize or ["none"]), io_dtype)
     else:
         pairs = [pair for f, p in targets for pair in plan_targets([f], [p], None)]
+    from edgecnn.export import qat as qat_step
+
+    qat_step.check_options(qat_epochs, qat_lr, pairs)
     run_dir, model_path = resolve_run(source)
     out_dir = Path(out) if out is not None else run_dir / "export"
     check_outputs({"--out": out_dir}, {"SOURCE": model_path, "--check-data": check_data, "--calib-data": calib_data},
@@ -129,7 +138,8 @@ def export(
     for leftover in recover_dir(out_dir):  # a killed export's staging folder: never published, never checked
         info(f"Removed {leftover.name}, left by an export that was stopped before it finished.")
     planned = {pair: out_dir / artifact_name(*pair) for pair in pairs}
-    existing = [p for p in planned.values() if p.exists() or (out_dir / REJECTED_DIR / p.name).exists()]
+    qat_files = [out_dir / qat_step.QAT_MODEL, out_dir / qat_step.QAT_TFLITE] if qat_epochs else []
+    existing = [p for p in [*planned.values(), *qat_files] if p.exists() or (out_dir / REJECTED_DIR / p.name).exists()]
     if existing and not force:
         raise ArtifactExistsError(f"{len(existing)} artifact(s) exist in {out_dir} (first: {existing[0].name}); "
                                   "pass --force to overwrite or --out DIR.")
@@ -142,6 +152,12 @@ def export(
                         "give --check-data DIR (labelled class folders) or --no-check.")
     if not check:
         warn("--no-check: parity of the exported artifacts is NOT verified.")
+    train_set = None
+    if qat_epochs:
+        if held is None or not check:
+            raise DataError("--qat-epochs checks the QAT artifact and compares it with post-training int8 on held-out "
+                            "images; give --check-data DIR (or export a run with a test/val split), without --no-check.")
+        train_set = qat_step.training_images(src, src.card)
 
     ref: Reference | None = None
     consumer_imgs, keras_top1 = None, None
@@ -157,7 +173,7 @@ def export(
                 keras_top1 = np.argmax(class_probs(keras_probs(src.model, consumer_imgs.batches["edgecnn"])), axis=1)
     base = portable_card(src.card.to_dict(), src.model_path, src.sha256)
 
-    rewritten = {p.name for p in planned.values()} | {GOLDEN_FILENAME, REPORT_JSON, REPORT_MD}
+    rewritten = {p.name for p in [*planned.values(), *qat_files]} | {GOLDEN_FILENAME, REPORT_JSON, REPORT_MD}
     with _Staging(out_dir, rewritten) as stage:
         results: list[ParityResult] = []
         for step, ((fmt, precision), final) in enumerate(planned.items(), 1):
@@ -215,6 +231,11 @@ def export(
                 result.path = str(final)
             fault_point("export:checked")
             results.append(result)
+        qat_section = None
+        if qat_epochs and train_set is not None and ref is not None and calib is not None:
+            qat_result, qat_section = _qat(src, calib, ref, train_set, qat_epochs, qat_lr, stage, out_dir, base,
+                                           io_dtype, gates, results)
+            results.append(qat_result)
         fill_size_ratios(results)
 
         golden = None
@@ -229,6 +250,7 @@ def export(
             golden=golden, report_json=out_dir / REPORT_JSON, report_md=out_dir / REPORT_MD,
             calibration=calib_info,
             check_data={"source": held[2], "samples": int(len(held[0]))} if held is not None else None,
+            qat=qat_section,
         )
         report.commands = next_commands(out_dir, results, golden)
         opts = {"formats": sorted({f for f, _ in pairs}, key=list(FORMATS).index), "precisions": sorted({p for _, p in pairs}),
@@ -357,6 +379,54 @@ def _holds_cwd(folder: Path) -> bool:
     except OSError:
         return False
     return cwd == folder or folder in cwd.parents
+
+
+def _qat(src: Any, calib: np.ndarray, ref: Reference, train_set: tuple[np.ndarray, np.ndarray, str], epochs: int,
+         lr: float, stage: _Staging, out_dir: Path, base: dict[str, Any], io_dtype: str | None, gates: Gates,
+         results: list[ParityResult]) -> tuple[ParityResult, dict[str, Any]]:
+    """Fine-tune the QAT twin, save it, write its fully int8 TFLite, check it against the twin, compare (:mod:`.qat`)."""
+    import converters
+    from converters.registry import QAT_TARGET
+    from edgecnn.export import qat as qat_step
+
+    x, y, origin = train_set
+    info(f"[QAT] Fine-tuning a quantization-aware twin for {epochs} epoch(s) on {origin} ...")
+    twin, history = qat_step.finetune(src.model, src.card, calib, (x, y), epochs, lr)
+    twin_path = stage.dir / qat_step.QAT_MODEL
+    twin.save(twin_path)
+    path = stage.dir / qat_step.QAT_TFLITE
+    info(f"[QAT] Exporting {path.name} (every layer int8) ...")
+    card = {**base, "quantization_aware_training": {"epochs": epochs, "learning_rate": lr, "train": origin}}
+    try:
+        done = converters.convert(twin, *QAT_TARGET, path, metadata=card, labels=src.card.labels,
+                                  options=converters.ConvertOptions(io_dtype=io_dtype))
+    except converters.ConversionError as exc:
+        raise ModelError(f"The QAT model of {src.model_path.name} cannot be exported to TFLite int8: {exc}") from exc
+    twin_ref = Reference(inputs=ref.inputs, probs=keras_probs(twin, ref.inputs), targets=ref.targets,
+                         labels=ref.labels, source=str(out_dir / qat_step.QAT_MODEL), spec=ref.spec)
+    result = _check(path, *QAT_TARGET, twin_ref, gates, True)
+    result.conversion_seconds = round(done.seconds, 3)
+    result.size_bytes = done.size_bytes
+    result.quantization = (done.metadata.get("artifact") or {}).get("int8")
+    info(f"      {'PASS' if result.passed else 'FAIL'} against {qat_step.QAT_MODEL}: top-1 agreement "
+         f"{100 * (result.agreement or 0):.1f}%, max |Δp| {result.max_abs:.2e}")
+    ptq = next((r for r in results if (r.format, r.precision) == QAT_TARGET), None)
+    info("[QAT] Comparing float, post-training int8 and QAT int8 on the held-out images ...")
+    ptq_path = None
+    if ptq is not None:  # not yet published: in the staging folder, or its rejected/ when it failed its gate
+        ptq_path = next((p for p in (stage.dir / Path(ptq.path).name, stage.dir / REJECTED_DIR / Path(ptq.path).name)
+                         if p.is_file()), None)
+    figures = qat_step.comparison(src.model, calib, ref, ptq, ptq_path, result, path, base, src.card.labels,
+                                  io_dtype)
+    if not result.passed:
+        stage.reject(path)
+        result.path = str(out_dir / REJECTED_DIR / path.name)
+        result.failures.append(f"not published: kept in {REJECTED_DIR}/ for inspection only")
+    else:
+        result.path = str(out_dir / path.name)
+    section = {"epochs": epochs, "learning_rate": lr, "train": origin, "history": history,
+               "model": str(out_dir / qat_step.QAT_MODEL), "artifact": result.path, "comparison": figures}
+    return result, section
 
 
 def _check(path: Path, fmt: str, precision: str, ref: Reference | None, gates: Gates, check: bool) -> ParityResult:

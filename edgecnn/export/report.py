@@ -31,6 +31,7 @@ class ExportReport:
     commands: list[str] = field(default_factory=list)
     calibration: dict[str, Any] | None = None
     check_data: dict[str, Any] | None = None
+    qat: dict[str, Any] | None = None  # export --qat-epochs: the fine-tune and the PTQ/QAT comparison (.qat)
 
     @property
     def passed(self) -> bool:
@@ -83,6 +84,7 @@ def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -
         "calibration": report.calibration,
         "check_data": report.check_data,
         "artifacts": [r.to_dict() for r in report.results],
+        "qat": report.qat,
         "commands": report.commands,
     }
     write_json(report.report_json, data)
@@ -130,6 +132,10 @@ def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -
                 lines.append(f"\nCost against full int8: size {cost['size_bytes_repaired']:,} vs "
                              f"{cost['size_bytes_full_int8']:,} bytes (×{cost['size_ratio']:.3f}); {lat}.")
             lines.append("")
+    if report.qat:
+        from edgecnn.export.qat import markdown as qat_markdown
+
+        lines += [*qat_markdown(report.qat), ""]
     from edgecnn.export.consumers import markdown as consumers_markdown
 
     lines += consumers_markdown({r.artifact: r.consumers for r in report.results if r.consumers})

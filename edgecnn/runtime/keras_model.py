@@ -37,6 +37,9 @@ def load_keras(path: str | Path, unsafe: bool = False, purpose: str = "to load K
                          f"is not ({path.stat().st_size} bytes; truncated or another format?).")
     import keras
 
+    from converters.qat import register
+
+    register()  # a quantization-aware model (export --qat-epochs) holds edgecnn's fake-quantization layers
     try:
         return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
     except Exception as exc:  # noqa: BLE001  (Keras raises ValueError, TypeError, OSError, zipfile errors...)

@@ -1,0 +1,208 @@
+"""``export --qat-epochs N``: fine-tune a quantization-aware twin of the model and export it fully int8.
+
+The twin (:func:`converters.qat.quantize_model`: batch norm folded, per-channel weights, per-tensor activations)
+starts from post-training calibration on the calibration images, fine-tunes N epochs on the run's training split,
+and is saved beside the artifacts as ``model-qat.keras``. Its int8 TFLite, ``model-qat-int8.tflite``, has no float
+layer at all (the stem included: what an Edge TPU or NPU needs) and is parity-checked against the QAT Keras model.
+
+The report then compares, on the held-out images, the float model, post-training full int8 (every layer int8,
+as an accelerator needs it), edgecnn's default int8 (its float stem, and the layers the repair kept in float, named)
+and QAT full int8: accuracy, p50 latency on LiteRT (one thread), size and float layers.
+
+ONNX: tf2onnx writes a QAT model's activation ranges as QuantizeLinear/DequantizeLinear but folds its
+fake-quantized weights into float constants, so onnxruntime would run float convolutions between the pairs; no
+QAT ONNX is written (the int8 ONNX stays the post-training one), and the report says so.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.console import info
+from edgecnn.errors import ConfigError, DataError, ModelError
+
+#: Most training images the fine-tune decodes (stratified over classes); QAT needs a few epochs, not the whole set.
+MAX_QAT_SAMPLES = 10_000
+#: The QAT Keras model and its int8 TFLite, beside the other artifacts.
+QAT_MODEL = "model-qat.keras"
+QAT_TFLITE = "model-qat-int8.tflite"
+ONNX_NOTE = ("no QAT ONNX: tf2onnx keeps the activation ranges as Q/DQ pairs but folds the fake-quantized weights into "
+             "float constants, so onnxruntime would run the convolutions in float; model-int8.onnx stays the "
+             "post-training one")
+
+
+def finetune(model: Any, card: Any, calib: np.ndarray, train: tuple[np.ndarray, np.ndarray], epochs: int,
+             learning_rate: float, batch_size: int = 32, seed: int = 0) -> tuple[Any, list[dict[str, float]]]:
+    """The QAT twin of ``model``, calibrated on ``calib`` and fine-tuned ``epochs`` epochs on ``train``.
+
+    Returns:
+        (the QAT Keras model, one history row per epoch: loss and accuracy).
+
+    Raises:
+        ModelError: a layer QAT cannot quantize (named).
+    """
+    import keras
+
+    from converters.errors import ConversionError
+    from converters.qat import calibrate, quantize_model
+
+    try:
+        twin = quantize_model(model)
+    except ConversionError as exc:
+        raise ModelError(f"--qat-epochs: {exc}") from exc
+    calibrate(twin, calib)
+    sigmoid = card.output.activation == "sigmoid"
+    if card.output.activation not in ("softmax", "sigmoid"):
+        raise ModelError(f"--qat-epochs fine-tunes softmax or sigmoid classifiers; this model's output is "
+                         f"{card.output.activation}.")
+    loss = keras.losses.BinaryCrossentropy() if sigmoid else keras.losses.SparseCategoricalCrossentropy()
+    metric = keras.metrics.BinaryAccuracy(name="accuracy") if sigmoid else \
+        keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    twin.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
+    x, y = train
+    y = y.astype(np.float32).reshape(-1, 1) if sigmoid else y.astype(np.int64)
+    keras.utils.set_random_seed(seed)
+    rows: list[dict[str, float]] = []
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            logs = logs or {}
+            rows.append({"epoch": epoch + 1, "loss": round(float(logs.get("loss", float("nan"))), 4),
+                         "accuracy": round(float(logs.get("accuracy", float("nan"))), 4)})
+            info(f"      QAT epoch {epoch + 1}/{epochs}: loss {rows[-1]['loss']:.4f}, "
+                 f"accuracy {rows[-1]['accuracy']:.4f}")
+
+    twin.fit(x.astype(np.float32), y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+             callbacks=[Progress()])
+    return twin, rows
+
+
+def training_images(src: Any, card: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    """The run's training split, decoded at the model's input (at most :data:`MAX_QAT_SAMPLES`, stratified).
+
+    Raises:
+        DataError: the run has no training split.
+    """
+    from edgecnn.export.data import stratified
+    from edgecnn.parity import load_images
+    from edgecnn.runs import load_split
+
+    files = load_split(src.run_dir, "train")
+    if files is None or not files.files:
+        raise DataError(f"--qat-epochs fine-tunes on the run's training split; {src.model_path.name} has none "
+                        "(splits.json). Export from the run folder train wrote.")
+    picked = stratified(files, MAX_QAT_SAMPLES) if len(files.files) > MAX_QAT_SAMPLES else files
+    x, y = load_images(picked, card)
+    return x, y, f"{src.run_dir}/splits.json:train ({len(x)} images)"
+
+
+def check_options(epochs: int, learning_rate: float, pairs: list[tuple[str, str]]) -> None:
+    """Refuse QAT options that cannot work, before anything is converted.
+
+    Raises:
+        ConfigError: a negative epoch count, a learning rate that is not positive, or no int8 TFLite asked for.
+    """
+    if epochs < 0:
+        raise ConfigError(f"Expected --qat-epochs ≥ 0; received {epochs}.")
+    if epochs and not learning_rate > 0:
+        raise ConfigError(f"Expected --qat-lr > 0; received {learning_rate}.")
+    from converters.registry import QAT_TARGET
+
+    if epochs and QAT_TARGET not in pairs:
+        raise ConfigError("--qat-epochs writes a fully int8 TFLite; ask for it with --format tflite --quantize int8.")
+
+
+def _timed(path: Path, inputs: np.ndarray, rounds: int = 30) -> tuple[np.ndarray, float]:
+    """Class probabilities of ``inputs`` with the artifact's runtime, and its p50 milliseconds for one image on one
+    thread (after 3 warm-up calls)."""
+    from edgecnn.runtime.backends import load_backend
+
+    with load_backend(path, threads=1) as backend:
+        probs = backend.predict(inputs)
+        one = inputs[:1]
+        for _ in range(3):
+            backend.predict(one)
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            backend.predict(one)
+            times.append((time.perf_counter() - t0) * 1000)
+    return probs, round(float(np.median(times)), 4)
+
+
+def comparison(model: Any, calib: np.ndarray, ref: Any, ptq: Any, ptq_path: Path | None, qat_result: Any, qat_path: Path,
+               metadata: dict[str, Any], labels: list[str], io_dtype: str | None) -> dict[str, Any]:
+    """Float, post-training full int8, edgecnn's int8 (float stem, repair) and QAT full int8 on the held-out set:
+    accuracy, p50 latency on LiteRT (one thread), size and float layers."""
+    import converters
+    from edgecnn.parity import compare
+
+    def accuracy(probs: np.ndarray) -> float | None:
+        return compare(ref.probs, probs, ref.targets).get("accuracy")
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix=".edgecnn-qat-") as tmp:
+        fp32 = Path(tmp) / "model-float32.tflite"
+        converters.convert(model, "tflite", "float32", fp32, metadata=metadata, labels=labels)
+        probs, ms = _timed(fp32, ref.inputs)
+        rows.append({"model": "float", "accuracy": accuracy(probs), "latency_ms": ms,
+                     "size_bytes": fp32.stat().st_size, "float_layers": "all"})
+        full = Path(tmp) / "model-ptq-full-int8.tflite"
+        converters.convert(model, "tflite", "int8", full, calibration=calib, metadata=metadata, labels=labels,
+                           options=converters.ConvertOptions(io_dtype=io_dtype, float_stem=False))
+        probs, ms = _timed(full, ref.inputs)
+        rows.append({"model": "PTQ full int8", "accuracy": accuracy(probs), "latency_ms": ms,
+                     "size_bytes": full.stat().st_size, "float_layers": "none"})
+    if ptq is not None and ptq_path is not None and ptq.checked:
+        quant = ptq.quantization or {}
+        repaired = [f["layer"] for f in ((ptq.repair or {}).get("float_layers") or [])]
+        named = [*(["stem conv + pool"] if quant.get("float_stem") else []), *repaired]
+        _, ms = _timed(ptq_path, ref.inputs[:1])
+        rows.append({"model": "PTQ int8, float stem" + (" + repair" if repaired else ""), "accuracy": ptq.accuracy,
+                     "latency_ms": ms, "size_bytes": ptq.size_bytes, "float_layers": ", ".join(named) or "none"})
+    _, ms = _timed(qat_path, ref.inputs[:1])
+    rows.append({"model": "QAT full int8", "accuracy": qat_result.accuracy, "latency_ms": ms,
+                 "size_bytes": qat_result.size_bytes, "float_layers": "none"})
+    return {"rows": rows, "samples": int(len(ref.inputs)), "latency": "p50 ms of one image, LiteRT, 1 thread",
+            "qat_keras_accuracy": qat_result.accuracy_reference, "onnx": ONNX_NOTE}
+
+
+def print_comparison(section: dict[str, Any]) -> None:
+    """The comparison as a terminal table (fitted to the terminal; every column in a pipe)."""
+    from edgecnn.fileio import human_size
+    from edgecnn.tables import KEEP, Col, print_fitted
+
+    cols = [Col("model", priority=KEEP), Col("accuracy", "acc", right=True, priority=KEEP),
+            Col("p50 ms", right=True, priority=60), Col("size", right=True, priority=40),
+            Col("float layers", "float", text=True, priority=30, max_chars=40)]
+    rows = [{"model": r["model"], "accuracy": f"{100 * r['accuracy']:.2f}%" if r["accuracy"] is not None else "—",
+             "p50 ms": f"{r['latency_ms']:.3f}", "size": human_size(r["size_bytes"]),
+             "float layers": r["float_layers"]} for r in section["comparison"]["rows"]]
+    print_fitted(cols, rows, title=f"Post-training vs quantization-aware int8 ({section['comparison']['samples']} "
+                                   f"held-out images; p50 of one image, LiteRT, 1 thread)")
+
+
+def markdown(section: dict[str, Any]) -> list[str]:
+    """The comparison as Markdown lines for ``export_report.md``."""
+    from edgecnn.fileio import human_size
+
+    lines = ["", f"## Quantization-aware training ({section['epochs']} epochs on {section['train']})", "",
+             f"Held-out accuracy on {section['comparison']['samples']} images; latency: "
+             f"{section['comparison']['latency']}.", "",
+             "| model | accuracy | latency ms | size | float layers |", "|---|---|---|---|---|"]
+    for r in section["comparison"]["rows"]:
+        acc = f"{100 * r['accuracy']:.2f}%" if r["accuracy"] is not None else "—"
+        lines.append(f"| {r['model']} | {acc} | {r['latency_ms']:.3f} | {human_size(r['size_bytes'])} | "
+                     f"{r['float_layers']} |")
+    lines += ["", f"QAT Keras model (the QAT artifact's parity reference): {section['model']}.",
+              f"ONNX: {section['comparison']['onnx']}."]
+    return lines
+
+
+__all__ = ["MAX_QAT_SAMPLES", "ONNX_NOTE", "QAT_MODEL", "QAT_TFLITE", "check_options", "comparison", "finetune",
+           "markdown", "print_comparison", "training_images"]
