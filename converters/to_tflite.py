@@ -155,7 +155,7 @@ def conversion_error(model: Any, exc: BaseException, target: str) -> ConversionE
 def _layer_for(parts: list[str], names: list[str]) -> str | None:
     """The Keras layer a TF op path belongs to (Keras 3 scopes layer ``conv2d`` as ``conv2d_1``, ``conv2d_1`` as ``conv2d_1_2``)."""
     for rule in (lambda n, p: p == f"{n}_1", lambda n, p: p == n, lambda n, p: re.fullmatch(rf"{re.escape(n)}_\d+", p)):
-        for part in parts:
+        for part in reversed(parts):  # the deepest scope first: a wrapper (a sigmoid head's [1 - p, p]) is not the layer
             for n in names:
                 if rule(n, part):
                     return n

@@ -207,10 +207,10 @@ def export(
             result.quantization = (done.metadata.get("artifact") or {}).get("int8")
             if (repair and check and not result.passed and PRECISIONS[precision].calibration and fmt in BACKENDS
                     and calib is not None and ref is not None):
-                result = _repair(src.model, fmt, precision, path, calib, ref, gates, options, write, done, result,
+                result = _repair(_as_converted(src), fmt, precision, path, calib, ref, gates, options, write, done, result,
                                  repair_layers)
             if check and not result.passed and fmt == "tflite" and precision == "int8" and calib is not None and ref is not None:
-                result.layer_errors = _layer_errors(src.model, calib, ref.inputs, io_dtype)
+                result.layer_errors = _layer_errors(_as_converted(src), calib, ref.inputs, io_dtype)
                 if result.layer_errors:
                     worst = result.layer_errors[0]
                     result.failures.append(f"largest quantization error in layer {worst.get('layer') or worst['tensor']!r} "
@@ -451,6 +451,21 @@ def _check_saved_model(path: Path, fmt: str, precision: str, ref: Reference, gat
     return ParityResult(artifact=path.name, path=str(path), format=fmt, precision=precision,
                         samples=len(ref.inputs), passed=not failures, gate=gates.describe(precision), failures=failures,
                         runtime={"backend": "tensorflow", "runtime_version": version}, **figures)  # type: ignore[arg-type]
+
+
+def _as_converted(src: Any) -> Any:
+    """The model as the converters convert it: a sigmoid head wrapped to ``[1 - p, p]``
+    (:func:`converters.heads.two_class`), so the per-layer error names the repair passes back are the converted
+    graph's op names (the bare model's names lack the wrapper's scope, and the converter refused every one)."""
+    from converters.heads import is_sigmoid_binary, two_class
+
+    if is_sigmoid_binary(src.model, src.card.to_dict(), src.card.labels):
+        cached = getattr(src, "_two_class", None)
+        if cached is None:
+            cached = two_class(src.model)
+            src._two_class = cached  # noqa: SLF001
+        return cached
+    return src.model
 
 
 def _repair(model: Any, fmt: str, precision: str, path: Path, calib: np.ndarray, ref: Reference, gates: Gates,

@@ -164,7 +164,10 @@ def repair(
         elif not rec.reason:
             rec.reason = "the gate still fails"
     finally:
-        full_copy.unlink(missing_ok=True)
+        if path.exists():
+            full_copy.unlink(missing_ok=True)
+        else:  # no round rewrote it (the measurement or the converter stopped the repair first): keep the full int8
+            os.replace(full_copy, path)
     if not rec.passed:
         warn(f"int8 repair of {path.name} did not pass its gate: {rec.reason}.")
     return result, rec
