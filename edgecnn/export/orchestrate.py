@@ -222,6 +222,7 @@ def export(
                 if result.consumers["failures"]:
                     result.failures += result.consumers["failures"]
                     result.passed = False
+                    info(f"      FAIL under a consumer's resize: {'; '.join(result.consumers['failures'])}")
             # only what passed its gate is published beside the report; a failed artifact goes to rejected/
             if result.checked and not result.passed:
                 stage.reject(path)
