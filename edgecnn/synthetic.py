@@ -101,3 +101,33 @@ def write_dataset(
             path = d / f"{name}_{i:04d}.{fmt}"
             im.save(path, quality=95) if fmt == "jpg" else im.save(path)
     return root
+
+
+def write_level_dataset(root: str | os.PathLike[str], per_class: int = 1000, size: int = 32, band: float = 4.0,
+                        outliers: float = 0.05, threshold: float = 128.0, noise: float = 4.0, seed: int = 0) -> Path:
+    """Write a two-class GO/NG level set where post-training int8 loses accuracy: ``dark``/``bright`` by the mean
+    grey level of the image against ``threshold``.
+
+    Most images lie within ``band`` grey levels of the threshold (the parts a line sees); a fraction ``outliers``
+    are over- or under-exposed frames (levels 0..20 or 235..255, labelled the same way). Those few frames set the
+    calibrated range of every tensor on the decision path, so a per-tensor int8 step spans about a grey level
+    there: the parts within a step of the threshold flip. Quantization-aware training learns to keep the range it
+    needs. Used by ``benchmarks/qat.py`` and the QAT test.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    counts = {"dark": 0, "bright": 0}
+    for name in counts:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    while min(counts.values()) < per_class:
+        if rng.uniform() < outliers:
+            level = rng.uniform(0, 20) if rng.uniform() < 0.5 else rng.uniform(235, 255)
+        else:
+            level = rng.uniform(threshold - band, threshold + band)
+        name = "bright" if level > threshold else "dark"
+        if counts[name] >= per_class:
+            continue
+        grey = np.clip(rng.normal(level, noise, (size, size)), 0, 255).astype(np.uint8)
+        Image.fromarray(np.stack([grey] * 3, -1), "RGB").save(root / name / f"{name}_{counts[name]:04d}.png")
+        counts[name] += 1
+    return root

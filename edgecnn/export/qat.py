@@ -161,7 +161,7 @@ def comparison(model: Any, calib: np.ndarray, ref: Any, ptq: Any, ptq_path: Path
     if ptq is not None and ptq_path is not None and ptq.checked:
         quant = ptq.quantization or {}
         repaired = [f["layer"] for f in ((ptq.repair or {}).get("float_layers") or [])]
-        named = [*(["stem conv + pool"] if quant.get("float_stem") else []), *repaired]
+        named = list(dict.fromkeys([*(["stem conv + pool"] if quant.get("float_stem") else []), *repaired]))
         _, ms = _timed(ptq_path, ref.inputs[:1])
         rows.append({"model": "PTQ int8, float stem" + (" + repair" if repaired else ""), "accuracy": ptq.accuracy,
                      "latency_ms": ms, "size_bytes": ptq.size_bytes, "float_layers": ", ".join(named) or "none"})

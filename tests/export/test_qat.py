@@ -246,3 +246,22 @@ def test_qat_options_that_cannot_work_fail_in_one_line(tiny_run, tmp_path, args,
     assert res.exit_code in (1, 2) and isinstance(res.exception, SystemExit), res.output
     assert needle in res.output and "Traceback" not in res.output
     assert not (tmp_path / "x").exists()
+
+
+def test_qat_keeps_the_accuracy_post_training_int8_loses(tmp_path):
+    """Issue 24's case, with the real trainer and export (``benchmarks/qat.py`` prints the same table): on the
+    level set (most parts within 4 grey levels of the threshold, 5 % over/under-exposed frames), post-training full
+    int8 loses ≥ 2 points and QAT full int8 stays within 0.5 points of float, with no float layer."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from qat import measure
+
+    fig = measure(tmp_path, per_class=1000, epochs=40, qat_epochs=3)
+    rows = {r["model"].split(",")[0]: r for r in fig["rows"]}
+    assert rows["float"]["accuracy"] >= 0.95, f"the float model did not learn the level set: {fig['rows']}"
+    assert fig["ptq_full_loss_pts"] >= 2.0, fig["rows"]
+    assert fig["qat_loss_pts"] <= 0.5, fig["rows"]
+    assert rows["QAT full int8"]["float_layers"] == "none"
+    assert rows["QAT full int8"]["size_bytes"] < rows["float"]["size_bytes"] / 3
