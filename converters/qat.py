@@ -354,6 +354,51 @@ def calibrate(model: Any, images: Any, batch_size: int = 32) -> int:
     return len(layers)
 
 
+def onnx_qdq_weights(proto: Any) -> int:
+    """Give the weights of a QAT model's ONNX graph their int8 form, in place; returns the layers rewritten.
+
+    tf2onnx writes a QAT model's activation fake quantization as QuantizeLinear/DequantizeLinear pairs but folds its
+    fake-quantized weights into float constants, so onnxruntime would run float convolutions between the pairs. The
+    weights already lie on the int8 grid QAT trained them on (symmetric, zero point 0: per output channel for Conv,
+    per tensor for MatMul/Gemm), so each is written back exactly as int8 with a DequantizeLinear: onnxruntime then
+    fuses QLinearConv and QGemm, as for any QDQ model.
+
+    Raises:
+        ConversionError: a weight that is not on an int8 grid (not a QAT model's), named.
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    from converters.errors import ConversionError
+
+    graph = proto.graph
+    inits = {i.name: i for i in graph.initializer}
+    added = []
+    for node in graph.node:
+        if node.op_type not in ("Conv", "MatMul", "Gemm") or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        name = node.input[1]
+        w = numpy_helper.to_array(inits[name]).astype(np.float64)
+        per_channel = node.op_type == "Conv"
+        peak = np.abs(w).reshape(w.shape[0], -1).max(1) if per_channel else np.array(np.abs(w).max())
+        scale = np.maximum(peak, 1e-12) / 127.0
+        shaped = scale.reshape([-1] + [1] * (w.ndim - 1)) if per_channel else scale
+        q = np.clip(np.round(w / shaped), -127, 127)
+        if np.abs(q * shaped - w).max() > 1e-4 * max(float(peak.max()), 1e-12):
+            raise ConversionError(f"the weights of {node.name!r} are not on an int8 grid (not a quantization-aware "
+                                  "model's)")
+        graph.initializer.remove(inits[name])
+        graph.initializer.extend([numpy_helper.from_array(q.astype(np.int8), f"{name}_int8"),
+                                  numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale"),
+                                  numpy_helper.from_array(np.zeros(scale.shape, np.int8), f"{name}_zero")])
+        added.append(helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale", f"{name}_zero"], [name],
+                                      name=f"{name}_dequantize", **({"axis": 0} if per_channel else {})))
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(added + nodes)  # they read initializers only: first keeps the graph topologically sorted
+    return len(added)
+
+
 def is_qat(model: Any) -> bool:
     """Whether ``model`` holds QAT fake quantization."""
     return bool(fake_quants(model)) if _classes or _keras_loaded() else False
@@ -366,4 +411,4 @@ def _keras_loaded() -> bool:
 
 
 __all__ = ["EMA_DECAY", "PIXEL_RANGE", "PROBABILITY_RANGE", "calibrate", "fake_quants", "fold_batch_norm",
-           "is_qat", "quantize_model", "register"]
+           "is_qat", "onnx_qdq_weights", "quantize_model", "register"]

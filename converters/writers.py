@@ -60,9 +60,20 @@ def write_onnx(model: Any, precision: str, calib: np.ndarray | None, path: Path,
     from converters.graph import fold_input_rescaling, stable_node_names
     from converters.metadata import complete_card, embed_onnx
 
-    model, folded = fold_input_rescaling(model)  # exact; saves a float Mul (and a Q/DQ round trip in int8)
+    from converters.graph import fake_quantized
+
+    qat = fake_quantized(model)
+    # exact; saves a float Mul (and a Q/DQ round trip in int8). A QAT model keeps its quantized Rescaling.
+    model, folded = (model, None) if qat else fold_input_rescaling(model)
     proto = stable_node_names(to_onnx.to_onnx(model, opset=options.opset, dynamic_batch=options.dynamic_batch))
-    if precision == "int8":
+    if precision == "int8" and qat:  # QDQ from the model's own ranges; its int8-grid weights written as int8
+        from converters.qat import onnx_qdq_weights
+
+        onnx_qdq_weights(proto)
+        artifact["int8"] = {"scheme": "quantization-aware training: QDQ with the ranges learned in training, int8 "
+                                      "weights (per channel for Conv); no calibration",
+                            "qat": True, "float_stem": False, "float_nodes": [], "why": QAT_WHY}
+    elif precision == "int8":
         from converters.int8 import ONNX_WHY, onnx_int8
 
         proto = onnx_int8(proto, calib, float_nodes=options.float_nodes, float_stem=options.float_stem)

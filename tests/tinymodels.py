@@ -87,3 +87,17 @@ def make_tiny_run(data_dir: Path, run_dir: Path, epochs: int = 8, seed: int = 0,
         encoding="utf-8",
     )
     return run_dir
+
+
+def structured_pixels(count: int, size: int, seed: int = 1):
+    """``count`` random-but-structured uint8 RGB images (smooth gradients, a colour cast, noise) at ``size`` px."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    base = np.linspace(0, 255, size, dtype=np.float32)
+    imgs = []
+    for i in range(count):
+        g = np.stack(np.meshgrid(base, base[::-1]), -1).mean(-1) if i % 2 else np.outer(base, np.ones(size))
+        img = np.clip(g[..., None] * rng.uniform(0.3, 1.0, 3) + rng.normal(0, 20, (size, size, 3)), 0, 255)
+        imgs.append(img)
+    return np.stack(imgs).astype(np.uint8)

@@ -138,7 +138,7 @@ def export(
     for leftover in recover_dir(out_dir):  # a killed export's staging folder: never published, never checked
         info(f"Removed {leftover.name}, left by an export that was stopped before it finished.")
     planned = {pair: out_dir / artifact_name(*pair) for pair in pairs}
-    qat_files = [out_dir / qat_step.QAT_MODEL, out_dir / qat_step.QAT_TFLITE] if qat_epochs else []
+    qat_files = [out_dir / n for n in qat_step.qat_files(pairs)] if qat_epochs else []
     existing = [p for p in [*planned.values(), *qat_files] if p.exists() or (out_dir / REJECTED_DIR / p.name).exists()]
     if existing and not force:
         raise ArtifactExistsError(f"{len(existing)} artifact(s) exist in {out_dir} (first: {existing[0].name}); "
@@ -234,9 +234,9 @@ def export(
             results.append(result)
         qat_section = None
         if qat_epochs and train_set is not None and ref is not None and calib is not None:
-            qat_result, qat_section = _qat(src, calib, ref, train_set, qat_epochs, qat_lr, stage, out_dir, base,
-                                           io_dtype, gates, results)
-            results.append(qat_result)
+            qat_results, qat_section = _qat(src, calib, ref, train_set, qat_epochs, qat_lr, stage, out_dir, base,
+                                            io_dtype, gates, results, pairs, opset, dynamic_batch)
+            results += qat_results
         fill_size_ratios(results)
 
         golden = None
@@ -384,50 +384,60 @@ def _holds_cwd(folder: Path) -> bool:
 
 def _qat(src: Any, calib: np.ndarray, ref: Reference, train_set: tuple[np.ndarray, np.ndarray, str], epochs: int,
          lr: float, stage: _Staging, out_dir: Path, base: dict[str, Any], io_dtype: str | None, gates: Gates,
-         results: list[ParityResult]) -> tuple[ParityResult, dict[str, Any]]:
-    """Fine-tune the QAT twin, save it, write its fully int8 TFLite, check it against the twin, compare (:mod:`.qat`)."""
+         results: list[ParityResult], pairs: list[tuple[str, str]], opset: int,
+         dynamic_batch: bool) -> tuple[list[ParityResult], dict[str, Any]]:
+    """Fine-tune the QAT twin, save it, write its fully int8 TFLite (and ONNX when int8 ONNX is asked for), check
+    each against the twin, and compare with post-training int8 (:mod:`.qat`)."""
     import converters
-    from converters.registry import QAT_TARGET
+    from converters.registry import QAT_TARGET, artifact_name
     from edgecnn.export import qat as qat_step
 
     x, y, origin = train_set
     info(f"[QAT] Fine-tuning a quantization-aware twin for {epochs} epoch(s) on {origin} ...")
     twin, history = qat_step.finetune(src.model, src.card, calib, (x, y), epochs, lr)
-    twin_path = stage.dir / qat_step.QAT_MODEL
-    twin.save(twin_path)
-    path = stage.dir / qat_step.QAT_TFLITE
-    info(f"[QAT] Exporting {path.name} (every layer int8) ...")
-    card = {**base, "quantization_aware_training": {"epochs": epochs, "learning_rate": lr, "train": origin}}
-    try:
-        done = converters.convert(twin, *QAT_TARGET, path, metadata=card, labels=src.card.labels,
-                                  options=converters.ConvertOptions(io_dtype=io_dtype))
-    except converters.ConversionError as exc:
-        raise ModelError(f"The QAT model of {src.model_path.name} cannot be exported to TFLite int8: {exc}") from exc
+    twin.save(stage.dir / qat_step.QAT_MODEL)
     twin_ref = Reference(inputs=ref.inputs, probs=keras_probs(twin, ref.inputs), targets=ref.targets,
                          labels=ref.labels, source=str(out_dir / qat_step.QAT_MODEL), spec=ref.spec)
-    result = _check(path, *QAT_TARGET, twin_ref, gates, True)
-    result.conversion_seconds = round(done.seconds, 3)
-    result.size_bytes = done.size_bytes
-    result.quantization = (done.metadata.get("artifact") or {}).get("int8")
-    info(f"      {'PASS' if result.passed else 'FAIL'} against {qat_step.QAT_MODEL}: top-1 agreement "
-         f"{100 * (result.agreement or 0):.1f}%, max |Δp| {result.max_abs:.2e}")
+    card = {**base, "quantization_aware_training": {"epochs": epochs, "learning_rate": lr, "train": origin}}
+    out: list[ParityResult] = []
+    for fmt, precision in [t for t in pairs if t[1] == QAT_TARGET[1]]:
+        path = stage.dir / qat_step.qat_name(artifact_name(fmt, precision))
+        info(f"[QAT] Exporting {path.name} (every layer int8) ...")
+        options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == QAT_TARGET else None,
+                                            opset=opset, dynamic_batch=dynamic_batch)
+        try:
+            done = converters.convert(twin, fmt, precision, path, metadata=card, labels=src.card.labels,
+                                      options=options)
+        except converters.ConversionError as exc:
+            raise ModelError(f"The QAT model of {src.model_path.name} cannot be exported to {fmt} {precision}: "
+                             f"{exc}") from exc
+        result = _check(path, fmt, precision, twin_ref, gates, True)
+        result.conversion_seconds = round(done.seconds, 3)
+        result.size_bytes = done.size_bytes
+        result.quantization = (done.metadata.get("artifact") or {}).get("int8")
+        info(f"      {'PASS' if result.passed else 'FAIL'} against {qat_step.QAT_MODEL}: top-1 agreement "
+             f"{100 * (result.agreement or 0):.1f}%, max |Δp| {result.max_abs:.2e}")
+        out.append(result)
+    tflite = next(r for r in out if (r.format, r.precision) == QAT_TARGET)
     ptq = next((r for r in results if (r.format, r.precision) == QAT_TARGET), None)
-    info("[QAT] Comparing float, post-training int8 and QAT int8 on the held-out images ...")
     ptq_path = None
     if ptq is not None:  # not yet published: in the staging folder, or its rejected/ when it failed its gate
         ptq_path = next((p for p in (stage.dir / Path(ptq.path).name, stage.dir / REJECTED_DIR / Path(ptq.path).name)
                          if p.is_file()), None)
-    figures = qat_step.comparison(src.model, calib, ref, ptq, ptq_path, result, path, base, src.card.labels,
-                                  io_dtype)
-    if not result.passed:
-        stage.reject(path)
-        result.path = str(out_dir / REJECTED_DIR / path.name)
-        result.failures.append(f"not published: kept in {REJECTED_DIR}/ for inspection only")
-    else:
-        result.path = str(out_dir / path.name)
+    info("[QAT] Comparing float, post-training int8 and QAT int8 on the held-out images ...")
+    figures = qat_step.comparison(src.model, calib, ref, ptq, ptq_path, tflite, Path(tflite.path), base,
+                                  src.card.labels, io_dtype)
+    for result in out:
+        path = Path(result.path)
+        if not result.passed:
+            stage.reject(path)
+            result.path = str(out_dir / REJECTED_DIR / path.name)
+            result.failures.append(f"not published: kept in {REJECTED_DIR}/ for inspection only")
+        else:
+            result.path = str(out_dir / path.name)
     section = {"epochs": epochs, "learning_rate": lr, "train": origin, "history": history,
-               "model": str(out_dir / qat_step.QAT_MODEL), "artifact": result.path, "comparison": figures}
-    return result, section
+               "model": str(out_dir / qat_step.QAT_MODEL), "artifacts": [r.path for r in out], "comparison": figures}
+    return out, section
 
 
 def _check(path: Path, fmt: str, precision: str, ref: Reference | None, gates: Gates, check: bool) -> ParityResult:

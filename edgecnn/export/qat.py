@@ -9,9 +9,8 @@ The report then compares, on the held-out images, the float model, post-training
 as an accelerator needs it), edgecnn's default int8 (its float stem, and the layers the repair kept in float, named)
 and QAT full int8: accuracy, p50 latency on LiteRT (one thread), size and float layers.
 
-ONNX: tf2onnx writes a QAT model's activation ranges as QuantizeLinear/DequantizeLinear but folds its
-fake-quantized weights into float constants, so onnxruntime would run float convolutions between the pairs; no
-QAT ONNX is written (the int8 ONNX stays the post-training one), and the report says so.
+ONNX (``--format onnx``): ``model-qat-int8.onnx``, QDQ with the QAT ranges and the weights written back as int8
+(:func:`converters.qat.onnx_qdq_weights`), checked against the QAT Keras model too.
 """
 
 from __future__ import annotations
@@ -28,12 +27,24 @@ from edgecnn.errors import ConfigError, DataError, ModelError
 
 #: Most training images the fine-tune decodes (stratified over classes); QAT needs a few epochs, not the whole set.
 MAX_QAT_SAMPLES = 10_000
-#: The QAT Keras model and its int8 TFLite, beside the other artifacts.
+#: The QAT Keras model, beside the other artifacts (the parity reference of the QAT artifacts).
 QAT_MODEL = "model-qat.keras"
-QAT_TFLITE = "model-qat-int8.tflite"
-ONNX_NOTE = ("no QAT ONNX: tf2onnx keeps the activation ranges as Q/DQ pairs but folds the fake-quantized weights into "
-             "float constants, so onnxruntime would run the convolutions in float; model-int8.onnx stays the "
-             "post-training one")
+ONNX_NOTE = ("model-qat-int8.onnx (with --format onnx): tf2onnx writes the activation ranges as Q/DQ pairs and folds "
+             "the fake-quantized weights into float constants; edgecnn writes those back as int8 with a "
+             "DequantizeLinear (exact: they lie on the int8 grid), so onnxruntime fuses QLinearConv and QGemm; the "
+             "input's Rescaling stays a float Mul between the input's Q/DQ pair")
+
+
+def qat_name(artifact: str) -> str:
+    """``model-int8.tflite`` → ``model-qat-int8.tflite``: the QAT artifact of a format."""
+    return artifact.replace("model-", "model-qat-", 1)
+
+
+def qat_files(pairs: list[tuple[str, str]]) -> list[str]:
+    """The files ``--qat-epochs`` writes for the targets asked for: the QAT model and one artifact per int8 format."""
+    from converters.registry import QAT_TARGET, artifact_name
+
+    return [QAT_MODEL, *(qat_name(artifact_name(f, p)) for f, p in pairs if p == QAT_TARGET[1])]
 
 
 def finetune(model: Any, card: Any, calib: np.ndarray, train: tuple[np.ndarray, np.ndarray], epochs: int,
@@ -204,5 +215,5 @@ def markdown(section: dict[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["MAX_QAT_SAMPLES", "ONNX_NOTE", "QAT_MODEL", "QAT_TFLITE", "check_options", "comparison", "finetune",
-           "markdown", "print_comparison", "training_images"]
+__all__ = ["MAX_QAT_SAMPLES", "ONNX_NOTE", "QAT_MODEL", "check_options", "comparison", "finetune",
+           "markdown", "print_comparison", "qat_files", "qat_name", "training_images"]

@@ -23,14 +23,9 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def pixels() -> np.ndarray:
     """40 random-but-structured uint8 images (smooth gradients + noise) at 16 px."""
-    rng = np.random.default_rng(1)
-    base = np.linspace(0, 255, SIZE, dtype=np.float32)
-    imgs = []
-    for i in range(40):
-        g = np.stack(np.meshgrid(base, base[::-1]), -1).mean(-1) if i % 2 else np.outer(base, np.ones(SIZE))
-        img = np.clip(g[..., None] * rng.uniform(0.3, 1.0, 3) + rng.normal(0, 20, (SIZE, SIZE, 3)), 0, 255)
-        imgs.append(img)
-    return np.stack(imgs).astype(np.uint8)
+    from tinymodels import structured_pixels
+
+    return structured_pixels(40, SIZE)
 
 
 @pytest.fixture(scope="session")

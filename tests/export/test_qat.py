@@ -50,13 +50,9 @@ def _lenet_like(head: str = "softmax", classes: int = 3):
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
-    rng = np.random.default_rng(1)
-    base = np.linspace(0, 255, SIZE, dtype=np.float32)
-    out = []
-    for i in range(48):
-        g = np.outer(base, np.ones(SIZE)) if i % 2 else np.outer(np.ones(SIZE), base[::-1])
-        out.append(np.clip(g[..., None] * rng.uniform(0.2, 1.0, 3) + rng.normal(0, 25, (SIZE, SIZE, 3)), 0, 255))
-    return np.stack(out).astype(np.uint8)
+    from tinymodels import structured_pixels
+
+    return structured_pixels(48, SIZE)
 
 
 def _tflite_probs(flat: bytes, x: np.ndarray) -> np.ndarray:
@@ -189,7 +185,7 @@ def qat_export(tiny_run, tmp_path_factory):
     from edgecnn.export import export
 
     out = tmp_path_factory.mktemp("qat") / "export"
-    report = export(tiny_run, formats=["tflite"], quantize=["int8"], out=out, qat_epochs=2)
+    report = export(tiny_run, formats=["tflite", "onnx"], quantize=["int8"], out=out, qat_epochs=2)
     return report, out
 
 
@@ -201,8 +197,8 @@ def test_export_qat_epochs_writes_a_checked_fully_int8_artifact_and_the_comparis
     report, out = qat_export
     assert report.passed
     names = [r.artifact for r in report.results]
-    assert names == ["model-int8.tflite", "model-qat-int8.tflite"]
-    qat = report.results[1]
+    assert names == ["model-int8.tflite", "model-int8.onnx", "model-qat-int8.tflite", "model-qat-int8.onnx"]
+    qat = report.results[2]
     assert qat.checked and qat.agreement >= 0.98 and qat.quantization["qat"] is True
     assert (out / "model-qat.keras").is_file() and (out / "model-qat-int8.tflite").is_file()
     assert float_tensors((out / "model-qat-int8.tflite").read_bytes()) == []
@@ -216,7 +212,37 @@ def test_export_qat_epochs_writes_a_checked_fully_int8_artifact_and_the_comparis
     data = json.loads((out / "export_report.json").read_text())
     assert data["qat"]["comparison"]["rows"][3]["model"] == "QAT full int8"
     md = (out / "export_report.md").read_text()
-    assert "## Quantization-aware training (2 epochs" in md and "| QAT full int8 |" in md and "no QAT ONNX" in md
+    assert "## Quantization-aware training (2 epochs" in md and "| QAT full int8 |" in md and "QLinearConv" in md
+
+
+def test_the_qat_onnx_runs_int8_convolutions_in_onnxruntime(qat_export, tmp_path):
+    """model-qat-int8.onnx: checked against the QAT model; its weights are int8 initializers, and onnxruntime's
+    optimizer fuses them into QLinearConv/QGemm (no float Conv or MatMul left)."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    report, out = qat_export
+    result = report.results[3]
+    assert result.passed and result.quantization["qat"] is True and result.agreement >= 0.98
+    proto = onnx.load(str(out / "model-qat-int8.onnx"))
+    assert any(i.data_type == onnx.TensorProto.INT8 for i in proto.graph.initializer)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(out / "model-qat-int8.onnx"), options, providers=["CPUExecutionProvider"])
+    ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node)
+    assert ops["QLinearConv"] == 2 and ops["Conv"] == 0 and ops["MatMul"] == 0 and ops["Gemm"] == 0, ops
+
+
+def test_weights_off_the_int8_grid_are_refused_for_qat_onnx(tiny_model):
+    """A float model's ONNX is not a QAT model's: its weights are named, not silently rounded."""
+    import converters
+    from converters.qat import onnx_qdq_weights
+    from converters.to_onnx import to_onnx
+
+    with pytest.raises(converters.ConversionError, match="not on an int8 grid"):
+        onnx_qdq_weights(to_onnx(tiny_model))
 
 
 def _cli(*args):
