@@ -26,9 +26,38 @@ def to_onnx(model: Any, opset: int = 17, dynamic_batch: bool = False) -> Any:
         proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=opset)
     except Exception as exc:  # noqa: BLE001  (tf2onnx raises bare Exceptions/ValueErrors)
         raise conversion_error(model, exc, "ONNX") from exc
+    _inline_captured_constants(proto, fn, spec)
     if len(proto.graph.output) == 1:
         _rename_output(proto, "probabilities")
     return proto
+
+
+def _inline_captured_constants(proto: Any, fn: Any, spec: tuple[Any, ...]) -> None:
+    """Turn graph inputs that are constants the traced function captured into initializers (or drop them when no
+    node reads them), in place.
+
+    tf2onnx freezes captured variables but leaves a captured constant tensor (Keras' ``Normalization`` built with a
+    given mean and variance, as EfficientNet's is) as an extra graph input, which every runtime then asks to be fed
+    ("Required inputs [... normalization/Sub/y:0 ...] are missing").
+    """
+    from onnx import numpy_helper
+
+    extra = [i for i in proto.graph.input if i.name != INPUT_NAME]
+    if not extra:
+        return
+    cf = fn.get_concrete_function(*spec)
+    values = {}
+    for value, placeholder in zip(cf.captured_inputs, cf.graph.internal_captures, strict=False):
+        if value.dtype.name != "resource":
+            values[placeholder.name] = np.asarray(value.numpy())
+    inits = {i.name for i in proto.graph.initializer}
+    used = {name for node in proto.graph.node for name in node.input}
+    for inp in extra:
+        if inp.name not in values:
+            continue
+        if inp.name in used and inp.name not in inits:  # read by a node: the captured value, as an initializer
+            proto.graph.initializer.append(numpy_helper.from_array(values[inp.name], inp.name))
+        proto.graph.input.remove(inp)  # (tf2onnx already folded the ones no node reads)
 
 
 def _rename_output(proto: Any, new: str) -> None:
