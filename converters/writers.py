@@ -57,10 +57,8 @@ def write_onnx(model: Any, precision: str, calib: np.ndarray | None, path: Path,
     """An ``.onnx`` model (tf2onnx; int8 as QDQ) with the card in ``metadata_props``, checked before it is written."""
     from converters import to_onnx
     from converters._fileio import write_bytes_atomic
-    from converters.graph import fold_input_rescaling, stable_node_names
+    from converters.graph import fake_quantized, fold_input_rescaling, stable_node_names
     from converters.metadata import complete_card, embed_onnx
-
-    from converters.graph import fake_quantized
 
     qat = fake_quantized(model)
     # exact; saves a float Mul (and a Q/DQ round trip in int8). A QAT model keeps its quantized Rescaling.
