@@ -148,8 +148,10 @@ def register() -> None:
 _SAME_SCALE = ("MaxPooling2D", "MaxPooling1D", "Flatten", "Reshape", "Dropout", "SpatialDropout2D",
                "GaussianNoise", "Identity", "InputLayer", "_StaticFlatten", "StaticFlatten", "ZeroPadding2D",
                "Cropping2D")
-#: Activations TFLite fuses into the convolution or dense before it (one quantized tensor after both).
+#: Activations TFLite fuses into the op before it (one quantized tensor after both).
 _FUSABLE = ("relu", "relu6")
+#: Elementwise layers and ops (besides convolutions and dense) that TFLite gives a fused activation.
+_FUSING_OPS = ("Add", "Subtract", "Multiply")
 
 
 def _activation_name(layer: Any) -> str | None:
@@ -166,9 +168,9 @@ def _activation_name(layer: Any) -> str | None:
 
 
 def _consumers(model: Any) -> dict[int, list[Any]]:
-    """``id(layer)`` → the layers that take its output (within one functional model)."""
+    """``id(operation)`` → the layers and ops that take its output (within one functional model)."""
     out: dict[int, list[Any]] = {}
-    for layer in model.layers:
+    for layer in model.operations:
         for node in getattr(layer, "_inbound_nodes", []):
             for t in node.input_tensors:
                 producer = t._keras_history[0]  # noqa: SLF001
@@ -227,15 +229,19 @@ def quantize_model(model: Any) -> Any:
                         and layer.activation in (None, keras.activations.linear)):
                     folded[id(layer)] = after[0]
                     skipped.add(id(after[0]))
-        fused: set[int] = set()  # layers whose output is consumed by a fusable activation: no FakeQuant between
-        for layer in m.layers:
+        # outputs TFLite fuses with the ReLU/ReLU6 that alone reads them (CONV_2D, DEPTHWISE_CONV_2D,
+        # FULLY_CONNECTED, ADD, SUB, MUL carry a fused activation): one quantized tensor after both, no FakeQuant
+        # between (a range before the ReLU would round twice where TFLite rounds once)
+        fused: set[int] = set()
+        for layer in m.operations:
             after = consumers.get(id(layer), [])
             if id(layer) in folded:
                 after = consumers.get(id(folded[id(layer)]), [])
-            if (isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D | keras.layers.Dense)
-                    and len(after) == 1 and _activation_name(after[0]) in _FUSABLE):
+            fusing = (isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D | keras.layers.Dense)
+                      or type(layer).__name__ in _FUSING_OPS)
+            if fusing and len(after) == 1 and _activation_name(after[0]) in _FUSABLE:
                 fused.add(id(layer))
-        by_name = {layer.name: layer for layer in m.layers}
+        by_name = {layer.name: layer for layer in m.operations}
         pixels: dict[int, Any] = {}
 
         def clone(layer: Any) -> Any:

@@ -291,3 +291,28 @@ def test_qat_keeps_the_accuracy_post_training_int8_loses(tmp_path):
     assert fig["qat_loss_pts"] <= 0.5, fig["rows"]
     assert rows["QAT full int8"]["float_layers"] == "none"
     assert rows["QAT full int8"]["size_bytes"] < rows["float"]["size_bytes"] / 3
+
+
+def test_a_relu_after_an_addition_is_fused_as_tflite_fuses_it(images):
+    """TFLite gives ADD a fused ReLU: the twin puts no range between the addition and its ReLU (it would round twice
+    where TFLite rounds once), and the converted graph has no RELU op of its own and no float tensor."""
+    import keras
+
+    from converters.qat import calibrate, fake_quants, quantize_model
+    from converters.to_tflite import convert_qat, float_tensors
+
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    a = keras.layers.Conv2D(4, 3, padding="same", name="a")(x)
+    b = keras.layers.Conv2D(4, 1, name="b")(x)
+    x = keras.layers.ReLU(name="act")(keras.layers.Add(name="sum")([a, b]))
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    twin = quantize_model(keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(x)))
+    names = {fq.name for fq in fake_quants(twin)}
+    assert "act_fq" in names and "sum_fq" not in names and {"a_fq", "b_fq"} <= names
+    calibrate(twin, images[:8].astype(np.float32))
+    flat = convert_qat(twin, "uint8")
+    from ai_edge_litert.interpreter import Interpreter
+
+    ops = [d["op_name"] for d in Interpreter(model_content=flat)._get_ops_details()]  # noqa: SLF001
+    assert "ADD" in ops and "RELU" not in ops and float_tensors(flat) == []
