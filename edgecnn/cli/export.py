@@ -53,7 +53,7 @@ def export_cmd(
                                                     "uint8 weights), into SOURCE/export-TARGET.")] = None,
     repair: Annotated[bool, typer.Option("--repair/--no-repair", help="When int8 fails its gate, keep the layers with the largest quantization error in float until it passes.")] = True,
     repair_layers: Annotated[int, typer.Option("--repair-layers", min=1, help="Most layers the int8 repair may keep in float.")] = 8,
-    qat_epochs: Annotated[int, typer.Option("--qat-epochs", min=0, help="Quantization-aware training: fine-tune a fake-quantized twin this many epochs on the run's training split and write model-qat-int8.tflite with every layer int8 (Edge TPU, NPUs), compared with post-training int8 in the report; needs --quantize int8.")] = 0,
+    qat_epochs: Annotated[int, typer.Option("--qat-epochs", min=0, help="Quantization-aware training: fine-tune a fake-quantized twin this many epochs on the run's training split and write model-qat-int8.tflite (and .onnx with --format onnx) with every layer int8 (Edge TPU, NPUs), compared with post-training int8 in the report; needs --quantize int8.")] = 0,
     qat_lr: Annotated[float, typer.Option("--qat-lr", help="Learning rate of the QAT fine-tune (Adam).")] = 1e-4,
     gate_fp32_max_abs: Fp32MaxAbs = _DEFAULT_GATES.fp32_max_abs,
     gate_fp16_max_abs: Fp16MaxAbs = _DEFAULT_GATES.fp16_max_abs,
