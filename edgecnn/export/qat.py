@@ -24,6 +24,10 @@ import numpy as np
 
 from edgecnn.console import info
 from edgecnn.errors import ConfigError, DataError, ModelError
+from edgecnn.export.checks import verify
+from edgecnn.export.staging import REJECTED_DIR, Staging
+from edgecnn.parity import Gates, ParityResult, Reference
+from edgecnn.runtime.keras_model import keras_probs
 
 #: Most training images the fine-tune decodes (stratified over classes); QAT needs a few epochs, not the whole set.
 MAX_QAT_SAMPLES = 10_000
@@ -198,22 +202,62 @@ def print_comparison(section: dict[str, Any]) -> None:
                                    f"held-out images; p50 of one image, LiteRT, 1 thread)")
 
 
-def markdown(section: dict[str, Any]) -> list[str]:
-    """The comparison as Markdown lines for ``export_report.md``."""
-    from edgecnn.fileio import human_size
+def run_qat(src: Any, calib: np.ndarray, ref: Reference, train_set: tuple[np.ndarray, np.ndarray, str], epochs: int,
+         lr: float, stage: Staging, out_dir: Path, base: dict[str, Any], io_dtype: str | None, gates: Gates,
+         results: list[ParityResult], pairs: list[tuple[str, str]], opset: int,
+         dynamic_batch: bool) -> tuple[list[ParityResult], dict[str, Any]]:
+    """Fine-tune the QAT twin, save it, write its fully int8 TFLite (and ONNX when int8 ONNX is asked for), check
+    each against the twin, and compare with post-training int8 (:mod:`.qat`)."""
+    import converters
+    from converters.registry import QAT_TARGET, artifact_name
 
-    lines = ["", f"## Quantization-aware training ({section['epochs']} epochs on {section['train']})", "",
-             f"Held-out accuracy on {section['comparison']['samples']} images; latency: "
-             f"{section['comparison']['latency']}.", "",
-             "| model | accuracy | latency ms | size | float layers |", "|---|---|---|---|---|"]
-    for r in section["comparison"]["rows"]:
-        acc = f"{100 * r['accuracy']:.2f}%" if r["accuracy"] is not None else "—"
-        lines.append(f"| {r['model']} | {acc} | {r['latency_ms']:.3f} | {human_size(r['size_bytes'])} | "
-                     f"{r['float_layers']} |")
-    lines += ["", f"QAT Keras model (the QAT artifact's parity reference): {section['model']}.",
-              f"ONNX: {section['comparison']['onnx']}."]
-    return lines
+    x, y, origin = train_set
+    info(f"[QAT] Fine-tuning a quantization-aware twin for {epochs} epoch(s) on {origin} ...")
+    twin, history = finetune(src.model, src.card, calib, (x, y), epochs, lr)
+    twin.save(stage.dir / QAT_MODEL)
+    twin_ref = Reference(inputs=ref.inputs, probs=keras_probs(twin, ref.inputs), targets=ref.targets,
+                         labels=ref.labels, source=str(out_dir / QAT_MODEL), spec=ref.spec)
+    card = {**base, "quantization_aware_training": {"epochs": epochs, "learning_rate": lr, "train": origin}}
+    out: list[ParityResult] = []
+    for fmt, precision in [t for t in pairs if t[1] == QAT_TARGET[1]]:
+        path = stage.dir / qat_name(artifact_name(fmt, precision))
+        info(f"[QAT] Exporting {path.name} (every layer int8) ...")
+        options = converters.ConvertOptions(io_dtype=io_dtype if (fmt, precision) == QAT_TARGET else None,
+                                            opset=opset, dynamic_batch=dynamic_batch)
+        try:
+            done = converters.convert(twin, fmt, precision, path, metadata=card, labels=src.card.labels,
+                                      options=options)
+        except converters.ConversionError as exc:
+            raise ModelError(f"The QAT model of {src.model_path.name} cannot be exported to {fmt} {precision}: "
+                             f"{exc}") from exc
+        result = verify(path, fmt, precision, twin_ref, gates, True)
+        result.conversion_seconds = round(done.seconds, 3)
+        result.size_bytes = done.size_bytes
+        result.quantization = (done.metadata.get("artifact") or {}).get("int8")
+        info(f"      {'PASS' if result.passed else 'FAIL'} against {QAT_MODEL}: top-1 agreement "
+             f"{100 * (result.agreement or 0):.1f}%, max |Δp| {result.max_abs:.2e}")
+        out.append(result)
+    tflite = next(r for r in out if (r.format, r.precision) == QAT_TARGET)
+    ptq = next((r for r in results if (r.format, r.precision) == QAT_TARGET), None)
+    ptq_path = None
+    if ptq is not None:  # not yet published: in the staging folder, or its rejected/ when it failed its gate
+        ptq_path = next((p for p in (stage.dir / Path(ptq.path).name, stage.dir / REJECTED_DIR / Path(ptq.path).name)
+                         if p.is_file()), None)
+    info("[QAT] Comparing float, post-training int8 and QAT int8 on the held-out images ...")
+    figures = comparison(src.model, calib, ref, ptq, ptq_path, tflite, Path(tflite.path), base,
+                                  src.card.labels, io_dtype)
+    for result in out:
+        path = Path(result.path)
+        if not result.passed:
+            stage.reject(path)
+            result.path = str(out_dir / REJECTED_DIR / path.name)
+            result.failures.append(f"not published: kept in {REJECTED_DIR}/ for inspection only")
+        else:
+            result.path = str(out_dir / path.name)
+    section = {"epochs": epochs, "learning_rate": lr, "train": origin, "history": history,
+               "model": str(out_dir / QAT_MODEL), "artifacts": [r.path for r in out], "comparison": figures}
+    return out, section
 
 
 __all__ = ["MAX_QAT_SAMPLES", "ONNX_NOTE", "QAT_MODEL", "check_options", "comparison", "finetune",
-           "markdown", "print_comparison", "qat_files", "qat_name", "training_images"]
+           "print_comparison", "qat_files", "qat_name", "run_qat", "training_images"]

@@ -10,7 +10,7 @@ from typing import Any
 from converters.registry import FORMATS, gate_precisions, precision_rank
 from edgecnn import __version__
 from edgecnn.errors import ParityError
-from edgecnn.fileio import write_json, write_text
+from edgecnn.fileio import human_size, write_json, write_text
 from edgecnn.parity import Gates, ParityResult, failure_summary, markdown_table
 
 REPORT_JSON = "export_report.json"
@@ -133,8 +133,6 @@ def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -
                              f"{cost['size_bytes_full_int8']:,} bytes (×{cost['size_ratio']:.3f}); {lat}.")
             lines.append("")
     if report.qat:
-        from edgecnn.export.qat import markdown as qat_markdown
-
         lines += [*qat_markdown(report.qat), ""]
     from edgecnn.export.consumers import markdown as consumers_markdown
 
@@ -144,3 +142,18 @@ def write_reports(report: ExportReport, options: dict[str, Any], gates: Gates) -
               "(held-out images of another size than the model's)", ""]
     lines += ["## Next", "", "```sh", *report.commands, "```", ""]
     write_text(report.report_md, "\n".join(lines))
+
+
+def qat_markdown(section: dict[str, Any]) -> list[str]:
+    """``export --qat-epochs``: the fine-tune and the PTQ/QAT comparison as Markdown lines."""
+    lines = ["", f"## Quantization-aware training ({section['epochs']} epochs on {section['train']})", "",
+             f"Held-out accuracy on {section['comparison']['samples']} images; latency: "
+             f"{section['comparison']['latency']}.", "",
+             "| model | accuracy | latency ms | size | float layers |", "|---|---|---|---|---|"]
+    for r in section["comparison"]["rows"]:
+        acc = f"{100 * r['accuracy']:.2f}%" if r["accuracy"] is not None else "—"
+        lines.append(f"| {r['model']} | {acc} | {r['latency_ms']:.3f} | {human_size(r['size_bytes'])} | "
+                     f"{r['float_layers']} |")
+    lines += ["", f"QAT Keras model (the QAT artifact's parity reference): {section['model']}.",
+              f"ONNX: {section['comparison']['onnx']}."]
+    return lines

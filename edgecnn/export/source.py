@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgecnn import __version__
 from edgecnn.console import warn
 from edgecnn.errors import ModelError
 from edgecnn.fileio import sha256_file
@@ -64,3 +66,31 @@ def resolve_source(source: str | os.PathLike[str], unsafe: bool = False) -> Sour
         raise ModelError(f"{model_path.name} takes {shape[1:]} but its card says {card.input_shape}.")
     return Source(run_dir=run_dir, model_path=model_path, model=model, card=card, sha256=sha256_file(model_path),
                   card_synthesized=synthesized)
+
+
+#: Card fields that name folders on the training machine: an embedded card keeps only their last part.
+_LOCAL_PATHS = (("dataset", "root"), ("dataset", "test_root"), ("config", "data"), ("config", "test_data"),
+                ("config", "project"))
+
+
+def portable_card(card: dict[str, Any], model_path: Path, sha256: str) -> dict[str, Any]:
+    """The card an artifact embeds: no local paths, the source named by file name and full SHA-256.
+
+    The training machine's platform is dropped (it is a fact of the training run, kept in its modelcard.json,
+    not of the artifact, which runs anywhere its runtime does).
+    """
+    card = {k: (dict(v) if isinstance(v, dict) else v) for k, v in card.items()}
+    for section, key in _LOCAL_PATHS:
+        value = (card.get(section) or {}).get(key)
+        if isinstance(value, str) and value:
+            card[section][key] = Path(value).name
+    provenance = {k: v for k, v in (card.get("provenance") or {}).items() if k != "platform"}
+    card["provenance"] = {
+        **provenance,
+        "source": model_path.name,
+        "source_sha256": sha256,
+        "edgecnn_version": __version__,
+        "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    card["artifact"] = {}
+    return card

@@ -22,7 +22,7 @@ def test_embedded_card_has_no_local_paths(exported_artifacts, tiny_run, key):
 
 
 def test_portable_card_keeps_folder_names_only(tmp_path):
-    from edgecnn.export.orchestrate import portable_card
+    from edgecnn.export.source import portable_card
 
     card = {"dataset": {"root": str(tmp_path / "parts"), "test_root": None}, "config": {"data": str(tmp_path / "parts"),
             "project": "runs/train"}, "provenance": {"platform": "Linux-6.1-x86_64", "model_sha256": "ab" * 32}}

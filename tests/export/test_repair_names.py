@@ -13,7 +13,7 @@ def test_repair_names_of_a_sigmoid_model_are_accepted_by_the_converter(tmp_path)
     import keras
 
     import converters
-    from edgecnn.export.orchestrate import _as_converted
+    from edgecnn.export.checks import as_converted as _as_converted
     from edgecnn.export.repair import rank_layers
     from edgecnn.export.source import Source
     from edgecnn.modelcard import InputSpec, ModelCard, OutputSpec
