@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from edgecnn.standard_metadata import _packed_files, _zipfile_files
+from edgecnn.packed_files import read_packed_files, _zipfile_files
 
 MODEL = b"TFL3" + bytes(range(256)) * 8  # stands in for a flatbuffer: any bytes before the zip
 MEMBERS = {"labels.txt": b"cat\ndog\n", "modelcard.json": b'{"name": "x", "labels": ["cat", "dog"]}' * 40,
@@ -33,7 +33,7 @@ def _appended(compression: int, absolute: bool = True, comment: bytes = b"") -> 
 @pytest.mark.parametrize("comment", [b"", b"a comment"], ids=["", "comment"])
 def test_reads_what_zipfile_reads(compression, absolute, comment):
     data = _appended(compression, absolute, comment)
-    got = _packed_files(data)
+    got = read_packed_files(data)
     assert got == _zipfile_files(data)
     assert got == {k: v for k, v in MEMBERS.items() if not k.endswith("/")}
 
@@ -41,7 +41,7 @@ def test_reads_what_zipfile_reads(compression, absolute, comment):
 def test_other_zips_go_to_zipfile():
     """bzip2 members (and zip64, encryption, cp437 names) are read by zipfile itself."""
     data = _appended(zipfile.ZIP_BZIP2)
-    assert _packed_files(data) == {k: v for k, v in MEMBERS.items() if not k.endswith("/")}
+    assert read_packed_files(data) == {k: v for k, v in MEMBERS.items() if not k.endswith("/")}
 
 
 def test_a_member_with_a_bad_crc_is_one_error():
@@ -52,7 +52,7 @@ def test_a_member_with_a_bad_crc_is_one_error():
     data = bytearray(_appended(zipfile.ZIP_STORED))
     data[data.index(b"cat\ndog")] ^= 0xFF
     with pytest.raises(ModelError, match="damaged"):
-        _packed_files(bytes(data))
+        read_packed_files(bytes(data))
 
 
 @pytest.mark.parametrize("damage", ["no zip", "truncated", "cut end record"])
@@ -65,15 +65,15 @@ def test_damaged_zip_gives_no_files(damage):
         data = data[: cut - 10] + data[cut:]
     else:
         data = data[:-5]
-    assert _packed_files(bytes(data)) == {}
+    assert read_packed_files(bytes(data)) == {}
     assert _zipfile_files(bytes(data)) == {}
 
 
 def test_reading_a_card_does_not_import_zipfile(tmp_path):
     path = tmp_path / "m.bin"
     path.write_bytes(_appended(zipfile.ZIP_DEFLATED))
-    code = ("import sys\nfrom edgecnn.standard_metadata import _packed_files\n"
-            f"files = _packed_files(open({str(path)!r}, 'rb').read())\n"
+    code = ("import sys\nfrom edgecnn.packed_files import read_packed_files\n"
+            f"files = read_packed_files(open({str(path)!r}, 'rb').read())\n"
             "assert files['labels.txt'] == b'cat\\ndog\\n', files\nprint('zipfile' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
