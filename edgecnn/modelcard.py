@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ModelError
+from edgecnn.packed_files import read_packed_files
 from edgecnn.standard_metadata import (  # noqa: F401  (_pb_fields is re-exported for edgecnn.inspect)
     _onnx_protobuf_metadata,
-    _packed_files,
     _pb_fields,
     _pb_varint,
 )
@@ -405,7 +405,7 @@ def _default(obj: Any) -> Any:
 def read_tflite_card(data: bytes, name: str = "model") -> ModelCard | None:
     """The edgecnn card packed in a ``.tflite`` file (associated file :data:`TFLITE_MEMBER`, referenced by the
     standard metadata, or the plain appended zip of edgecnn 0.1), or None when it carries none."""
-    text = _packed_files(data, name).get(TFLITE_MEMBER)
+    text = read_packed_files(data, name).get(TFLITE_MEMBER)
     return ModelCard.from_json(text) if text is not None else None
 
 

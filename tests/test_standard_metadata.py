@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from edgecnn.packed_files import read_packed_files, _zipfile_files
+from edgecnn.packed_files import _zipfile_files, read_packed_files
 
 MODEL = b"TFL3" + bytes(range(256)) * 8  # stands in for a flatbuffer: any bytes before the zip
 MEMBERS = {"labels.txt": b"cat\ndog\n", "modelcard.json": b'{"name": "x", "labels": ["cat", "dog"]}' * 40,

@@ -119,9 +119,9 @@ class TFLiteBackend(Backend):
         """The ``metadata.json`` Ultralytics packs into its ``.tflite`` files (names, imgsz, task), as strings."""
         import json
 
-        from edgecnn.modelcard import _packed_files
+        from edgecnn.packed_files import read_packed_files
 
-        raw = _packed_files(self.path.read_bytes()).get("metadata.json")
+        raw = read_packed_files(self.path.read_bytes()).get("metadata.json")
         if raw is None:
             return {}
         try:
