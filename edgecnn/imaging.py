@@ -13,20 +13,28 @@ loads it (issue 12, cold start).
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from struct import error as struct_error
 
 import numpy as np
 from PIL import Image, ImageFile
 
+from edgecnn.area_resize import _area_general, resize_area  # noqa: F401  (resize_area: imaging's API)
 from edgecnn.errors import DataError, SizeError
+from edgecnn.image_headers import (  # noqa: F401  (orientation: imaging's API, as before the split)
+    _PNG_END,
+    _PNG_SIGNATURE,
+    EXIF_ORIENTATION_TAG,
+    _embedded_orientation,
+    _jpeg_frame,
+    exif_orientation,
+    orient,
+    pil_orientation,
+)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
@@ -323,47 +331,6 @@ def _read_error(exc: OSError, name: str) -> UnreadableImageError:
     return UnreadableImageError(f"Cannot read image {name}: {exc.strerror or exc}")
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_END = b"IEND\xaeB`\x82"
-_JPEG_SOF = (0xC0, 0xC1, 0xC2)  # baseline, extended, progressive Huffman
-
-
-def _jpeg_components(data: bytes) -> int | None:
-    """Number of colour components of a JPEG's frame header, or None when it is not a plain Huffman JPEG."""
-    frame = _jpeg_frame(data)
-    return frame[0] if frame is not None else None
-
-
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
-    """``(marker, position, length)`` of each marker segment of a JPEG from its start (fill bytes and standalone
-    markers skipped), until the bytes run out or one is not a marker."""
-    pos, n = 2, len(data)
-    while pos + 4 <= n and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        yield marker, pos, length
-        pos += 2 + length
-
-
-def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
-    """(components, width, height) of a plain Huffman JPEG's frame header, or None."""
-    n = len(data)
-    for marker, pos, _ in _jpeg_segments(data):
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if marker not in _JPEG_SOF or pos + 9 >= n:
-                return None
-            height = int.from_bytes(data[pos + 5: pos + 7], "big")
-            width = int.from_bytes(data[pos + 7: pos + 9], "big")
-            return data[pos + 9], width, height
-        if marker == 0xDA:  # scan before any frame header
-            return None
-    return None
 
 
 def _decode_opencv(data: bytes, name: str = "<bytes>") -> np.ndarray | None:
@@ -406,108 +373,6 @@ def _decode_opencv(data: bytes, name: str = "<bytes>") -> np.ndarray | None:
     return orient(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), orientation)
 
 
-#: Tag 274 of EXIF's IFD0: 1 upright, 2 mirrored, 3 180°, 4 flipped, 5 transposed, 6 turned 90° clockwise to view,
-#: 7 transversed, 8 turned 90° counter-clockwise to view (Pillow's ``ImageOps.exif_transpose`` table).
-EXIF_ORIENTATION_TAG = 0x0112
-
-
-def orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
-    """Turn decoded pixels upright for an EXIF ``orientation`` (1-8; anything else leaves them as they are).
-
-    Pixel for pixel ``PIL.ImageOps.exif_transpose`` and ``cv2.imread``'s default (tested on all eight values).
-    """
-    if orientation == 2:
-        out = rgb[:, ::-1]
-    elif orientation == 3:
-        out = rgb[::-1, ::-1]
-    elif orientation == 4:
-        out = rgb[::-1]
-    elif orientation == 5:
-        out = rgb.swapaxes(0, 1)
-    elif orientation == 6:
-        out = np.rot90(rgb, -1)
-    elif orientation == 7:
-        out = rgb[::-1, ::-1].swapaxes(0, 1)
-    elif orientation == 8:
-        out = np.rot90(rgb, 1)
-    else:
-        return rgb
-    return np.ascontiguousarray(out)
-
-
-def exif_orientation(blob: bytes | None) -> int:
-    """The Orientation tag of an EXIF block (``Exif\\0\\0`` + TIFF, or bare TIFF); 1 when absent or unreadable."""
-    if not blob:
-        return 1
-    while blob.startswith(b"Exif\0\0"):
-        blob = blob[6:]
-    if blob[:4] not in (b"II*\0", b"MM\0*"):
-        return 1
-    order = "little" if blob[:2] == b"II" else "big"
-    ifd = int.from_bytes(blob[4:8], order)
-    if ifd + 2 > len(blob):
-        return 1
-    count = int.from_bytes(blob[ifd : ifd + 2], order)
-    for k in range(count):
-        entry = blob[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
-        if len(entry) < 12:
-            break
-        if int.from_bytes(entry[:2], order) == EXIF_ORIENTATION_TAG and int.from_bytes(entry[2:4], order) == 3:
-            value = int.from_bytes(entry[8:10], order)
-            return value if 1 <= value <= 8 else 1
-    return 1
-
-
-_XMP = b"http://ns.adobe.com/xap/1.0/"
-
-
-def _embedded_orientation(data: bytes) -> int | None:
-    """EXIF orientation of a JPEG or PNG read from its header segments (1 when none); None when the file
-    carries an orientation Pillow would also read elsewhere (XMP, a PNG text profile), so Pillow decodes it."""
-    if data[:2] == b"\xff\xd8":
-        found = None
-        for marker, pos, length in _jpeg_segments(data):
-            if marker in (0xDA, 0xD9):
-                break
-            if marker == 0xE1:
-                segment = data[pos + 4 : pos + 2 + length]
-                if segment.startswith(b"Exif\0\0") and found is None:  # the first EXIF block, as Pillow
-                    found = exif_orientation(segment)
-                elif segment.startswith(_XMP):
-                    return None
-        return found or 1
-    if data.startswith(_PNG_SIGNATURE):
-        pos, n = 8, len(data)
-        while pos + 8 <= n:
-            length = int.from_bytes(data[pos : pos + 4], "big")
-            kind = data[pos + 4 : pos + 8]
-            if kind == b"IEND":
-                break
-            if kind == b"eXIf":
-                return exif_orientation(data[pos + 8 : pos + 8 + length])
-            if kind in (b"tEXt", b"zTXt", b"iTXt") and data[pos + 8 : pos + 8 + length].startswith(
-                (b"Raw profile type exif", b"XML:com.adobe.xmp")
-            ):
-                return None
-            pos += 12 + length
-        return 1
-    return 1
-
-
-#: ``info`` keys under which Pillow finds an orientation (EXIF, a PNG text profile, XMP).
-_PIL_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
-
-
-def pil_orientation(im: Image.Image) -> int:
-    """The EXIF orientation Pillow reads for ``im`` (1 when none). Parses EXIF only when the image carries some,
-    so a plain image costs nothing (no TIFF plugin import on a one-image cold start)."""
-    if im.format not in ("TIFF", "MPO") and not any(k in im.info for k in _PIL_ORIENTATION_KEYS):
-        return 1
-    try:
-        value = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
-    except Exception:  # noqa: BLE001  (a corrupt EXIF block must not make a good image unreadable)
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def pil_to_rgb(im: Image.Image, name: str = "<PIL image>") -> np.ndarray:
@@ -688,63 +553,6 @@ def _cover_and_crop(img: np.ndarray, height: int, width: int, interpolation: str
     return img[top : top + height, left : left + width]
 
 
-def _area_general(src_h: int, src_w: int, height: int, width: int) -> bool:
-    """True when OpenCV's INTER_AREA takes its general (non-integer scale) downscaling path."""
-    if height > src_h or width > src_w:
-        return False  # upscaling: OpenCV interpolates bilinearly
-    return not (src_h % height == 0 and src_w % width == 0)  # integer scales take OpenCV's fast path
-
-
-@lru_cache(maxsize=32)
-def _area_table(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """OpenCV's ``computeResizeAreaTab`` as (source index, weight, valid) arrays of shape (dst, K), in its order."""
-    scale = src / dst
-    entries: list[list[tuple[int, float]]] = []
-    for d in range(dst):
-        f1 = d * scale
-        f2 = f1 + scale
-        cell = min(scale, src - f1)
-        s1, s2 = math.ceil(f1), math.floor(f2)
-        s2 = min(s2, src - 1)
-        s1 = min(s1, s2)
-        row = []
-        if s1 - f1 > 1e-3:
-            row.append((s1 - 1, (s1 - f1) / cell))
-        row += [(i, 1.0 / cell) for i in range(s1, s2)]
-        if f2 - s2 > 1e-3:
-            row.append((s2, min(min(f2 - s2, 1.0), cell) / cell))
-        entries.append(row)
-    k = max(len(r) for r in entries)
-    index = np.zeros((dst, k), np.intp)
-    weight = np.zeros((dst, k), np.float32)  # OpenCV keeps the weights in float32
-    valid = np.zeros((dst, k), bool)
-    for d, row in enumerate(entries):
-        for j, (i, w) in enumerate(row):
-            index[d, j], weight[d, j], valid[d, j] = i, w, True
-    return index, weight, valid
-
-
-def resize_area(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    """OpenCV's ``INTER_AREA`` downscaling with a non-integer scale, in numpy, pixel for pixel.
-
-    The same weights (float32), the same order of float32 additions (rows, then columns) and the same
-    rounding (half to even) as OpenCV's ``resizeArea_``; a test compares it with ``cv2.resize`` on many
-    sizes. :func:`preprocess` uses it for a single image when OpenCV is not loaded (importing OpenCV costs a
-    cold start more time and memory than the model); otherwise, and for other cases, OpenCV resizes.
-    """
-    src = img.astype(np.float32)
-    if src.ndim == 2:
-        src = src[:, :, None]
-    index, weight, valid = _area_table(src.shape[1], width)
-    rows = np.zeros((src.shape[0], width, src.shape[2]), np.float32)
-    for j in range(index.shape[1]):
-        rows = np.where(valid[None, :, j, None], rows + src[:, index[:, j], :] * weight[None, :, j, None], rows)
-    index, weight, valid = _area_table(src.shape[0], height)
-    out = rows[index[:, 0]] * weight[:, 0, None, None]
-    for j in range(1, index.shape[1]):
-        out = np.where(valid[:, j, None, None], out + rows[index[:, j]] * weight[:, j, None, None], out)
-    result = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    return result if img.ndim == 3 else result[:, :, 0]
 
 
 def load_image(

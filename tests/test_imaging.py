@@ -147,7 +147,7 @@ def test_numpy_area_resize_is_opencvs_pixel_for_pixel():
     """One image is resized without importing OpenCV; it must give exactly cv2.resize(INTER_AREA)'s pixels."""
     import cv2
 
-    from edgecnn.imaging import _area_general, resize_area
+    from edgecnn.area_resize import _area_general, resize_area
 
     rng = np.random.default_rng(12)
     checked = 0
@@ -170,7 +170,7 @@ def test_numpy_area_resize_is_opencvs_pixel_for_pixel():
 
 
 def test_area_resize_path_is_chosen_only_where_it_is_exact():
-    from edgecnn.imaging import _area_general
+    from edgecnn.area_resize import _area_general
 
     assert _area_general(100, 110, 64, 64)
     assert not _area_general(128, 128, 64, 64)  # integer scale: OpenCV's own fast path (different rounding)
