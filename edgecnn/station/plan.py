@@ -24,7 +24,7 @@ from edgecnn.runtime.options import RunOptions
 from edgecnn.station.params import RUN_PARAMS, run_options
 
 if TYPE_CHECKING:  # the schema is imported only when there is a station file (a plain run stays cheap)
-    from edgecnn.station.schema import OutputConfig, RulesConfig, SourceConfig, StationConfig
+    from edgecnn.station.config import OutputConfig, RulesConfig, SourceConfig, StationConfig
 
 #: Where a value came from, lowest first (``Plan.origins`` uses these words, with the profile's name).
 LAYERS = ("default", "device profile", "deploy profile", "station file", "flag")
@@ -177,7 +177,7 @@ def resolve(flags: Mapping[str, Any] | None = None, station: StationConfig | str
 def _one_source_station(opts: RunOptions) -> StationConfig:
     """A plain run as a station of one source (named ``source``), for section flags (``--capture``...)."""
     from edgecnn.errors import SourceError
-    from edgecnn.station.schema import RulesConfig, SourceConfig, StationConfig
+    from edgecnn.station.config import RulesConfig, SourceConfig, StationConfig
 
     if opts.source is None and opts.camera is None:
         raise SourceError("Expected an input: --source FILE|FOLDER|GLOB|VIDEO|URL|PIPELINE or --camera N.")

@@ -16,7 +16,7 @@ from edgecnn.station.events import WHOLE_FRAME, Region
 
 if TYPE_CHECKING:
     from edgecnn.runtime.backends import Backend
-    from edgecnn.station.schema import SourceConfig
+    from edgecnn.station.config import SourceConfig
 
 #: A live source that delivered nothing for this long is reported down (an Alarm ``source_down``).
 STALL_S = 5.0

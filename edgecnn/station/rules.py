@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgecnn.station.config import RulesConfig
 from edgecnn.station.events import STATION, UNSURE, Decision, RegionPrediction
-from edgecnn.station.schema import RulesConfig
 
 #: Station verdicts (a region's verdict is a label or :data:`UNSURE`).
 OK, REJECT = "ok", "reject"
