@@ -405,16 +405,5 @@ def onnx_qdq_weights(proto: Any) -> int:
     return len(added)
 
 
-def is_qat(model: Any) -> bool:
-    """Whether ``model`` holds QAT fake quantization."""
-    return bool(fake_quants(model)) if _classes or _keras_loaded() else False
-
-
-def _keras_loaded() -> bool:
-    import sys
-
-    return "keras" in sys.modules
-
-
 __all__ = ["EMA_DECAY", "PIXEL_RANGE", "PROBABILITY_RANGE", "calibrate", "fake_quants", "fold_batch_norm",
-           "is_qat", "onnx_qdq_weights", "quantize_model", "register"]
+           "onnx_qdq_weights", "quantize_model", "register"]

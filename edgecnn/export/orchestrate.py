@@ -18,10 +18,10 @@ import numpy as np
 from converters.registry import IO_DTYPE_TARGET, PRECISIONS
 from edgecnn.console import info, warn
 from edgecnn.errors import ArtifactExistsError, ConfigError, DataError, ModelError
+from edgecnn.export import qat as qat_step
 from edgecnn.export.checks import as_converted, layer_errors, repair_artifact, verify
 from edgecnn.export.data import DEFAULT_CALIB_SAMPLES, calibration_set, heldout_files, heldout_set
 from edgecnn.export.plan import plan_targets
-from edgecnn.export.qat import run_qat
 from edgecnn.export.repair import DEFAULT_MAX_LAYERS
 from edgecnn.export.report import REPORT_JSON, REPORT_MD, ExportReport, next_commands, write_reports
 from edgecnn.export.source import portable_card, resolve_source
@@ -124,8 +124,6 @@ def export(
         pairs = plan_targets(list(formats or ["tflite"]), list(quantize or ["none"]), io_dtype)
     else:
         pairs = [pair for f, p in targets for pair in plan_targets([f], [p], None)]
-    from edgecnn.export import qat as qat_step
-
     qat_step.check_options(qat_epochs, qat_lr, pairs)
     run_dir, model_path = resolve_run(source)
     out_dir = Path(out) if out is not None else run_dir / "export"
@@ -230,8 +228,9 @@ def export(
             results.append(result)
         qat_section = None
         if qat_epochs and train_set is not None and ref is not None and calib is not None:
-            qat_results, qat_section = run_qat(src, calib, ref, train_set, qat_epochs, qat_lr, stage, out_dir, base,
-                                            io_dtype, gates, results, pairs, opset, dynamic_batch)
+            qat_results, qat_section = qat_step.run_qat(src, calib, ref, train_set, qat_epochs, qat_lr, stage,
+                                                        out_dir, base, io_dtype, gates, results, pairs, opset,
+                                                        dynamic_batch)
             results += qat_results
         fill_size_ratios(results)
 
