@@ -66,14 +66,18 @@ class RunTracker(keras.callbacks.Callback):
 
     After each epoch it atomically writes ``weights/best.keras`` (when val loss improved),
     ``weights/last.keras``, ``weights/state.json`` and ``history.csv``. With ``patience > 0`` training stops
-    after ``patience`` epochs without improvement. The best weights are kept in memory for restoring.
+    after ``patience`` epochs without improvement, counted from epoch ``start_from_epoch + 1`` (Keras'
+    ``EarlyStopping`` name: the epochs before it never stop training, while the best weights are still kept). The
+    best weights are kept in memory for restoring.
     """
 
-    def __init__(self, run_dir: Path, patience: int, state: dict[str, Any] | None = None) -> None:
+    def __init__(self, run_dir: Path, patience: int, state: dict[str, Any] | None = None,
+                 start_from_epoch: int = 0) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.weights_dir = run_dir / WEIGHTS_DIR
         self.patience = patience
+        self.start_from_epoch = start_from_epoch
         state = state or {}
         self.history: list[dict[str, Any]] = list(state.get("history", []))
         self.best = float(state.get("best_val_loss", math.inf))
@@ -110,7 +114,7 @@ class RunTracker(keras.callbacks.Callback):
             self.best_weights = self.model.get_weights()
             with atomic_path(self.weights_dir / BEST_FILENAME) as tmp:
                 self.model.save(tmp)
-        else:
+        elif epoch + 1 > self.start_from_epoch:
             self.wait += 1
             if self.patience and self.wait >= self.patience:
                 self.model.stop_training = True

@@ -267,7 +267,12 @@ def _train_in(cfg: TrainConfig, run_dir: Path, final_dir: Path, data: Any, label
                                "Augmented training samples" if spec.active else "Training samples")
             plots.plot_model_summary(model, run_dir / PLOT_FILES["summary"])
 
-        tracker = cb.RunTracker(run_dir, cfg.patience, state)
+        warmup = _scratch_warmup(cfg)
+        tracker = cb.RunTracker(run_dir, cfg.patience, state, start_from_epoch=warmup)
+        if warmup and cfg.patience and cfg.epochs > warmup:
+            phases[0]["early_stopping_from_epoch"] = warmup + 1
+            info(f"Early stopping counts from epoch {warmup + 1}: a backbone trained from scratch stays at chance on "
+                 "validation while its batch-norm statistics settle")
         total_epochs = phases[-1]["end"]
         progress = cb.Progress(total_epochs, tracker)
         params = model.count_params()
@@ -439,6 +444,14 @@ def _phases(cfg: TrainConfig, model: Any, state: dict[str, Any]) -> list[dict[st
                        "lr": cfg.finetune_lr or cfg.lr / 10, "unfreeze": cfg.unfreeze_blocks,
                        "unfrozen_blocks": cfg.unfreeze_blocks})
     return phases
+
+
+def _scratch_warmup(cfg: TrainConfig) -> int:
+    """Epochs before early stopping counts: :data:`SCRATCH_WARMUP_EPOCHS` for a Keras Applications backbone
+    trained from scratch (no ``--weights``), else 0."""
+    from edgecnn.training.architectures import ARCHITECTURES, SCRATCH_WARMUP_EPOCHS
+
+    return SCRATCH_WARMUP_EPOCHS if ARCHITECTURES[cfg.arch].backbone is not None and not cfg.weights else 0
 
 
 def _prepare_phase(model: Any, cfg: TrainConfig, phase: dict[str, Any]) -> None:
