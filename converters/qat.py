@@ -18,6 +18,10 @@ no TFLite int8 kernels. This module rewrites a trained edgecnn model into its QA
   calibration pass over training images (post-training quantization's starting point) and follow an exponential
   moving average of each batch's range while fine-tuning.
 * **The head.** Softmax and sigmoid outputs carry TFLite's fixed int8 output range (scale 1/256, zero point -128).
+* **Activations TFLite does not fuse** are rebuilt as its int8 ops run them: a sigmoid (an SE gate inside a
+  convolution, too) is LOGISTIC with that fixed range after the quantized pre-activation; swish (EfficientNet's) is
+  LOGISTIC then MUL, each output quantized (TFLite has no int8 swish). A Normalization (EfficientNet's input) is a
+  per-channel MUL, then ADD, like an offset Rescaling.
 
 The QAT model is an ordinary ``.keras`` file (its layers registered as ``edgecnn>FakeQuant``...); its TFLite int8
 export has no float layer in the body (:func:`converters.to_tflite.convert_qat`: no calibration, no repair).
@@ -154,6 +158,17 @@ _FUSABLE = ("relu", "relu6")
 _FUSING_OPS = ("Add", "Subtract", "Multiply")
 
 
+#: Activation layers the twin rebuilds as TFLite's int8 ops run them (see ``activation`` in :func:`quantize_model`).
+_SPLIT = ("sigmoid", "swish", "silu")
+
+
+def _named(activation: Any) -> str | None:
+    """The name of a layer config's activation (a string, or Keras' serialized form), None when absent."""
+    if isinstance(activation, dict):
+        activation = activation.get("config", {}).get("name", activation.get("class_name"))
+    return activation if isinstance(activation, str) or activation is None else getattr(activation, "__name__", None)
+
+
 def _activation_name(layer: Any) -> str | None:
     import keras
 
@@ -275,13 +290,26 @@ def quantize_model(model: Any) -> Any:
                     for key in ("bias_regularizer", "kernel_constraint", "depthwise_constraint", "bias_constraint"):
                         if key in config:
                             config[key] = None
-                    if head:
+                    # an activation TFLite cannot fuse (sigmoid, swish: EfficientNet's) is its own op after the
+                    # layer's quantized output, as the head's softmax is
+                    split = head or _named(activation) not in (None, "linear", *_FUSABLE)
+                    if split:
                         config["activation"] = "linear"
                     new = qcls.from_config(config)
                     new.build(layer.input.shape)
                     new.set_weights([kernel, bias])
                     new._qat_head = activation if head else None  # noqa: SLF001
+                    new._qat_activation = _named(activation) if split and not head else None  # noqa: SLF001
                     return new
+            if isinstance(layer, keras.layers.Normalization):  # (x - mean) / std: a per-channel MUL, then ADD
+                mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), np.float64).reshape(-1)
+                std = np.maximum(np.sqrt(np.asarray(keras.ops.convert_to_numpy(layer.variance), np.float64)
+                                         .reshape(-1)), keras.config.epsilon())
+                if layer.axis not in ((-1,), (len(layer.input.shape) - 1,)) or getattr(layer, "invert", False):
+                    raise ConversionError(f"QAT cannot quantize Normalization {layer.name!r} over axis {layer.axis}.")
+                new = keras.layers.Rescaling((1.0 / std).tolist(), name=layer.name)
+                new._qat_offset = (-mean / std).tolist()  # noqa: SLF001
+                return new
             if isinstance(layer, keras.layers.Rescaling) and config.get("offset"):
                 offset = config["offset"]
                 config["offset"] = 0.0
@@ -293,6 +321,20 @@ def quantize_model(model: Any) -> Any:
                                  "dense layer whose only consumer it is.")
             return layer.__class__.from_config(config)
 
+        def activation(name: str, x: Any, prefix: str) -> Any:
+            """``name`` applied to the quantized ``x`` as TFLite's int8 ops run it: LOGISTIC with its fixed output
+            range; swish as LOGISTIC then MUL (TFLite has no int8 swish), each output quantized."""
+            if name == "sigmoid":
+                out = keras.layers.Activation("sigmoid", name=f"{prefix}_sigmoid")(x)
+                return cls["FakeQuant"](fixed=PROBABILITY_RANGE, name=f"{prefix}_fq")(out)
+            if name in ("swish", "silu"):
+                gate = keras.layers.Activation("sigmoid", name=f"{prefix}_sigmoid")(x)
+                gate = cls["FakeQuant"](fixed=PROBABILITY_RANGE, name=f"{prefix}_sigmoid_fq")(gate)
+                out = keras.layers.Multiply(name=f"{prefix}_mul")([x, gate])
+                return cls["FakeQuant"](name=f"{prefix}_fq")(out)
+            out = keras.layers.Activation(name, name=f"{prefix}_{name}")(x)
+            return cls["FakeQuant"](name=f"{prefix}_fq")(out)
+
         def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
             if isinstance(layer, keras.layers.Identity):  # a folded batch norm: gone
                 return args[0]
@@ -301,6 +343,8 @@ def quantize_model(model: Any) -> Any:
                 if key not in pixels:
                     pixels[key] = cls["FakeQuant"](fixed=PIXEL_RANGE, name=f"{m.name}_input_fq")(args[0])
                 args = (pixels[key], *args[1:])
+            if _activation_name(layer) in _SPLIT:
+                return activation(_activation_name(layer), args[0], layer.name)
             out = layer(*args, **kwargs)
             if isinstance(layer, keras.Model):
                 return out
@@ -314,6 +358,10 @@ def quantize_model(model: Any) -> Any:
                 out = cls["FakeQuant"](name=f"{layer.name}_scaled_fq")(out)
                 out = keras.layers.Rescaling(1.0, offset=layer._qat_offset, name=f"{layer.name}_offset")(out)  # noqa: SLF001
                 return cls["FakeQuant"](name=f"{layer.name}_fq")(out)
+            split = getattr(layer, "_qat_activation", None)
+            if split:
+                out = cls["FakeQuant"](name=f"{layer.name}_preact_fq")(out)
+                return activation(split, out, layer.name)
             source = by_name.get(layer.name)
             if source is not None and id(source) in fused:
                 return out

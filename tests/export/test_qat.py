@@ -148,18 +148,31 @@ def test_qat_int8_tflite_has_no_float_tensor_and_matches_the_qat_keras_model(ima
     assert (got.argmax(1) == want.argmax(1)).mean() >= 0.95
 
 
-def test_a_backbone_twin_is_fully_int8_too(images, tmp_path):
-    """MobileNetV3 Small (random weights, 32 px): hard-swish, squeeze-excite products and the offset Rescaling all
-    stay int8 in the QAT TFLite."""
+@pytest.mark.parametrize("arch", ["mobilenet-v3-small", "mobilenet-v2", "efficientnet-b0"])
+def test_a_backbone_twin_is_fully_int8_too(arch, images, tmp_path):
+    """Each backbone (random weights, 32 px) stays int8 throughout its QAT TFLite: MobileNetV3's hard-swish,
+    squeeze-excite products and offset Rescaling; EfficientNet's swish (LOGISTIC then MUL: TFLite has no int8
+    swish), its sigmoid gates inside convolutions and its input Normalization (a per-channel MUL, then ADD). The
+    twin gives what the int8 model gives (within a few output steps on these near-uniform outputs)."""
+    import keras
+
     from converters.qat import calibrate, quantize_model
     from converters.to_tflite import convert_qat, float_tensors
     from edgecnn.training.architectures import ArchKnobs, build_model
 
-    model = build_model("mobilenet-v3-small", (SIZE, SIZE, 3), 3, "softmax", ArchKnobs(dropout=0.0))
+    model = build_model(arch, (SIZE, SIZE, 3), 3, "softmax", ArchKnobs(dropout=0.0))
     twin = quantize_model(model)
     calibrate(twin, images[:16].astype(np.float32))
     flat = convert_qat(twin, "uint8")
     assert float_tensors(flat) == []
+    if arch == "efficientnet-b0":
+        layers = twin.get_layer("backbone").layers
+        names = {layer.name for layer in layers}
+        assert {"stem_activation_sigmoid", "stem_activation_mul", "block1a_se_expand_preact_fq"} <= names
+        assert not any(isinstance(layer, keras.layers.Normalization) for layer in layers)
+        assert any(name.startswith("normalization") and name.endswith("_offset") for name in names)
+    want = keras.ops.convert_to_numpy(twin(images[:8].astype(np.float32), training=False))
+    assert np.abs(_tflite_probs(flat, images[:8]) - want).max() <= 8 / 256
 
 
 def test_a_layer_qat_cannot_quantize_is_named_in_one_line(images):
