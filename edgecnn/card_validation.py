@@ -7,12 +7,12 @@ TensorFlow, onnx or onnxruntime.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgecnn.errors import ModelError
 
-if TYPE_CHECKING:
-    from edgecnn.modelcard import ModelCard
+#: What a card is here: an :class:`edgecnn.modelcard.ModelCard` (not imported: modelcard imports this module).
+ModelCard = Any
 
 #: Bounds of a card read from a file someone else made (every reader: embedded, sidecar, standard metadata).
 MAX_CARD_BYTES = 8_000_000
