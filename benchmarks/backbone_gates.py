@@ -9,7 +9,7 @@ No ImageNet weights are needed or used: the point is the trip, not pretraining (
 pretraining and speed). Figures are from one seed on a small synthetic task; the load average is printed.
 
 Usage:
-    PYTHONPATH=. .venv/bin/python benchmarks/backbone_gates.py [--size 48] [--per-class 80] [--epochs 25]
+    PYTHONPATH=. .venv/bin/python benchmarks/backbone_gates.py [--size 40] [--classes 3] [--per-class 100] [--epochs 25]
         [--qat-epochs 3] [--archs simple,mobilenet-v3-small,...] [--out benchmarks/results/backbone_gates.json]
 """
 
@@ -35,8 +35,9 @@ SHORT = {"model-float32.tflite": "tfl fp32", "model-float16.tflite": "tfl fp16",
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", default=ARCHS)
-    ap.add_argument("--size", type=int, default=48)
-    ap.add_argument("--per-class", type=int, default=80)
+    ap.add_argument("--size", type=int, default=40)
+    ap.add_argument("--classes", type=int, default=3)
+    ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--qat-epochs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
@@ -51,7 +52,7 @@ def main() -> int:
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="edgecnn-backbone-gates-") as tmp:
         work = Path(tmp)
-        data = write_dataset(work / "data", classes=4, per_class=args.per_class, size=args.size, seed=args.seed,
+        data = write_dataset(work / "data", classes=args.classes, per_class=args.per_class, size=args.size, seed=args.seed,
                              vary_size=True)
         for arch in args.archs.split(","):
             t0 = time.perf_counter()
@@ -84,7 +85,7 @@ def main() -> int:
                   + ", ".join(f"{SHORT.get(k, k)} {v['accuracy']:.3f}{'' if v['passed'] else ' FAIL'}"
                               for k, v in row["artifacts"].items()), flush=True)
     load = os.getloadavg()
-    doc = {"size": args.size, "classes": 4, "per_class": args.per_class, "epochs": args.epochs,
+    doc = {"size": args.size, "classes": args.classes, "per_class": args.per_class, "epochs": args.epochs,
            "qat_epochs": args.qat_epochs, "seed": args.seed, "weights": "none (trained from scratch)",
            "loadavg": load, "rows": rows}
     cols = [k for k in SHORT if any(k in r["artifacts"] for r in rows.values())]
