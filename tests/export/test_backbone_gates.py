@@ -5,8 +5,8 @@ backbone under a two-epoch head gives near-uniform probabilities whose top-1 no 
 folder it learns: 60 images a class, 32 px, with images of other sizes so the consumers' resize gate runs. Then
 ``export`` writes TFLite float32/float16/dynamic/int8 and ONNX float32/int8, runs each in its real runtime (LiteRT,
 onnxruntime) on the held-out split, and gates it. MobileNetV3-Small (hard-swish, squeeze-excite) also goes through
-QAT: its full-int8 TFLite has no float tensor and passes parity against the QAT model. EfficientNet-B0's int8 is
-gated, not promised (its own test says why).
+QAT: its full-int8 TFLite has no float tensor and passes parity against the QAT model. EfficientNet-B0 needs a
+larger set (40 px, 100 a class) for its int8 to pass; its test says why.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ def learnable_dir(tmp_path_factory):
                          vary_size=True)
 
 
-def _train_and_export(arch, data, tmp_path, qat_epochs=0):
+def _train_and_export(arch, data, tmp_path, qat_epochs=0, size=32, epochs=20, **train):
     import edgecnn
     from edgecnn.export import export
 
-    run = edgecnn.train(data=str(data), img_size="32", arch=arch, epochs=20, batch=16,
-                        project=str(tmp_path / "runs"), name=arch, plots=False, quiet=True)
+    run = edgecnn.train(data=str(data), img_size=str(size), arch=arch, epochs=epochs, batch=16,
+                        project=str(tmp_path / "runs"), name=arch, plots=False, quiet=True, **train)
     assert run.metrics["test"]["accuracy"] >= 0.9, run.metrics["test"]
     tflite = export(run.run_dir, formats=["tflite"], quantize=["none", "float16", "dynamic", "int8"],
                     out=tmp_path / "tflite", qat_epochs=qat_epochs)
@@ -43,19 +43,19 @@ def _train_and_export(arch, data, tmp_path, qat_epochs=0):
     return run, {r.artifact: r for r in tflite.results + onnx.results}
 
 
-def _check_published_or_refused(results, tmp_path):
+def _check_published_or_refused(results, tmp_path, samples=18):
     """Every artifact was checked on the held-out split; a passing one is in the export folder and met its gate
     (its consumers' resize gate too); a failing one is refused with its failure named and is NOT in the folder."""
     for name, r in results.items():
         folder = tmp_path / ("tflite" if name.endswith(".tflite") else "onnx")
-        assert r.checked and r.samples >= 18, name
+        assert r.checked and r.samples >= samples, name
         if not r.passed:
             assert r.failures and not (folder / name).is_file() and (folder / "rejected" / name).is_file(), name
             continue
         assert (folder / name).is_file(), name
         assert r.agreement >= 0.98 and (r.accuracy_drop or 0.0) <= 0.01, (name, r.agreement, r.accuracy_drop)
         if r.consumers and name != "model-qat-int8.tflite":
-            assert r.consumers["passed"] and r.consumers["samples"] >= 18, (name, r.consumers)
+            assert r.consumers["passed"] and r.consumers["samples"] >= samples * 0.9, (name, r.consumers)
 
 
 def test_the_gates_cover_every_registered_backbone():
@@ -88,14 +88,23 @@ def test_every_mobilenet_exports_to_every_format_and_passes_every_gate(arch, lea
         assert not ptq_failed
 
 
-def test_efficientnet_exports_to_every_format_and_its_int8_is_gated(learnable_dir, tmp_path):
-    """EfficientNet-B0 (swish, squeeze-excite) from scratch on 126 images: its float artifacts pass their exact
-    gates. Its int8 is the hard case: activation ranges of +-200 across 16 blocks. Here onnxruntime's static int8
-    agreed on 11 of 18 and TFLite's int8 on 18 of 18 but flipped 2 of 18 under Pillow's resize: each int8 artifact
-    is published only when it passed, and a failing one is refused with its reason, never written beside the
-    others. (The QAT twin of EfficientNet converts fully int8: tests/export/test_qat.py.)"""
-    _, results = _train_and_export("efficientnet-b0", learnable_dir, tmp_path)
-    assert set(results) == TFLITE | ONNX
-    _check_published_or_refused(results, tmp_path)
-    for name in ("model-float32.tflite", "model-float16.tflite", "model-float32.onnx"):
-        assert results[name].passed, (name, results[name].failures)
+def test_efficientnet_exports_to_every_format_and_passes_every_gate(tmp_path_factory, tmp_path):
+    """EfficientNet-B0 (swish, squeeze-excite) needs more than the MobileNets' 32 px set: trained from scratch on
+    that one, its int8 flipped 2 of 18 images under Pillow's resize (TFLite) and agreed on 11 of 18 (onnxruntime),
+    and the gates refused both. On 40 px images, 100 a class (``benchmarks/backbone_gates.py``'s defaults), every
+    artifact passes every gate: post-training int8 (TFLite with the self-repair's float layers), and QAT's full
+    int8 with no float tensor, which is what an accelerator runs."""
+    from converters.to_tflite import float_tensors
+    from edgecnn.synthetic import write_dataset
+
+    data = write_dataset(tmp_path_factory.mktemp("efficientnet") / "data", classes=3, per_class=100, size=40, seed=1,
+                         vary_size=True)
+    run, results = _train_and_export("efficientnet-b0", data, tmp_path, qat_epochs=3, size=40, epochs=25,
+                                     test_split=0.25, seed=1)
+    assert set(results) == TFLITE | ONNX | {"model-qat-int8.tflite"}
+    _check_published_or_refused(results, tmp_path, samples=75)
+    for name, r in results.items():
+        assert r.passed, (name, r.failures)
+    qat_result = results["model-qat-int8.tflite"]
+    assert float_tensors(Path(qat_result.path).read_bytes()) == []
+    assert qat_result.accuracy >= run.metrics["test"]["accuracy"] - 0.01
