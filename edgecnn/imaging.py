@@ -9,6 +9,9 @@ happen here, with the same function and interpolation at training and at run tim
 Only numpy, Pillow and OpenCV: no TensorFlow. OpenCV is imported on first use (a folder's decoding, a
 resize, a grayscale conversion), never at import: a one-image ``edgecnn run`` on a model-sized image never
 loads it (issue 12, cold start).
+
+Listing folders of images lives in :mod:`edgecnn.image_folders`, a file's header in :mod:`edgecnn.image_headers`
+and the numpy INTER_AREA in :mod:`edgecnn.area_resize`; imaging re-exports their names.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from struct import error as struct_error
 
@@ -25,6 +27,15 @@ from PIL import Image, ImageFile
 
 from edgecnn.area_resize import _area_general, resize_area  # noqa: F401  (resize_area: imaging's API)
 from edgecnn.errors import DataError, SizeError
+from edgecnn.image_folders import (  # noqa: F401  (imaging's API, as before the split)
+    IMAGE_EXTENSIONS,
+    LabelledFiles,
+    is_hidden,
+    is_image_file,
+    list_class_folders,
+    list_images,
+    scan_labelled_folder,
+)
 from edgecnn.image_headers import (  # noqa: F401  (orientation: imaging's API, as before the split)
     _PNG_END,
     _PNG_SIGNATURE,
@@ -35,8 +46,6 @@ from edgecnn.image_headers import (  # noqa: F401  (orientation: imaging's API, 
     orient,
     pil_orientation,
 )
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 #: Interpolation names accepted in model cards and ``--interpolation``; values are OpenCV's flags
 #: (cv2.INTER_AREA, INTER_LINEAR, INTER_NEAREST, INTER_CUBIC, INTER_LANCZOS4; a test checks them against cv2).
@@ -204,88 +213,6 @@ def color_for_channels(channels: int) -> str:
     if channels == 3:
         return "rgb"
     raise SizeError(f"Expected --channels 1 or 3; received {channels}.")  # a usage error (exit 2)
-
-
-def is_hidden(path: Path, root: Path | None = None) -> bool:
-    """True if any path component (below ``root``) starts with a dot."""
-    parts = path.relative_to(root).parts if root is not None else (path.name,)
-    return any(p.startswith(".") for p in parts)
-
-
-def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
-def list_images(folder: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
-    """Image files under ``folder``, sorted by relative path; hidden files/folders and non-image files ignored."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise DataError(f"Expected a folder of images; {root} does not exist or is not a folder.")
-    found: list[tuple[str, str]] = []  # (relative path, full path): plain strings, fast on big folders
-    prefix = len(str(root).rstrip(os.sep)) + 1
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")] if recursive else []
-        for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                full = os.path.join(dirpath, name)
-                if os.path.isfile(full):
-                    found.append((full[prefix:], full))
-    found.sort()
-    return [Path(full) for _, full in found]
-
-
-def list_class_folders(folder: str | os.PathLike[str]) -> list[Path]:
-    """Class sub-folders of a dataset root, sorted by name (labels = folder names, kept exactly)."""
-    root = Path(folder)
-    if not root.exists():
-        raise DataError(f"Data folder not found: {root}")
-    if not root.is_dir():
-        raise DataError(f"Expected a folder with one sub-folder per class; {root} is a file.")
-    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
-
-
-@dataclass
-class LabelledFiles:
-    """Files of a class-folder dataset: ``files[i]`` has label index ``targets[i]``."""
-
-    labels: list[str]
-    files: list[Path]
-    targets: list[int]
-    per_class: dict[str, int] = field(default_factory=dict)
-
-
-def scan_labelled_folder(folder: str | os.PathLike[str], labels: list[str] | None = None) -> LabelledFiles:
-    """List a class-folder dataset.
-
-    Args:
-        folder: Root with one sub-folder per class.
-        labels: Expected labels (e.g. a model's); every sub-folder must be one of them.
-
-    Raises:
-        DataError: missing folder, no class sub-folders, or a sub-folder that is not a known label.
-    """
-    root = Path(folder)
-    classes = list_class_folders(root)
-    if not classes:
-        raise DataError(f"Expected one sub-folder per class in {root}; found none.")
-    names = [c.name for c in classes]
-    if labels is None:
-        labels = names
-    else:
-        unknown = [n for n in names if n not in labels]
-        if unknown:
-            raise DataError(
-                f"Folder {root} has classes {unknown} that the model does not know; expected a subset of {labels}."
-            )
-    files: list[Path] = []
-    targets: list[int] = []
-    per_class: dict[str, int] = {}
-    for cls in classes:
-        imgs = list_images(cls)
-        per_class[cls.name] = len(imgs)
-        files += imgs
-        targets += [labels.index(cls.name)] * len(imgs)
-    return LabelledFiles(labels=list(labels), files=files, targets=targets, per_class=per_class)
 
 
 def decode_image(source: str | os.PathLike[str] | bytes, opencv: bool = True) -> np.ndarray:
